@@ -10,8 +10,13 @@ The circuit is compiled once (cached per circuit) into a short program of passes
 - a run of CZ gates becomes one precomputed ±1 vector; a run containing CNOTs becomes one signed
   permutation (a gather and a sign).
 
-Real circuits (RY, H, X, CZ, CNOT) run in real arithmetic; others in complex. Everything is plain
-torch, so autograd differentiates through it (the backprop estimator).
+Real circuits (RY, H, X, CZ, CNOT) run in real arithmetic; others in complex.
+
+Gradients use the **adjoint method** (a custom autograd function): the forward pass keeps only the
+final state; the backward pass walks the program in reverse, un-applying each unitary pass to the
+state and to the adjoint vector ``λ = ∂L/∂ψ̄`` together, and contracts them into the gradient of each
+small block matrix, which autograd then carries to θ. Memory stays at four state vectors whatever
+the depth, and every pass writes into a preallocated buffer.
 """
 
 from __future__ import annotations
@@ -135,7 +140,9 @@ def _gate_matrices(gate: Gate, params: torch.Tensor, dtype: torch.dtype) -> torc
     return torch.stack([torch.stack([e_minus, z], -1), torch.stack([z, e_plus], -1)], -2)
 
 
-def _fused(gates: tuple[Gate, ...], params: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+def _fused(
+    gates: tuple[Gate, ...], params: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor | None:
     """Product of a qubit's gates in acting order (later gates on the left). ``(B, 2, 2)``."""
     matrix = None
     for gate in gates:
@@ -145,10 +152,7 @@ def _fused(gates: tuple[Gate, ...], params: torch.Tensor, dtype: torch.dtype) ->
 
 
 def _kron_vectors(vectors: list[torch.Tensor]) -> torch.Tensor:
-    """Kronecker product of per-qubit vectors, qubit 0 most significant. ``[(B, 2)] → (B, 2^m)``.
-
-    Split in halves so the large outer product is written once.
-    """
+    """Kronecker product of per-qubit vectors, qubit 0 most significant. ``[(B, 2)] → (B, 2^m)``."""
     if len(vectors) == 1:
         return vectors[0]
     mid = len(vectors) // 2
@@ -166,6 +170,226 @@ def _kron_matrices(matrices: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
+def _blocks(n: int, k: int) -> list[tuple[int, int]]:
+    """Split qubits ``0..n−1`` into contiguous blocks of at most ``k``, as even as possible."""
+    count = -(-n // k)
+    edges = [round(i * n / count) for i in range(count + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
+# ---------------------------------------------------------------------------- the pass program
+@dataclass
+class _Product:
+    """``ψ = left ⊗ right``, the first qubits' columns in halves ``(B, 2^h)``, ``(B, 2^(n−h))``."""
+
+    left: torch.Tensor
+    right: torch.Tensor
+
+
+@dataclass
+class _Block:
+    """Apply ``matrix`` ``(B, 2^w, 2^w)`` to the last ``width`` qubits, moving them to the front."""
+
+    width: int
+    matrix: torch.Tensor
+
+
+@dataclass
+class _Signed:
+    """A fixed signed permutation (an entangler run)."""
+
+    run: _EntanglerRun
+
+
+def _plan(
+    circuit: Circuit, params: torch.Tensor, real: torch.dtype, complex_: torch.dtype, k: int
+) -> tuple[list[object], torch.dtype]:
+    """Turn the compiled circuit and the angles into passes with their small operands.
+
+    The small operands (per-block Kronecker matrices, product-state halves) are built with torch
+    ops from ``params``, so autograd can carry their gradients to θ. Returns the passes and the
+    state dtype (complex as soon as any complex gate appears).
+    """
+    n = circuit.n_qubits
+    batch = params.shape[0]
+    dtype = real if circuit.is_real else complex_
+    eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, 2, 2)
+    e0 = eye[:, :, 0]
+    passes: list[object] = []
+    started = False
+    for step in _compile(circuit):
+        if isinstance(step, _EntanglerRun):
+            if not started:
+                passes.append(_zero_product(e0, n))
+                started = True
+            passes.append(_Signed(step))
+            continue
+        mats = [None if not g else _fused(g, params, dtype) for g in step.per_qubit]
+        if not started:
+            columns = [e0 if m is None else m[:, :, 0] for m in mats]
+            mid = max(1, n // 2)
+            right = _kron_vectors(columns[mid:]) if n > 1 else torch.ones_like(e0[:, :1])
+            passes.append(_Product(_kron_vectors(columns[:mid]), right))
+            started = True
+            continue
+        for start, stop in reversed(_blocks(n, k)):
+            block = [eye if m is None else m for m in mats[start:stop]]
+            passes.append(_Block(stop - start, _kron_matrices(block)))
+    if not started:
+        passes.append(_zero_product(e0, n))
+    return passes, dtype
+
+
+def _zero_product(e0: torch.Tensor, n: int) -> _Product:
+    """``|0…0⟩`` as a product pass."""
+    right = _kron_vectors([e0] * (n - 1)) if n > 1 else torch.ones_like(e0[:, :1])
+    return _Product(e0, right)
+
+
+class _Buffers:
+    """Preallocated state buffers handed out in turn, so passes write in place.
+
+    Fresh multi-MiB tensors cost page faults on every call; reusing a few buffers avoids that.
+    """
+
+    def __init__(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> None:
+        self.shape, self.dtype, self.device = shape, dtype, device
+        self.pool: list[torch.Tensor] = []
+
+    def take(self, *avoid: torch.Tensor) -> torch.Tensor:
+        for buf in self.pool:
+            if all(buf.data_ptr() != a.data_ptr() for a in avoid):
+                return buf
+        buf = torch.empty(self.shape, dtype=self.dtype, device=self.device)
+        self.pool.append(buf)
+        return buf
+
+
+def _forward_pass(passes: list[object], n: int, buffers: _Buffers | None) -> torch.Tensor:
+    """Run the passes. With ``buffers`` every pass writes in place (no autograd); without, each
+    pass allocates (plain autograd can then differentiate through it)."""
+    psi: torch.Tensor | None = None
+    for op in passes:
+        if isinstance(op, _Product):
+            left, right = op.left.unsqueeze(-1), op.right.unsqueeze(-2)
+            if buffers is None:
+                psi = (left * right).reshape(left.shape[0], -1)
+            else:
+                psi = buffers.take()
+                torch.mul(left, right, out=psi.view(left.shape[0], left.shape[1], right.shape[2]))
+        elif isinstance(op, _Block):
+            batch, w = op.matrix.shape[0], op.width
+            view = psi.view(batch, 2 ** (n - w), 2**w).transpose(1, 2)
+            if buffers is None:
+                psi = torch.matmul(op.matrix, view).reshape(batch, -1)
+            else:
+                out = buffers.take(psi)
+                torch.matmul(op.matrix, view, out=out.view(batch, 2**w, 2 ** (n - w)))
+                psi = out
+        else:
+            psi = _apply_signed(psi, op.run, buffers)
+    return psi
+
+
+def _apply_signed(
+    psi: torch.Tensor, run: _EntanglerRun, buffers: _Buffers | None, *, inverse: bool = False
+) -> torch.Tensor:
+    """``new[i] = sign[i]·old[perm[i]]``, or its inverse ``old[perm[i]] = sign[i]·new[i]``."""
+    sign = None if run.sign is None else run.sign.to(device=psi.device, dtype=psi.real.dtype)
+    if inverse and sign is not None:
+        psi = psi * sign if buffers is None else torch.mul(psi, sign, out=buffers.take(psi))
+    if run.perm is not None:
+        perm = run.perm.to(psi.device)
+        if inverse:
+            out = torch.empty_like(psi) if buffers is None else buffers.take(psi)
+            psi = out.index_copy_(1, perm, psi)
+        elif buffers is None:
+            psi = psi.index_select(1, perm)
+        else:
+            psi = torch.index_select(psi, 1, perm, out=buffers.take(psi))
+    if not inverse and sign is not None:
+        psi = psi * sign if buffers is None else torch.mul(psi, sign, out=buffers.take(psi))
+    return psi
+
+
+def _squared_modulus(psi: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    if psi.is_complex():
+        if out is None:
+            return psi.real * psi.real + psi.imag * psi.imag
+        return torch.mul(psi.real, psi.real, out=out).addcmul_(psi.imag, psi.imag)
+    return psi * psi if out is None else torch.mul(psi, psi, out=out)
+
+
+class _AdjointProbs(torch.autograd.Function):
+    """Probabilities with an adjoint-method backward. ``(B, P)`` → ``(B, 2**n)``."""
+
+    @staticmethod
+    def forward(ctx, params, circuit, backend):  # type: ignore[override]
+        with torch.no_grad():
+            passes, dtype = backend._plan(circuit, params)
+            buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
+            psi = _forward_pass(passes, circuit.n_qubits, buffers)
+            probs = _squared_modulus(
+                psi, out=torch.empty(psi.shape, dtype=params.dtype, device=psi.device)
+            )
+        ctx.save_for_backward(params, psi)
+        ctx.circuit, ctx.backend = circuit, backend
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad_probs):  # type: ignore[override]
+        params, psi = ctx.saved_tensors
+        circuit, n = ctx.circuit, ctx.circuit.n_qubits
+        with torch.enable_grad():
+            theta = params.detach().requires_grad_(True)
+            passes, dtype = ctx.backend._plan(circuit, theta)
+        with torch.no_grad():
+            # Separate pools: a pass on ψ must never overwrite λ, and back.
+            psi_pool = _Buffers(tuple(psi.shape), dtype, psi.device)
+            lam_pool = _Buffers(tuple(psi.shape), dtype, psi.device)
+            # torch's convention for a real loss: the gradient wrt ψ is 2·∂L/∂ψ̄ = 2·g·ψ.
+            lam = (2 * grad_probs).to(dtype) * psi
+            small, small_grads = [], []
+            batch = psi.shape[0]
+            for op in reversed(passes):
+                if isinstance(op, _Block):
+                    w, m = op.width, op.matrix
+                    rows, cols = 2 ** (n - w), 2**w
+                    # Forward: out = M·V with V = (ψ_in viewed (rows, cols))ᵀ. Un-apply the
+                    # unitary: ψ_in viewed = outᵀ·conj(M); the same map carries λ back.
+                    psi_in = psi_pool.take(psi)
+                    torch.matmul(
+                        psi.view(batch, cols, rows).transpose(1, 2),
+                        m.conj(),
+                        out=psi_in.view(batch, rows, cols),
+                    )
+                    lam_out = lam.view(batch, cols, rows)
+                    small.append(m)
+                    small_grads.append(torch.matmul(lam_out, psi_in.view(batch, rows, cols).conj()))
+                    lam_in = lam_pool.take(lam)
+                    torch.matmul(
+                        lam_out.transpose(1, 2), m.conj(), out=lam_in.view(batch, rows, cols)
+                    )
+                    psi, lam = psi_in, lam_in
+                elif isinstance(op, _Signed):
+                    psi = _apply_signed(psi, op.run, psi_pool, inverse=True)
+                    lam = _apply_signed(lam, op.run, lam_pool, inverse=True)
+                else:
+                    grid = lam.view(batch, op.left.shape[1], -1)
+                    small += [op.left, op.right]
+                    small_grads.append(
+                        torch.matmul(grid, op.right.conj().unsqueeze(-1)).squeeze(-1)
+                    )
+                    small_grads.append(torch.matmul(op.left.conj().unsqueeze(1), grid).squeeze(1))
+        pairs = [(t, g) for t, g in zip(small, small_grads, strict=True) if t.requires_grad]
+        if not pairs:
+            return torch.zeros_like(params), None, None
+        (grad,) = torch.autograd.grad(
+            [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
+        )
+        return (torch.zeros_like(params) if grad is None else grad), None, None
+
+
 class StatevectorBackend:
     """Exact, differentiable, batched statevector simulation in PyTorch.
 
@@ -177,6 +401,8 @@ class StatevectorBackend:
             before allocating.
         block_qubits: qubits fused into one Kronecker block (a ``2^k × 2^k`` matrix product).
         chunk_bytes: batches are processed in chunks of about this many bytes of state.
+        adjoint: differentiate ``probs`` with the adjoint method (default); False uses plain
+            autograd through every pass (more memory; kept as a cross-check).
     """
 
     def __init__(
@@ -186,6 +412,7 @@ class StatevectorBackend:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         block_qubits: int = 4,
         chunk_bytes: int = 32 * 2**20,
+        adjoint: bool = True,
     ) -> None:
         if dtype not in (torch.float64, torch.float32):
             raise ConfigError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
@@ -200,6 +427,7 @@ class StatevectorBackend:
         self.memory_budget = int(memory_budget)
         self.block_qubits = block_qubits
         self.chunk_bytes = chunk_bytes
+        self.adjoint = adjoint
         self.capabilities = Capabilities(exact_probs=True, backprop=True, max_qubits=MAX_QUBITS)
 
     def __repr__(self) -> str:
@@ -212,11 +440,9 @@ class StatevectorBackend:
         Shapes: ``(B, P)`` → ``(B, 2**n)``; ``(P,)`` → ``(2**n,)``. Differentiable in ``params``.
         """
         batch, batched = self._prepare(circuit, params)
-        state_dtype = self.dtype if circuit.is_real else self.complex_dtype
-        per_state = (2**circuit.n_qubits) * torch.empty((), dtype=state_dtype).element_size()
-        chunk = max(1, self.chunk_bytes // per_state)
+        chunk = self._chunk_size(circuit)
         parts = [
-            self._probs_chunk(circuit, batch[i : i + chunk], state_dtype)
+            self._probs_chunk(circuit, batch[i : i + chunk])
             for i in range(0, batch.shape[0], chunk)
         ]
         out = parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -225,11 +451,11 @@ class StatevectorBackend:
     def state(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
         """The state vector ``U(θ)|0…0⟩`` (real dtype for real circuits, else complex).
 
-        Shapes: ``(B, P)`` → ``(B, 2**n)``; ``(P,)`` → ``(2**n,)``.
+        Shapes: ``(B, P)`` → ``(B, 2**n)``; ``(P,)`` → ``(2**n,)``. Differentiable (plain autograd).
         """
         batch, batched = self._prepare(circuit, params)
-        state_dtype = self.dtype if circuit.is_real else self.complex_dtype
-        out = self._run(circuit, batch, state_dtype)
+        passes, _ = self._plan(circuit, batch)
+        out = _forward_pass(passes, circuit.n_qubits, None)
         return out if batched else out[0]
 
     def sample(
@@ -248,6 +474,13 @@ class StatevectorBackend:
         return bits if batched else bits[0]
 
     # ----------------------------------------------------------------- internals
+    def _state_itemsize(self, circuit: Circuit) -> int:
+        dtype = self.dtype if circuit.is_real else self.complex_dtype
+        return torch.empty((), dtype=dtype).element_size()
+
+    def _chunk_size(self, circuit: Circuit) -> int:
+        return max(1, self.chunk_bytes // ((2**circuit.n_qubits) * self._state_itemsize(circuit)))
+
     def _prepare(self, circuit: Circuit, params: torch.Tensor) -> tuple[torch.Tensor, bool]:
         if circuit.n_qubits > MAX_QUBITS:
             raise ConfigError(
@@ -255,76 +488,24 @@ class StatevectorBackend:
             )
         batch, batched = as_param_batch(circuit, params)
         batch = batch.to(device=self.device, dtype=self.dtype)
-        itemsize = torch.empty((), dtype=self.dtype if circuit.is_real else self.complex_dtype)
-        # Two live state buffers per circuit (input and output of a pass), within one chunk.
-        per_state = (2**circuit.n_qubits) * itemsize.element_size()
-        chunk = max(1, min(batch.shape[0], self.chunk_bytes // per_state))
-        check_memory(circuit.n_qubits, chunk, itemsize.element_size(), 2, self.memory_budget)
-        check_memory(circuit.n_qubits, batch.shape[0], 8, 1, self.memory_budget)
+        # Up to four live state buffers per chunk (the adjoint pass), plus the output.
+        chunk = min(batch.shape[0], self._chunk_size(circuit))
+        check_memory(circuit.n_qubits, chunk, self._state_itemsize(circuit), 4, self.memory_budget)
+        check_memory(circuit.n_qubits, batch.shape[0], batch.element_size(), 1, self.memory_budget)
         return batch, batched
 
-    def _probs_chunk(self, circuit: Circuit, params: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        psi = self._run(circuit, params, dtype)
-        if psi.is_complex():
-            return torch.view_as_real(psi).square().sum(-1)
-        return psi.square()
+    def _plan(self, circuit: Circuit, params: torch.Tensor) -> tuple[list[object], torch.dtype]:
+        return _plan(circuit, params, self.dtype, self.complex_dtype, self.block_qubits)
 
-    def _run(self, circuit: Circuit, params: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        n = circuit.n_qubits
-        batch = params.shape[0]
-        program = _compile(circuit)
-        psi: torch.Tensor | None = None
-        for step in program:
-            if isinstance(step, _OneQubitRun):
-                mats = [_fused(g, params, dtype) for g in step.per_qubit]
-                if psi is None:
-                    psi = self._product_state(mats, batch, dtype)
-                else:
-                    psi = self._apply_one_qubit_layer(psi, mats, n)
-            else:
-                if psi is None:
-                    psi = self._zero_state(n, batch, dtype)
-                psi = self._apply_entanglers(psi, step)
-        if psi is None:
-            psi = self._zero_state(n, batch, dtype)
-        return psi
-
-    def _zero_state(self, n: int, batch: int, dtype: torch.dtype) -> torch.Tensor:
-        psi = torch.zeros(batch, 2**n, dtype=dtype, device=self.device)
-        psi[:, 0] = 1
-        return psi
-
-    def _product_state(
-        self, mats: list[torch.Tensor | None], batch: int, dtype: torch.dtype
-    ) -> torch.Tensor:
-        e0 = torch.tensor([1.0, 0.0], dtype=dtype, device=self.device).expand(batch, 2)
-        columns = [e0 if m is None else m[:, :, 0] for m in mats]
-        return _kron_vectors(columns)
-
-    def _apply_one_qubit_layer(
-        self, psi: torch.Tensor, mats: list[torch.Tensor | None], n: int
-    ) -> torch.Tensor:
-        if not psi.is_complex() and any(m is not None and m.is_complex() for m in mats):
-            psi = psi.to(self.complex_dtype)
-        batch = psi.shape[0]
-        k = self.block_qubits
-        start = 0
-        while start < n:
-            stop = min(start + k, n)
-            block = mats[start:stop]
-            if any(m is not None for m in block):
-                eye = torch.eye(2, dtype=psi.dtype, device=self.device).expand(batch, 2, 2)
-                full = [eye if m is None else m.to(psi.dtype) for m in block]
-                big = _kron_matrices(full)
-                width = stop - start
-                view = psi.reshape(batch, 2**start, 2**width, 2 ** (n - stop))
-                psi = torch.matmul(big.unsqueeze(1), view).reshape(batch, -1)
-            start = stop
-        return psi
-
-    def _apply_entanglers(self, psi: torch.Tensor, step: _EntanglerRun) -> torch.Tensor:
-        if step.perm is not None:
-            psi = psi[:, step.perm.to(self.device)]
-        if step.sign is not None:
-            psi = psi * step.sign.to(device=self.device, dtype=psi.real.dtype)
-        return psi
+    def _probs_chunk(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and params.requires_grad:
+            if self.adjoint:
+                return _AdjointProbs.apply(params, circuit, self)
+            passes, _ = self._plan(circuit, params)
+            return _squared_modulus(_forward_pass(passes, circuit.n_qubits, None))
+        with torch.no_grad():
+            passes, dtype = self._plan(circuit, params)
+            buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
+            psi = _forward_pass(passes, circuit.n_qubits, buffers)
+            out = psi if not psi.is_complex() else None
+            return _squared_modulus(psi, out=out)
