@@ -12,12 +12,17 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Train binary neural networks with quantum hypernetworks."""
+
+
 @app.command()
 def demo() -> None:
     """A small showcase: build a circuit, print its top bitstrings and a gradient."""
     from qhn.demo import run_demo
 
-    run_demo()
+    typer.echo(run_demo())
 
 
 def main() -> None:
