@@ -15,5 +15,5 @@ MNIST01 = SHARED_DATA / "binncode-mnist01"
 def mnist01_dir() -> Path:
     """The reference QHN data folder; tests using it skip when it is absent."""
     if not (MNIST01 / "Cop_4x4.txt").exists():
-        pytest.skip(f"reference data not found at {MNIST01} (needs ../shared/data next to the repo)")
+        pytest.skip(f"reference data not found at {MNIST01} (needs ../shared/data beside the repo)")
     return MNIST01

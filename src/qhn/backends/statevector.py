@@ -31,6 +31,7 @@ from qhn.backends.base import (
     Capabilities,
     as_param_batch,
     check_memory,
+    check_shots,
 )
 from qhn.backends.sampling import sample_bits
 from qhn.circuits.ir import ENTANGLING_GATES, Circuit, Gate
@@ -467,6 +468,7 @@ class StatevectorBackend:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Measure ``shots`` times. Shapes: ``(B, P)`` → ``(B, shots, n)`` uint8."""
+        check_shots(shots)
         with torch.no_grad():
             probs = self.probs(circuit, params)
         batched = probs.ndim == 2

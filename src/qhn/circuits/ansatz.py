@@ -80,6 +80,8 @@ def hardware_efficient(
         raise ConfigError(
             f"unknown entangler {entangler!r}; choose one of: {choices(sorted(ENTANGLING_GATES))}"
         )
+    if topology not in TOPOLOGIES:
+        raise ConfigError(f"unknown topology {topology!r}; choose one of: {choices(TOPOLOGIES)}")
     per_layer = len(rotations) * n_qubits
     gates = _rotation_layer(n_qubits, rotations, 0)
     for layer in range(layers):
@@ -118,10 +120,14 @@ def qhn_reference(n_qubits: int, layers: int) -> Circuit:
             gates.append(Gate("cnot", (n - j, n - j - 1)))
         gates += [Gate("ry", (q,), (d - 1) * n + q) for q in range(n)]
         gates += [Gate("rz", (q,), sublayers * n + (d - 1) * n + q) for q in range(n)]
-    return Circuit(n, tuple(gates), 2 * sublayers * n, name=f"qhn_reference(n={n}, layers={layers})")
+    return Circuit(
+        n, tuple(gates), 2 * sublayers * n, name=f"qhn_reference(n={n}, layers={layers})"
+    )
 
 
-def reference_params_from_row(row: Sequence[float] | torch.Tensor, n_qubits: int, layers: int) -> torch.Tensor:
+def reference_params_from_row(
+    row: Sequence[float] | torch.Tensor, n_qubits: int, layers: int
+) -> torch.Tensor:
     """Convert one row of a reference parameter file into our parameter vector.
 
     The file stores the RY angles ``[d, j]`` (sub-layer ``d``, file qubit ``j``, row-major), then
@@ -144,6 +150,8 @@ def reference_params_from_row(row: Sequence[float] | torch.Tensor, n_qubits: int
     return angles.flip(-1).reshape(-1).clone()
 
 
+_HARDWARE_EFFICIENT_OPTIONS = ("rotations", "entangler", "topology")
+
 ANSATZE = {
     "hardware_efficient": hardware_efficient,
     "product": lambda n_qubits, layers=0, **_: product(n_qubits),
@@ -157,4 +165,10 @@ def build_ansatz(name: str, n_qubits: int, layers: int = 1, **options: object) -
         raise ConfigError(f"unknown ansatz {name!r}; choose one of: {choices(ANSATZE)}")
     if name != "hardware_efficient" and options:
         raise ConfigError(f"ansatz {name!r} takes no options, got {sorted(options)}")
+    unknown = sorted(set(options) - set(_HARDWARE_EFFICIENT_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {unknown} for ansatz {name!r}; "
+            f"choose from: {choices(_HARDWARE_EFFICIENT_OPTIONS)}"
+        )
     return ANSATZE[name](n_qubits, layers, **options)

@@ -14,6 +14,7 @@ Gate conventions (all ``exp(−iθG/2)`` with ``G² = I``, so the parameter-shif
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 from qhn.errors import ConfigError, choices
@@ -36,6 +37,14 @@ REAL_GATES = frozenset({"ry", "h", "x", "cz", "cnot"})
 GATE_ARITY = {"ry": 1, "rx": 1, "rz": 1, "h": 1, "x": 1, "cz": 2, "cnot": 2}
 
 
+def _as_indices(gate: str, what: str, values: object) -> tuple[int, ...]:
+    """Integers (Python or NumPy) as a tuple; floats are refused, never silently truncated."""
+    try:
+        return tuple(operator.index(v) for v in values)  # type: ignore[attr-defined]
+    except TypeError:
+        raise ConfigError(f"gate {gate!r}: {what} must be integers, got {values!r}") from None
+
+
 @dataclass(frozen=True)
 class Gate:
     """One gate: a name, the wires it acts on, and (rotations only) a parameter index."""
@@ -49,21 +58,20 @@ class Gate:
             raise ConfigError(
                 f"unknown gate {self.name!r}; choose one of: {choices(sorted(GATE_ARITY))}"
             )
-        object.__setattr__(self, "wires", tuple(int(w) for w in self.wires))
+        object.__setattr__(self, "wires", _as_indices(self.name, "wires", self.wires))
         arity = GATE_ARITY[self.name]
         if len(self.wires) != arity:
-            raise ConfigError(
-                f"gate {self.name!r} acts on {arity} wire(s), got wires {self.wires}"
-            )
+            raise ConfigError(f"gate {self.name!r} acts on {arity} wire(s), got wires {self.wires}")
         if len(set(self.wires)) != len(self.wires):
             raise ConfigError(f"gate {self.name!r} needs distinct wires, got {self.wires}")
         if self.name in ROTATION_GATES:
-            if self.param is None or int(self.param) < 0:
+            param = None if self.param is None else _as_indices(self.name, "param", [self.param])
+            if param is None or param[0] < 0:
                 raise ConfigError(
                     f"rotation {self.name!r} on wires {self.wires} needs a parameter index >= 0, "
                     f"got {self.param!r}"
                 )
-            object.__setattr__(self, "param", int(self.param))
+            object.__setattr__(self, "param", param[0])
         elif self.param is not None:
             raise ConfigError(f"gate {self.name!r} takes no parameter, got {self.param!r}")
 
@@ -99,9 +107,7 @@ class Circuit:
         needed = max(used) + 1 if used else 0
         n_params = needed if self.n_params == -1 else int(self.n_params)
         if n_params < needed:
-            raise ConfigError(
-                f"gates use parameter index {needed - 1} but n_params is {n_params}"
-            )
+            raise ConfigError(f"gates use parameter index {needed - 1} but n_params is {n_params}")
         object.__setattr__(self, "n_params", n_params)
 
     @property

@@ -1,0 +1,114 @@
+"""Independent simulators for tests: our circuit IR run on PennyLane and on Qiskit.
+
+Both oracles return Born probabilities in *our* index order (qubit 0 = most significant bit,
+``index = Σ_q b_q 2^(n−1−q)``), as float64 NumPy arrays.
+
+- PennyLane orders ``qml.probs`` with the first wire most significant, like us, so our qubit ``q``
+  is PennyLane wire ``q``.
+- Qiskit is little-endian (its qubit ``k`` weighs ``2^k``). :func:`qiskit_wire` maps our qubit
+  ``q`` to Qiskit qubit ``n − 1 − q``, which weighs ``2^(n−1−q)``: exactly our place value, so
+  Qiskit's probability vector then needs no reordering. That map is the one place where the two
+  orders meet.
+
+Rotations are ``exp(−iθG/2)`` in all three libraries (``qml.RY/RX/RZ``, Qiskit ``ry/rx/rz``);
+``cnot`` wires are (control, target).
+
+Shapes: ``params`` ``(P,)`` → ``(2**n,)``; ``(B, P)`` → ``(B, 2**n)``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from qhn.circuits import Circuit
+
+
+def _as_numpy(params: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(params, torch.Tensor):
+        params = params.detach().cpu().numpy()
+    return np.asarray(params, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------ PennyLane
+@functools.cache
+def pennylane_device():
+    import pennylane as qml
+
+    return qml.device("default.qubit")
+
+
+@functools.cache
+def _pennylane_qnode():
+    """One QNode for every circuit: the circuit is a plain (non-trainable) argument."""
+    import pennylane as qml
+
+    ops = {"ry": qml.RY, "rx": qml.RX, "rz": qml.RZ, "h": qml.Hadamard, "x": qml.PauliX}
+    two = {"cz": qml.CZ, "cnot": qml.CNOT}
+
+    @qml.qnode(pennylane_device(), interface="numpy")
+    def run(theta, circuit):
+        for gate in circuit.gates:
+            if gate.name in two:
+                two[gate.name](wires=list(gate.wires))
+            elif gate.param is None:
+                ops[gate.name](wires=gate.wires[0])
+            else:
+                ops[gate.name](theta[..., gate.param], wires=gate.wires[0])
+        return qml.probs(wires=range(circuit.n_qubits))
+
+    return run
+
+
+def pennylane_probs(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Probabilities from PennyLane ``default.qubit`` (a batch runs as one broadcast execution).
+
+    Shapes: ``(P,)`` → ``(2**n,)``; ``(B, P)`` → ``(B, 2**n)``.
+    """
+    theta = _as_numpy(params)
+    probs = np.asarray(_pennylane_qnode()(theta, circuit), dtype=np.float64)
+    if theta.ndim == 2 and probs.ndim == 1:
+        # A circuit without rotations is not broadcast: every row gives the same vector.
+        probs = np.broadcast_to(probs, (theta.shape[0], probs.shape[0])).copy()
+    return probs
+
+
+# ------------------------------------------------------------------------------------ Qiskit
+def qiskit_wire(n_qubits: int, qubit: int) -> int:
+    """Our qubit ``q`` (weight ``2^(n−1−q)``) as the Qiskit qubit of the same weight."""
+    return n_qubits - 1 - qubit
+
+
+def qiskit_circuit(circuit: Circuit, params: torch.Tensor | np.ndarray):
+    """Our circuit with numeric angles as a Qiskit ``QuantumCircuit``. Shapes: params ``(P,)``."""
+    from qiskit import QuantumCircuit
+
+    theta = _as_numpy(params)
+    if theta.shape != (circuit.n_params,):
+        raise ValueError(f"expected params of shape ({circuit.n_params},), got {theta.shape}")
+    n = circuit.n_qubits
+    qc = QuantumCircuit(n)
+    for gate in circuit.gates:
+        wires = [qiskit_wire(n, q) for q in gate.wires]
+        if gate.name == "cnot":
+            qc.cx(*wires)
+        elif gate.name in ("cz", "h", "x"):
+            getattr(qc, gate.name)(*wires)
+        else:
+            getattr(qc, gate.name)(float(theta[gate.param]), *wires)
+    return qc
+
+
+def qiskit_probs(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Probabilities from ``qiskit.quantum_info.Statevector``, in our index order.
+
+    Shapes: ``(P,)`` → ``(2**n,)``; ``(B, P)`` → ``(B, 2**n)``.
+    """
+    from qiskit.quantum_info import Statevector
+
+    theta = _as_numpy(params)
+    if theta.ndim == 2:
+        return np.stack([qiskit_probs(circuit, row) for row in theta])
+    return np.asarray(Statevector(qiskit_circuit(circuit, theta)).probabilities(), dtype=np.float64)
