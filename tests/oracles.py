@@ -112,3 +112,30 @@ def qiskit_probs(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndar
     if theta.ndim == 2:
         return np.stack([qiskit_probs(circuit, row) for row in theta])
     return np.asarray(Statevector(qiskit_circuit(circuit, theta)).probabilities(), dtype=np.float64)
+
+
+@functools.cache
+def _pennylane_state_qnode():
+    import pennylane as qml
+
+    ops = {"ry": qml.RY, "rx": qml.RX, "rz": qml.RZ, "h": qml.Hadamard, "x": qml.PauliX}
+    two = {"cz": qml.CZ, "cnot": qml.CNOT}
+
+    @qml.qnode(pennylane_device(), interface="numpy")
+    def run(theta, circuit):
+        for gate in circuit.gates:
+            if gate.name in two:
+                two[gate.name](wires=list(gate.wires))
+            elif gate.param is None:
+                ops[gate.name](wires=gate.wires[0])
+            else:
+                ops[gate.name](theta[gate.param], wires=gate.wires[0])
+        qml.Identity(wires=range(circuit.n_qubits))
+        return qml.state()
+
+    return run
+
+
+def pennylane_state(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The complex state vector from PennyLane ``default.qubit``. Shapes: ``(P,)`` → ``(2**n,)``."""
+    return np.asarray(_pennylane_state_qnode()(_as_numpy(params), circuit), dtype=np.complex128)

@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracles import pennylane_probs, qiskit_probs
+from oracles import pennylane_probs, pennylane_state, qiskit_probs
 from qhn.backends import StatevectorBackend
 from qhn.bits import all_bits, bits_to_index
 from qhn.circuits import TOPOLOGIES, Circuit, Gate, hardware_efficient, product, qhn_reference
@@ -257,3 +257,20 @@ def test_sampling_a_basis_state_always_gives_it():
     circuit = Circuit(4, (Gate("x", (0,)), Gate("x", (3,))))
     bits = BACKEND.sample(circuit, torch.zeros(0), 50, generator=torch.Generator().manual_seed(0))
     assert bits.tolist() == [[1, 0, 0, 1]] * 50
+
+
+@pytest.mark.parametrize(
+    "circuit",
+    [
+        hardware_efficient(4, 2, ("rx", "ry", "rz"), "cnot", "ring"),
+        hardware_efficient(5, 1, ("ry", "rz"), "cz", "brick"),
+        qhn_reference(4, 2),
+    ],
+    ids=lambda c: c.name,
+)
+def test_state_equals_pennylane_state_not_only_probabilities(circuit):
+    """Amplitudes, not just probabilities: a conjugated state (RX and RZ signs flipped
+    together) has the same probabilities and would pass every probability test."""
+    theta = torch.rand(circuit.n_params, generator=torch.Generator().manual_seed(7)) * 6.28
+    ours = StatevectorBackend().state(circuit, theta.double()).to(torch.complex128).numpy()
+    np.testing.assert_allclose(ours, pennylane_state(circuit, theta.double()), atol=1e-12)
