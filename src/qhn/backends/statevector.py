@@ -45,9 +45,36 @@ MAX_QUBITS = 30
 
 @dataclass(frozen=True)
 class _OneQubitRun:
-    """Consecutive one-qubit gates: per qubit, the gates in the order they act."""
+    """Consecutive one-qubit gates, grouped for vectorized matrix building.
 
-    per_qubit: tuple[tuple[Gate, ...], ...]
+    ``slots[j]`` holds the ``j``-th gate of every qubit, as ``(name, qubits, params)`` groups of
+    the same gate name (``params`` is None for fixed gates).
+    """
+
+    slots: tuple[tuple[tuple[str, torch.Tensor, torch.Tensor | None], ...], ...]
+
+
+def _one_qubit_run(per_qubit: list[list[Gate]]) -> _OneQubitRun:
+    depth = max(len(g) for g in per_qubit)
+    slots = []
+    for j in range(depth):
+        groups: dict[str, tuple[list[int], list[int]]] = {}
+        for q, gates in enumerate(per_qubit):
+            if j < len(gates):
+                qubits, params = groups.setdefault(gates[j].name, ([], []))
+                qubits.append(q)
+                params.append(-1 if gates[j].param is None else gates[j].param)
+        slots.append(
+            tuple(
+                (
+                    name,
+                    torch.tensor(qubits, dtype=torch.int64),
+                    None if params[0] < 0 else torch.tensor(params, dtype=torch.int64),
+                )
+                for name, (qubits, params) in groups.items()
+            )
+        )
+    return _OneQubitRun(tuple(slots))
 
 
 @dataclass(frozen=True)
@@ -95,7 +122,7 @@ def _compile(circuit: Circuit) -> tuple[object, ...]:
 
     def flush_one() -> None:
         if any(one):
-            program.append(_OneQubitRun(tuple(tuple(g) for g in one)))
+            program.append(_one_qubit_run(one))
             for g in one:
                 g.clear()
 
@@ -116,21 +143,21 @@ def _compile(circuit: Circuit) -> tuple[object, ...]:
     return tuple(program)
 
 
-def _gate_matrices(gate: Gate, params: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The 2×2 matrix of a one-qubit gate for each batch row. Shapes: ``(B, P)`` → ``(B, 2, 2)``."""
-    batch = params.shape[0]
-    real = params.real.dtype if params.is_complex() else params.dtype
-    if gate.name == "h":
-        h = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=real) / 2**0.5
-        return h.to(dtype).expand(batch, 2, 2)
-    if gate.name == "x":
-        return torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=dtype).expand(batch, 2, 2)
-    half = params[:, gate.param] / 2
+def _gate_matrices(
+    name: str, angles: torch.Tensor | None, batch: int, count: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """2×2 matrices of ``count`` gates of one kind. Shapes: angles ``(B, G)`` → ``(B, G, 2, 2)``."""
+    if angles is None:
+        value = [[1.0, 1.0], [1.0, -1.0]] if name == "h" else [[0.0, 1.0], [1.0, 0.0]]
+        scale = 2**-0.5 if name == "h" else 1.0
+        fixed = torch.tensor(value, dtype=torch.float64) * scale
+        return fixed.to(dtype).expand(batch, count, 2, 2)
+    half = angles / 2
     c, s = torch.cos(half), torch.sin(half)
-    if gate.name == "ry":
+    if name == "ry":
         return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).to(dtype)
     zero = torch.zeros_like(c)
-    if gate.name == "rx":
+    if name == "rx":
         cc = torch.complex(c, zero)
         ms = torch.complex(zero, -s)
         return torch.stack([torch.stack([cc, ms], -1), torch.stack([ms, cc], -1)], -2)
@@ -141,33 +168,47 @@ def _gate_matrices(gate: Gate, params: torch.Tensor, dtype: torch.dtype) -> torc
     return torch.stack([torch.stack([e_minus, z], -1), torch.stack([z, e_plus], -1)], -2)
 
 
-def _fused(
-    gates: tuple[Gate, ...], params: torch.Tensor, dtype: torch.dtype
-) -> torch.Tensor | None:
-    """Product of a qubit's gates in acting order (later gates on the left). ``(B, 2, 2)``."""
-    matrix = None
-    for gate in gates:
-        g = _gate_matrices(gate, params, dtype)
-        matrix = g if matrix is None else g @ matrix
-    return matrix
+def _run_matrices(
+    run: _OneQubitRun, params: torch.Tensor, n: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """Each qubit's gates in the run multiplied in acting order (identity where none).
+
+    Shapes: params ``(B, P)`` → ``(B, n, 2, 2)``.
+    """
+    batch = params.shape[0]
+    eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, n, 2, 2)
+    total = None
+    for slot in run.slots:
+        layer = eye.clone()
+        for name, qubits, index in slot:
+            qubits = qubits.to(params.device)
+            angles = None if index is None else params[:, index.to(params.device)]
+            layer[:, qubits] = _gate_matrices(name, angles, batch, qubits.numel(), dtype)
+        total = layer if total is None else layer @ total
+    return total
 
 
-def _kron_vectors(vectors: list[torch.Tensor]) -> torch.Tensor:
-    """Kronecker product of per-qubit vectors, qubit 0 most significant. ``[(B, 2)] → (B, 2^m)``."""
-    if len(vectors) == 1:
-        return vectors[0]
-    mid = len(vectors) // 2
-    left = _kron_vectors(vectors[:mid])
-    right = _kron_vectors(vectors[mid:])
-    return (left.unsqueeze(-1) * right.unsqueeze(-2)).reshape(left.shape[0], -1)
+def _kron_vectors(vectors: torch.Tensor) -> torch.Tensor:
+    """Kronecker product of per-qubit vectors, first qubit most significant.
+
+    Shapes: ``(B, m, 2)`` → ``(B, 2^m)``.
+    """
+    out = vectors[:, 0]
+    for i in range(1, vectors.shape[1]):
+        out = (out.unsqueeze(-1) * vectors[:, i].unsqueeze(-2)).reshape(out.shape[0], -1)
+    return out
 
 
-def _kron_matrices(matrices: list[torch.Tensor]) -> torch.Tensor:
-    """Kronecker product of per-qubit matrices. ``[(B, 2, 2)] → (B, 2^m, 2^m)``."""
-    out = matrices[0]
-    for m in matrices[1:]:
-        b, r = out.shape[0], out.shape[-1]
-        out = (out[:, :, None, :, None] * m[:, None, :, None, :]).reshape(b, 2 * r, 2 * r)
+def _kron_matrices(matrices: torch.Tensor) -> torch.Tensor:
+    """Kronecker products of per-qubit matrices, for several blocks at once.
+
+    Shapes: ``(B, K, w, 2, 2)`` (``K`` blocks of ``w`` qubits) → ``(B, K, 2^w, 2^w)``.
+    """
+    out = matrices[:, :, 0]
+    for i in range(1, matrices.shape[2]):
+        m = matrices[:, :, i]
+        b, k, r = out.shape[0], out.shape[1], out.shape[-1]
+        out = (out[:, :, :, None, :, None] * m[:, :, None, :, None, :]).reshape(b, k, 2 * r, 2 * r)
     return out
 
 
@@ -214,37 +255,46 @@ def _plan(
     n = circuit.n_qubits
     batch = params.shape[0]
     dtype = real if circuit.is_real else complex_
-    eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, 2, 2)
-    e0 = eye[:, :, 0]
+    blocks = _blocks(n, k)
     passes: list[object] = []
     started = False
     for step in _compile(circuit):
         if isinstance(step, _EntanglerRun):
             if not started:
-                passes.append(_zero_product(e0, n))
+                passes.append(_zero_product(batch, n, dtype, params.device))
                 started = True
             passes.append(_Signed(step))
             continue
-        mats = [None if not g else _fused(g, params, dtype) for g in step.per_qubit]
+        mats = _run_matrices(step, params, n, dtype)
         if not started:
-            columns = [e0 if m is None else m[:, :, 0] for m in mats]
+            columns = mats[:, :, :, 0]
             mid = max(1, n // 2)
-            right = _kron_vectors(columns[mid:]) if n > 1 else torch.ones_like(e0[:, :1])
-            passes.append(_Product(_kron_vectors(columns[:mid]), right))
+            right = _kron_vectors(columns[:, mid:]) if n > 1 else columns.new_ones(batch, 1)
+            passes.append(_Product(_kron_vectors(columns[:, :mid]), right))
             started = True
             continue
-        for start, stop in reversed(_blocks(n, k)):
-            block = [eye if m is None else m for m in mats[start:stop]]
-            passes.append(_Block(stop - start, _kron_matrices(block)))
+        block_matrix: dict[int, torch.Tensor] = {}
+        for width in sorted({stop - start for start, stop in blocks}):
+            starts = [start for start, stop in blocks if stop - start == width]
+            index = torch.tensor(starts, device=params.device)[:, None] + torch.arange(
+                width, device=params.device
+            )
+            kron = _kron_matrices(mats[:, index])
+            block_matrix.update({start: kron[:, i] for i, start in enumerate(starts)})
+        for start, stop in reversed(blocks):
+            passes.append(_Block(stop - start, block_matrix[start]))
     if not started:
-        passes.append(_zero_product(e0, n))
+        passes.append(_zero_product(batch, n, dtype, params.device))
     return passes, dtype
 
 
-def _zero_product(e0: torch.Tensor, n: int) -> _Product:
+def _zero_product(batch: int, n: int, dtype: torch.dtype, device: torch.device) -> _Product:
     """``|0…0⟩`` as a product pass."""
-    right = _kron_vectors([e0] * (n - 1)) if n > 1 else torch.ones_like(e0[:, :1])
-    return _Product(e0, right)
+    left = torch.zeros(batch, 2, dtype=dtype, device=device)
+    left[:, 0] = 1
+    right = torch.zeros(batch, 2 ** (n - 1), dtype=dtype, device=device)
+    right[:, 0] = 1
+    return _Product(left, right)
 
 
 class _Buffers:
