@@ -1,0 +1,579 @@
+"""Run configuration: one frozen, validated object (and one TOML file) per run.
+
+A :class:`RunConfig` holds everything one run needs: the task, the objective, the circuit, the
+backend and gradient estimator, and the optimization (a nested :class:`~qhn.train.TrainConfig`).
+In TOML, run fields are top-level keys and the two tables are ``[task_options]`` and ``[train]``:
+
+.. code-block:: toml
+
+    task = "teacher"
+    objective = "elbo"
+    beta = 1.0
+    [task_options]
+    n_train = 200
+    [train]
+    steps = 300
+    lr = 0.05
+
+Training keys may also be written at top level (``steps = 300``); ``--set`` overrides
+(:func:`apply_overrides`) accept both ``train.steps=10`` and ``steps=10``. Every value and every
+combination is checked when the config is built, before any compute.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import math
+import os
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from qhn.circuits import ANSATZE, TOPOLOGIES
+from qhn.circuits.ir import ENTANGLING_GATES, ROTATION_GATES
+from qhn.errors import ConfigError, choices
+from qhn.gradients import ESTIMATOR_NAMES
+from qhn.hypernetwork import INITS
+from qhn.io import atomic_write_text
+from qhn.train.loop import TrainConfig, check_choice, check_int, check_number, unknown_key_error
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "BACKENDS",
+    "ESTIMATORS",
+    "INITS",
+    "OBJECTIVES",
+    "RunConfig",
+    "apply_overrides",
+    "config_hash",
+    "load_config",
+    "loads_config",
+    "parse_override_value",
+    "save_config",
+    "to_toml",
+    "validate_task",
+]
+
+OBJECTIVES = ("mle", "elbo", "selbo")
+BACKENDS = ("statevector", "sampled")
+ESTIMATORS = ("auto", *ESTIMATOR_NAMES)
+#: The gradient estimators each backend can serve ("auto" resolves to the first).
+ESTIMATORS_BY_BACKEND = {
+    "statevector": ("backprop", "parameter-shift", "score-function"),
+    "sampled": ("parameter-shift",),
+}
+_ROTATIONS = tuple(sorted(ROTATION_GATES))
+_ENTANGLERS = tuple(sorted(ENTANGLING_GATES))
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _group(name: str) -> dict[str, str]:
+    return {"group": name}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs (see the module docstring for the TOML form).
+
+    Task: ``task`` (a task name), ``task_options`` (free-form options of that task: strings,
+    numbers, booleans, arrays and tables) and ``data_seed`` (the seed of the task's data and
+    splits, kept apart from ``train.seed`` so seeds of a sweep share one data set). Objective: ``objective`` (mle | elbo | selbo),
+    ``beta`` (KL weight of the ELBO), ``lam`` (MMD² weight λ of the SELBO), ``prior_p``
+    (``P(bit = 1)`` of the factorized Bernoulli prior), ``kernel_bandwidths`` (σ_j of the Hamming
+    kernel), ``analytic_prior`` (closed-form prior expectations in the MMD), ``temperature`` (T
+    in ``ℓ(s) = −N·C(s)/T``). Circuit: ``ansatz``, ``layers``, ``rotations``, ``entangler``,
+    ``topology``, ``init`` (uniform in [0, 2π) or ``small``: scaled by ``init_scale``).
+    Execution: ``backend`` (``statevector``, or ``sampled``: the statevector behind a
+    samples-only wrapper, as on hardware), ``estimator`` (``auto`` = backprop on statevector,
+    parameter-shift on sampled), ``shots`` (None = exact expectations). Optimization: ``train``.
+    """
+
+    task: str = field(metadata=_group("task"))
+    task_options: dict[str, Any] = field(default_factory=dict, metadata=_group("task"))
+    data_seed: int = field(default=0, metadata=_group("task"))
+    objective: str = field(default="elbo", metadata=_group("objective"))
+    beta: float = field(default=1.0, metadata=_group("objective"))
+    lam: float = field(default=1.0, metadata=_group("objective"))
+    prior_p: float = field(default=0.5, metadata=_group("objective"))
+    kernel_bandwidths: tuple[float, ...] = field(
+        default=(0.5, 1.0, 2.0, 4.0), metadata=_group("objective")
+    )
+    analytic_prior: bool = field(default=True, metadata=_group("objective"))
+    temperature: float = field(default=1.0, metadata=_group("objective"))
+    ansatz: str = field(default="hardware_efficient", metadata=_group("circuit"))
+    layers: int = field(default=2, metadata=_group("circuit"))
+    rotations: tuple[str, ...] = field(default=("ry",), metadata=_group("circuit"))
+    entangler: str = field(default="cz", metadata=_group("circuit"))
+    topology: str = field(default="chain", metadata=_group("circuit"))
+    init: str = field(default="uniform", metadata=_group("circuit"))
+    init_scale: float = field(default=0.1, metadata=_group("circuit"))
+    backend: str = field(default="statevector", metadata=_group("backend and gradients"))
+    estimator: str = field(default="auto", metadata=_group("backend and gradients"))
+    shots: int | None = field(default=None, metadata=_group("backend and gradients"))
+    train: TrainConfig = field(default_factory=TrainConfig, metadata=_group("train"))
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.task, str) or not self.task.strip():
+            raise ConfigError(f"task must be a non-empty task name, got {self.task!r}")
+        if not isinstance(self.task_options, dict):
+            raise ConfigError(
+                f"task_options must be a table of options, got {type(self.task_options).__name__}"
+            )
+        set_(self, "task_options", _normalize_table(self.task_options, "task_options"))
+        if "temperature" in self.task_options:
+            raise ConfigError(
+                "task_options.temperature is not a task option here: set the top-level "
+                f"temperature = {self.task_options['temperature']!r} instead"
+            )
+
+        check_int("data_seed", self.data_seed, 0)
+        check_choice("objective", self.objective, OBJECTIVES)
+        set_(self, "beta", check_number("beta", self.beta, minimum=0.0))
+        set_(self, "lam", check_number("lam", self.lam, minimum=0.0))
+        set_(
+            self,
+            "prior_p",
+            check_number(
+                "prior_p", self.prior_p, minimum=0.0, maximum=1.0, open_min=True, open_max=True
+            ),
+        )
+        set_(self, "kernel_bandwidths", _bandwidths(self.kernel_bandwidths))
+        _check_bool("analytic_prior", self.analytic_prior)
+        set_(
+            self,
+            "temperature",
+            check_number("temperature", self.temperature, minimum=0.0, open_min=True),
+        )
+
+        check_choice("ansatz", self.ansatz, tuple(ANSATZE))
+        check_int("layers", self.layers, 1 if self.ansatz == "qhn_reference" else 0)
+        set_(self, "rotations", _rotations(self.rotations))
+        check_choice("entangler", self.entangler, _ENTANGLERS)
+        check_choice("topology", self.topology, TOPOLOGIES)
+        check_choice("init", self.init, INITS)
+        set_(
+            self,
+            "init_scale",
+            check_number("init_scale", self.init_scale, minimum=0.0, open_min=True),
+        )
+
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("estimator", self.estimator, ESTIMATORS)
+        if self.shots is not None:
+            check_int("shots", self.shots, 1)
+        if isinstance(self.train, dict):
+            set_(self, "train", TrainConfig.from_dict(self.train))
+        elif not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"train must be a TrainConfig or a table, got {self.train!r}")
+        self._check_combination()
+
+    def _check_combination(self) -> None:
+        if self.objective == "elbo" and self.backend == "sampled":
+            raise ConfigError(
+                "objective 'elbo' needs exact probabilities (its KL term), which backend "
+                "'sampled' does not give; use objective = \"selbo\" (its sample-based "
+                'counterpart) or backend = "statevector"'
+            )
+        if self.backend == "sampled" and self.shots is None:
+            raise ConfigError(
+                "backend 'sampled' returns samples only, so it needs shots = a positive integer "
+                "(e.g. shots = 1000); got shots = None"
+            )
+        valid = ESTIMATORS_BY_BACKEND[self.backend]
+        if self.estimator != "auto" and self.estimator not in valid:
+            raise ConfigError(
+                f"estimator {self.estimator!r} cannot run on backend {self.backend!r}; "
+                f"choose one of: {choices(('auto', *valid))} (backprop and score-function need "
+                "the statevector backend)"
+            )
+        if self.objective == "elbo" and self.shots is not None:
+            raise ConfigError(
+                f"objective 'elbo' is exact (its KL needs the whole distribution), so "
+                f"shots = {self.shots} has no use; leave shots unset, or use objective = "
+                '"selbo" to train from samples'
+            )
+        if self.estimator == "score-function" and self.shots is None:
+            raise ConfigError(
+                "estimator 'score-function' estimates from samples and needs shots = a positive "
+                'integer; for exact gradients use estimator = "backprop" or "parameter-shift"'
+            )
+        if self.estimator == "backprop" and self.shots is not None:
+            raise ConfigError(
+                f"estimator 'backprop' differentiates exact probabilities and cannot use "
+                f"shots = {self.shots}; choose one of: auto, parameter-shift, score-function"
+            )
+        if self.train.optimizer == "lbfgs" and self.stochastic:
+            raise ConfigError(
+                f"optimizer 'lbfgs' needs a deterministic objective, but shots = {self.shots} "
+                'makes it stochastic; use train.optimizer = "adam" or leave shots unset '
+                "(exact expectations, statevector backend)"
+            )
+
+    def __hash__(self) -> int:
+        return hash(to_toml(self))
+
+    @property
+    def resolved_estimator(self) -> str:
+        """The gradient estimator actually used: ``auto`` is backprop for exact expectations on
+        the statevector backend, parameter-shift whenever shots are taken."""
+        if self.estimator == "auto":
+            return "parameter-shift" if self.shots is not None else "backprop"
+        return self.estimator
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the objective is estimated from shots (so its value and gradient are random)."""
+        return self.shots is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (tuples as lists, ``train`` as a dict), as written to TOML."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "train":
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = copy.deepcopy(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Build from plain data (a parsed TOML document); refuse unknown keys.
+
+        Training keys may sit in ``train`` or at top level, not both.
+        """
+        values = dict(values)
+        train = values.pop("train", {})
+        if isinstance(train, TrainConfig):
+            train = train.to_dict()
+        if not isinstance(train, dict):
+            raise ConfigError(f"train must be a table of training options, got {train!r}")
+        train = dict(train)
+        run_keys, train_keys = _run_keys(), _train_keys()
+        for key in list(values):
+            if key in train_keys:
+                if key in train:
+                    raise ConfigError(
+                        f"{key} is given twice, at top level and in [train]; keep one"
+                    )
+                train[key] = values.pop(key)
+            elif key not in run_keys:
+                raise _unknown_run_key(key)
+        if "task" not in values:
+            raise ConfigError(
+                'task is required (the name of the task to train on), e.g. task = "teacher"'
+            )
+        return cls(**values, train=TrainConfig.from_dict(train))
+
+
+def _check_bool(key: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def _bandwidths(values: object) -> tuple[float, ...]:
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = (values,)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(
+            f"kernel_bandwidths must be a non-empty array of numbers > 0, got {values!r}"
+        )
+    return tuple(
+        check_number(f"kernel_bandwidths[{i}]", v, minimum=0.0, open_min=True)
+        for i, v in enumerate(values)
+    )
+
+
+def _rotations(values: object) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = (values,)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(
+            f"rotations must be a non-empty array of {choices(_ROTATIONS)}, got {values!r}"
+        )
+    return tuple(check_choice(f"rotations[{i}]", v, _ROTATIONS) for i, v in enumerate(values))
+
+
+def _normalize_table(table: dict[Any, Any], where: str) -> dict[str, Any]:
+    """A deep copy of free-form options, checked to be writable as TOML (tuples become lists)."""
+    out = {}
+    for key, value in table.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where} keys must be strings, got {key!r}")
+        out[key] = _normalize_value(value, f"{where}.{key}")
+    return out
+
+
+def _normalize_value(value: Any, where: str) -> Any:
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ConfigError(f"{where} = {value} does not fit a 64-bit TOML integer")
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_normalize_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return _normalize_table(value, where)
+    raise ConfigError(
+        f"{where} = {value!r} cannot be written to TOML; use strings, numbers, booleans, arrays "
+        "or tables" + (" (leave the key out instead of None)" if value is None else "")
+    )
+
+
+def _run_keys() -> set[str]:
+    return {f.name for f in fields(RunConfig)}
+
+
+def _train_keys() -> set[str]:
+    return {f.name for f in fields(TrainConfig)}
+
+
+def _unknown_run_key(key: str) -> ConfigError:
+    valid = sorted(_run_keys() - {"train"}) + [f"train.{k}" for k in sorted(_train_keys())]
+    message = f"unknown key {key!r}; valid keys: {choices(valid)}"
+    close = difflib.get_close_matches(key, sorted(_run_keys() | _train_keys()), n=1)
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return ConfigError(message)
+
+
+# --- TOML -------------------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(value.items()))
+        return "{" + (f" {items} " if items else "") + "}"
+    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) as a TOML value")
+
+
+def _toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
+    lines.append(f"[{header}]")
+    subtables = []
+    for key in sorted(table):
+        value = table[key]
+        if isinstance(value, dict):
+            subtables.append(key)
+        elif value is not None:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key in subtables:
+        lines.append("")
+        _toml_table(lines, f"{header}.{_toml_key(key)}", table[key])
+
+
+def to_toml(config: RunConfig) -> str:
+    """The config as a TOML document (canonical: fixed key order, every field written, except
+    ``None`` values, which are the defaults of the fields that allow them).
+
+    ``load_config`` of the result gives back an equal config.
+    """
+    data = config.to_dict()
+    lines = ["# qhn run configuration: load it with qhn.experiments.load_config"]
+    group = None
+    for f in fields(RunConfig):
+        value = data[f.name]
+        if isinstance(value, dict):
+            continue
+        if f.metadata["group"] != group:
+            group = f.metadata["group"]
+            lines += ["", f"# {group}"]
+        if value is not None:
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    lines.append("")
+    _toml_table(lines, "task_options", data["task_options"])
+    lines.append("")
+    train = {k: v for k, v in data["train"].items() if v is not None}
+    lines.append("[train]")
+    lines += [f"{k} = {_toml_value(v)}" for k, v in train.items()]
+    return "\n".join(lines) + "\n"
+
+
+def validate_task(config: RunConfig) -> None:
+    """Refuse a task name or task option unknown to the task registry (:mod:`qhn.data`)."""
+    from qhn.data.tasks import TASKS, task_options
+
+    check_choice("task", config.task, tuple(TASKS))
+    valid = set(task_options(config.task)) - {"temperature"}
+    for key in config.task_options:
+        if key not in valid:
+            raise unknown_key_error(key, valid, f" in task_options of task {config.task!r}")
+
+
+def load_config(path: str | os.PathLike[str], *, check_task: bool = True) -> RunConfig:
+    """Read a run config from a TOML file; errors name the file and the bad key.
+
+    ``check_task``: also check the task name and options against the task registry.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    return loads_config(text, source=str(path), check_task=check_task)
+
+
+def loads_config(text: str, source: str = "<string>", *, check_task: bool = True) -> RunConfig:
+    """Parse a run config from TOML text (see :func:`load_config`)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source} is not valid TOML: {error}") from None
+    try:
+        config = RunConfig.from_dict(data)
+        if check_task:
+            validate_task(config)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return config
+
+
+def save_config(config: RunConfig, path: str | os.PathLike[str]) -> None:
+    """Write ``to_toml(config)`` to ``path`` atomically."""
+    atomic_write_text(path, to_toml(config))
+
+
+def config_hash(config: RunConfig) -> str:
+    """A short stable id of a config: the first 12 hex digits of sha256 of its canonical TOML.
+
+    Equal configs give equal ids; a new field added to :class:`RunConfig` changes every id.
+    """
+    return hashlib.sha256(to_toml(config).encode("utf-8")).hexdigest()[:12]
+
+
+# --- overrides --------------------------------------------------------------------------------
+
+
+def parse_override_value(raw: str) -> Any:
+    """Parse a ``--set`` value as a TOML literal (number, boolean, array, inline table, quoted
+    string); anything else, dates included, is the raw text stripped of surrounding spaces."""
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+    if isinstance(value, (bool, int, float, str, list, dict)):
+        return value
+    return raw
+
+
+def _optional_fields() -> set[str]:
+    return {f.name for f in fields(RunConfig) if f.default is None} | {
+        f.name for f in fields(TrainConfig) if f.default is None
+    }
+
+
+def apply_overrides(
+    config: RunConfig, overrides: Iterable[str], *, check_task: bool = True
+) -> RunConfig:
+    """A copy of ``config`` with ``key=value`` overrides applied, then validated as a whole.
+
+    Keys: a run field (``objective=selbo``), a training field (``train.steps=10`` or
+    ``steps=10``) or a task option (``task_options.n_train=50``, nested with more dots).
+    Values are TOML literals when they parse as one, else strings; ``none`` unsets an optional
+    field (``shots=none``). ``check_task``: as in :func:`load_config`.
+    """
+    data = config.to_dict()
+    run_keys, train_keys, optional = _run_keys(), _train_keys(), _optional_fields()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key=value, e.g. train.steps=10")
+        path = key.split(".")
+        if len(path) == 1 and path[0] in train_keys:
+            path = ["train", path[0]]
+        value = parse_override_value(raw)
+        if path[-1] in optional and isinstance(value, str) and value.lower() in ("none", "null"):
+            value = None
+        head = path[0]
+        if head == "task_options":
+            _set_nested(data, path, value, key)
+        elif head == "train" and len(path) == 2:
+            if path[1] not in train_keys:
+                raise unknown_key_error(path[1], train_keys, " in [train]")
+            data["train"][path[1]] = value
+        elif head in run_keys and len(path) == 1:
+            data[head] = value
+        elif head in run_keys:
+            parent = ".".join(path[:-1])
+            raise ConfigError(f"{key!r} is not a valid key: {parent!r} is not a table")
+        else:
+            raise _unknown_run_key(key)
+    result = RunConfig.from_dict(data)
+    if check_task:
+        validate_task(result)
+    return result
+
+
+def _set_nested(data: dict[str, Any], path: list[str], value: Any, key: str) -> None:
+    if len(path) == 1:
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"task_options must be a table, e.g. task_options={{n_train = 50}}, got {value!r}"
+            )
+        data["task_options"] = value
+        return
+    table = data
+    for part in path[:-1]:
+        child = table.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {key!r}: {part!r} holds {child!r}, not a table")
+        table = child
+    table[path[-1]] = value

@@ -1,0 +1,96 @@
+"""The quantum hypernetwork: angles θ, a circuit, a backend and a gradient estimator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from qhn.backends.base import Backend
+from qhn.backends.counting import CountingBackend, ExecutionStats
+from qhn.circuits.ir import Circuit
+from qhn.errors import ConfigError, choices
+from qhn.gradients import make_estimator
+
+__all__ = ["INITS", "QuantumHypernetwork"]
+
+INITS = ("uniform", "small")
+
+
+class QuantumHypernetwork(torch.nn.Module):
+    """A parameterized circuit whose measured bitstrings are binary-network weights.
+
+    ``q_θ(s) = |⟨s|U(θ)|0…0⟩|²``. Every circuit-dependent number goes through the estimator:
+    :meth:`probs` (simulators) or :meth:`expectation` ``E_{s∼q_θ}[f(s)]`` (any backend).
+
+    Args:
+        circuit: the ansatz.
+        backend: runs the circuit; wrapped so executions and shots are counted in :attr:`stats`.
+        estimator: ``"auto"`` (backprop when the backend can, else parameter-shift),
+            ``"backprop"``, ``"parameter-shift"`` or ``"score-function"``.
+        init: ``"uniform"``: θ uniform in ``[0, 2π)`` (the reference QHN); ``"small"``:
+            ``init_center + init_scale·N(0, 1)``.
+        generator: randomness of the initialisation.
+    """
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        backend: Backend,
+        estimator: str = "auto",
+        *,
+        init: str = "uniform",
+        init_scale: float = 0.1,
+        init_center: float | torch.Tensor = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if init not in INITS:
+            raise ConfigError(f"unknown init {init!r}; choose one of: {choices(INITS)}")
+        self.circuit = circuit
+        self.stats = ExecutionStats()
+        self.backend = CountingBackend(backend, self.stats)
+        if estimator == "auto":
+            estimator = "backprop" if backend.capabilities.backprop else "parameter-shift"
+        self.estimator_name = estimator
+        self.estimator = make_estimator(estimator, self.backend)
+        shape = (circuit.n_params,)
+        if init == "uniform":
+            theta = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 * torch.pi
+        else:
+            noise = torch.randn(shape, generator=generator, dtype=torch.float64)
+            theta = torch.as_tensor(init_center, dtype=torch.float64) + init_scale * noise
+        self.theta = torch.nn.Parameter(theta)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.circuit.n_qubits
+
+    @property
+    def exact(self) -> bool:
+        """True when the backend gives the explicit distribution."""
+        return self.backend.capabilities.exact_probs
+
+    def probs(self) -> torch.Tensor:
+        """``q_θ`` over all bitstrings, differentiable by the estimator. Shapes: ``(2**n,)``."""
+        return self.estimator.probs(self.backend, self.circuit, self.theta)
+
+    def sample(self, shots: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Measured bitstrings (no gradient). Shapes: ``(shots, n)`` uint8."""
+        with torch.no_grad():
+            return self.backend.sample(
+                self.circuit, self.theta.detach(), shots, generator=generator
+            )
+
+    def expectation(
+        self,
+        f: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
+        *,
+        shots: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``E_{s∼q_θ}[f(s)]``: honest value, estimator gradient. ``f`` is a vector over all
+        bitstrings ``(2**n,)`` or a function bits ``(S, n)`` → ``(S,)``."""
+        return self.estimator.expectation(
+            self.backend, self.circuit, self.theta, f, shots=shots, generator=generator
+        )

@@ -1,0 +1,76 @@
+"""What every training objective shares: the access it needs and the result it returns.
+
+All three objectives are maximized (METHOD.md §2); ``ObjectiveResult.loss`` is the negative, to
+minimize. Its value is honest (the objective's estimate) while its gradient is the estimator's:
+``value + (surrogate − surrogate.detach())``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+
+from qhn.errors import CapabilityError
+
+if TYPE_CHECKING:
+    from qhn.hypernetwork import QuantumHypernetwork
+
+__all__ = ["Access", "Objective", "ObjectiveResult", "entropy", "honest", "require_access"]
+
+
+class Access(enum.Enum):
+    """What an objective needs from the backend."""
+
+    PROBS = "probs"  # the explicit distribution: simulators only
+    SAMPLES = "samples"  # measured bitstrings: any backend, hardware included
+
+
+@dataclass
+class ObjectiveResult:
+    """A scalar ``loss`` to minimize and detached metrics (floats)."""
+
+    loss: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Objective(Protocol):
+    """A training objective. ``anneal`` in [0, 1] multiplies β or λ (set by the train loop)."""
+
+    name: str
+    requires: Access
+    stochastic: bool
+    anneal: float
+
+    def check(self, model: QuantumHypernetwork) -> None: ...
+
+    def __call__(
+        self, model: QuantumHypernetwork, *, generator: torch.Generator | None = None
+    ) -> ObjectiveResult: ...
+
+
+def require_access(objective: Objective, model: QuantumHypernetwork, alternative: str) -> None:
+    """Refuse, before any compute, an objective the model's backend cannot serve."""
+    if objective.requires is Access.PROBS and not model.exact:
+        raise CapabilityError(
+            f"{objective.name} needs the explicit distribution q(s), but the backend "
+            f"{model.backend.inner!r} only gives samples; use {alternative}"
+        )
+
+
+def honest(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
+    """``value`` carrying the gradient of ``surrogate``: ``value + (sur − sur.detach())``."""
+    return value.detach() + (surrogate - surrogate.detach())
+
+
+def entropy(q: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats, ``H(q) = −Σ_s q(s) log q(s)`` (``0 log 0 = 0``)."""
+    return -torch.special.xlogy(q, q).sum(-1)
+
+
+def base_metrics(data_value: torch.Tensor, data_term) -> dict[str, float]:
+    """The metrics every objective reports: ``E_q[ℓ]`` and ``E_q[C]``."""
+    value = float(data_value.detach())
+    return {"data_term": value, "expected_cost": float(data_term.cost_of(value))}

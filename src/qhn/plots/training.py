@@ -1,0 +1,116 @@
+"""Figures of one training run: curves, the learned distribution, decision boundaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from qhn.bits import bitstring
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["decision_boundary", "top_bitstrings", "training_curves"]
+
+_CURVES = (
+    ("loss", "loss (−objective)"),
+    ("expected_cost", "E_q[C] (train)"),
+    ("entropy", "entropy H(q) [nats]"),
+    ("kl", "KL(q ‖ p)"),
+    ("mmd2", "MMD²(q, p)"),
+    ("grad_norm", "gradient norm"),
+)
+
+
+def training_curves(history: Sequence[dict[str, Any]], *, title: str | None = None) -> Figure:
+    """One panel per metric present in the history (loss, ``E_q[C]``, entropy, KL or MMD²,
+    gradient norm) against the step."""
+    from matplotlib.figure import Figure
+
+    panels = [(key, label) for key, label in _CURVES if any(key in r for r in history)]
+    figure = Figure(figsize=(3.2 * len(panels), 3.0), layout="constrained")
+    steps = [r["step"] for r in history]
+    for i, (key, label) in enumerate(panels):
+        axes = figure.add_subplot(1, len(panels), i + 1)
+        values = [r.get(key, float("nan")) for r in history]
+        axes.plot(steps, values, color="tab:blue", linewidth=1.2)
+        if key == "grad_norm":
+            axes.set_yscale("log")
+        axes.set_xlabel("step")
+        axes.set_title(label, fontsize=10)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def top_bitstrings(
+    probs: torch.Tensor, costs: torch.Tensor, optimal: torch.Tensor, *, top: int = 20
+) -> Figure:
+    """The ``top`` most probable networks: ``q(s)`` as bars, the landscape's ``C(s)`` beside them,
+    optimal networks highlighted. Shapes: ``probs``, ``costs`` ``(2**n,)``; ``optimal`` indices."""
+    from matplotlib.figure import Figure
+
+    n = int(probs.numel()).bit_length() - 1
+    top = max(1, min(top, int((probs > 0).sum())))
+    values, indices = torch.topk(probs.detach(), top)
+    is_optimal = torch.isin(indices, optimal)
+    labels = [bitstring(i, n) for i in indices.tolist()]
+    figure = Figure(figsize=(8.0, 0.25 * top + 1.5), layout="constrained")
+    left, right = figure.subplots(1, 2, sharey=True, width_ratios=(2, 1))
+    colors = ["tab:red" if o else "tab:blue" for o in is_optimal.tolist()]
+    positions = range(top)
+    left.barh(positions, values.numpy(), color=colors)
+    left.set_yticks(list(positions), labels, fontsize=7, family="monospace")
+    left.invert_yaxis()
+    left.set_xlabel("q(s)")
+    left.set_title("most probable networks (red: optimal set)", fontsize=10)
+    right.barh(positions, costs[indices].numpy(), color=colors)
+    right.axvline(float(costs.min()), color="k", linestyle=":", linewidth=1)
+    right.set_xlabel("C(s) on train")
+    return figure
+
+
+def decision_boundary(
+    network, bits: torch.Tensor, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> Figure:
+    """For 2-D inputs: the model-averaged ``P(y = 1 | x)`` over a grid, with the training points.
+
+    ``bits`` ``(K, n)`` and ``weights`` ``(K,)`` stand for ``q`` (e.g. its support).
+    """
+    from matplotlib.figure import Figure
+
+    lo = x.min(0).values - 0.5
+    hi = x.max(0).values + 0.5
+    grid_x, grid_y = torch.meshgrid(
+        torch.linspace(float(lo[0]), float(hi[0]), 150, dtype=torch.float64),
+        torch.linspace(float(lo[1]), float(hi[1]), 150, dtype=torch.float64),
+        indexing="xy",
+    )
+    points = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], 1)
+    proba = torch.einsum("k,kbc->bc", weights, network.predict_proba(bits, points))[:, -1]
+    figure = Figure(figsize=(5.0, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    mesh = axes.contourf(
+        grid_x.numpy(),
+        grid_y.numpy(),
+        proba.reshape(grid_x.shape).numpy(),
+        levels=20,
+        cmap="RdBu_r",
+        vmin=0,
+        vmax=1,
+    )
+    figure.colorbar(mesh, ax=axes, label="BMA P(y = 1 | x)")
+    axes.scatter(
+        x[:, 0].numpy(),
+        x[:, 1].numpy(),
+        c=y.numpy(),
+        cmap="RdBu_r",
+        s=6,
+        edgecolors="k",
+        linewidths=0.2,
+    )
+    axes.set_xlabel("x₁")
+    axes.set_ylabel("x₂")
+    return figure

@@ -1,0 +1,146 @@
+"""Predicting with a trained hypernetwork and measuring it (METHOD.md §4).
+
+Three predictors: **mode** (the most probable network, or most frequent shot), **sample** (a random
+draw; we report the expectation over draws), **BMA** (the Bayesian model average
+``p(y|x) = E_q[p(y|x, s)]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from qhn.bits import bits_to_index, index_to_bits
+from qhn.inference.objective import entropy
+
+__all__ = ["Support", "evaluate", "support_from_probs", "support_from_samples"]
+
+
+@dataclass(frozen=True)
+class Support:
+    """A weighted set of networks standing for ``q``: indices ``(K,)`` and weights ``(K,)``
+    summing to 1; ``covered`` is the probability mass of ``q`` they hold before renormalizing
+    (1 for samples)."""
+
+    indices: torch.Tensor
+    weights: torch.Tensor
+    covered: float
+
+
+def support_from_probs(
+    q: torch.Tensor, mass: float = 1 - 1e-4, max_networks: int = 2048
+) -> Support:
+    """The fewest most-probable networks holding ``mass`` of ``q`` (at most ``max_networks``)."""
+    q = q.detach()
+    k = min(max_networks, q.numel())
+    top, idx = torch.topk(q, k)
+    cumulative = torch.cumsum(top, 0)
+    keep = int(torch.searchsorted(cumulative, torch.tensor(mass, dtype=cumulative.dtype))) + 1
+    keep = min(keep, k)
+    covered = float(cumulative[keep - 1])
+    return Support(idx[:keep], top[:keep] / top[:keep].sum(), covered)
+
+
+def support_from_samples(bits: torch.Tensor) -> Support:
+    """Empirical distribution of measured bitstrings ``(S, n)``."""
+    index = bits_to_index(bits)
+    unique, counts = torch.unique(index, return_counts=True)
+    weights = counts.to(torch.float64) / counts.sum()
+    return Support(unique, weights, 1.0)
+
+
+def _predictor_metrics(
+    network, bits: torch.Tensor, weights: torch.Tensor, mode_row: int, x, y
+) -> dict[str, float]:
+    proba = network.predict_proba(bits, x)  # (K, B, classes)
+    y = y.long()
+    picked = proba.gather(2, y.view(1, -1, 1).expand(proba.shape[0], -1, 1)).squeeze(-1)  # (K, B)
+    eps = torch.finfo(proba.dtype).tiny
+    correct = (proba.argmax(-1) == y).to(torch.float64)  # (K, B)
+    acc_each = correct.mean(-1)
+    nll_each = -torch.log(picked.clamp_min(eps)).mean(-1)
+    bma = torch.einsum("k,kbc->bc", weights, proba)
+    bma_picked = bma.gather(1, y.view(-1, 1)).squeeze(-1)
+    return {
+        "acc_mode": float(acc_each[mode_row]),
+        "nll_mode": float(nll_each[mode_row]),
+        "acc_sample": float(weights @ acc_each),
+        "nll_sample": float(weights @ nll_each),
+        "acc_bma": float((bma.argmax(-1) == y).to(torch.float64).mean()),
+        "nll_bma": float(-torch.log(bma_picked.clamp_min(eps)).mean()),
+    }
+
+
+def evaluate(
+    model,
+    task,
+    *,
+    landscape=None,
+    shots: int | None = None,
+    generator: torch.Generator | None = None,
+    bma_mass: float = 1 - 1e-4,
+    bma_max_networks: int = 2048,
+) -> dict[str, float]:
+    """Final metrics of a trained model on a task.
+
+    Exact when the model gives probabilities and ``shots`` is None; otherwise from ``shots``
+    measurements. Returns: ``acc_{mode,sample,bma}_{train,test}``, ``nll_…`` likewise,
+    ``expected_cost`` (``E_q[C]`` on train), ``expected_test_cost`` when known, ``entropy`` and
+    ``kl_uniform`` (exact only), ``mass_optimal`` (needs ``landscape``), ``mode_index``,
+    ``mode_probability``, ``support_size``, ``support_mass``, plus the model's executions and shots.
+    """
+    n = model.n_qubits
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        if model.exact and shots is None:
+            q = model.probs().detach()
+            support = support_from_probs(q, bma_mass, bma_max_networks)
+            out["entropy"] = float(entropy(q))
+            out["kl_uniform"] = n * float(torch.log(torch.tensor(2.0))) - out["entropy"]
+            mode_index = int(q.argmax())
+            out["mode_probability"] = float(q[mode_index])
+            if landscape is not None:
+                out["expected_cost"] = float(q @ landscape.train_costs)
+                if landscape.test_costs is not None:
+                    out["expected_test_cost"] = float(q @ landscape.test_costs)
+                out["mass_optimal"] = float(q[landscape.optimal_indices].sum())
+        else:
+            count = shots or 1024
+            bits = model.sample(count, generator=generator)
+            support = support_from_samples(bits)
+            mode_index = int(support.indices[support.weights.argmax()])
+            out["mode_probability"] = float(support.weights.max())
+            if landscape is not None:
+                sampled = bits_to_index(bits)
+                out["expected_cost"] = float(landscape.train_costs[sampled].mean())
+                if landscape.test_costs is not None:
+                    out["expected_test_cost"] = float(landscape.test_costs[sampled].mean())
+                optimal = torch.zeros(2**n, dtype=torch.bool)
+                optimal[landscape.optimal_indices] = True
+                out["mass_optimal"] = float(optimal[sampled].to(torch.float64).mean())
+        out["mode_index"] = mode_index
+        out["support_size"] = int(support.indices.numel())
+        out["support_mass"] = support.covered
+        if "expected_cost" not in out:
+            bits = index_to_bits(support.indices, n)
+            out["expected_cost"] = float(support.weights @ task.cost(bits).to(torch.float64))
+        if task.network is not None:
+            indices = support.indices
+            if not bool((indices == mode_index).any()):
+                indices = torch.cat([indices, torch.tensor([mode_index])])
+                weights = torch.cat([support.weights, torch.zeros(1, dtype=torch.float64)])
+            else:
+                weights = support.weights
+            mode_row = int((indices == mode_index).nonzero()[0, 0])
+            bits = index_to_bits(indices, n)
+            for split, x, y in (
+                ("train", task.x_train, task.y_train),
+                ("test", task.x_test, task.y_test),
+            ):
+                if x is None:
+                    continue
+                metrics = _predictor_metrics(task.network, bits, weights, mode_row, x, y)
+                out.update({f"{key}_{split}": value for key, value in metrics.items()})
+    out.update(model.stats.snapshot())
+    return out
