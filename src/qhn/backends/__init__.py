@@ -1,4 +1,5 @@
-"""Circuit executors: the backend protocol, the torch statevector simulator, sampling."""
+"""Circuit executors: the backend protocol, the torch statevector simulator, sampling, and the
+sample-only wrapper."""
 
 from qhn.backends.base import (
     DEFAULT_MEMORY_BUDGET,
@@ -8,6 +9,7 @@ from qhn.backends.base import (
     as_param_batch,
     require_exact,
 )
+from qhn.backends.sample_only import SampleOnly
 from qhn.backends.sampling import sample_bits, sample_indices
 from qhn.backends.statevector import StatevectorBackend
 
@@ -16,6 +18,7 @@ __all__ = [
     "Backend",
     "Capabilities",
     "ExactBackend",
+    "SampleOnly",
     "StatevectorBackend",
     "as_param_batch",
     "require_exact",

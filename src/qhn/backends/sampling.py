@@ -7,7 +7,7 @@ import torch
 from qhn.backends.base import check_shots, log2_exact
 from qhn.bits import index_to_bits
 
-__all__ = ["sample_indices", "sample_bits"]
+__all__ = ["sample_bits", "sample_indices"]
 
 
 def sample_indices(

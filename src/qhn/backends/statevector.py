@@ -519,10 +519,16 @@ class StatevectorBackend:
     ) -> torch.Tensor:
         """Measure ``shots`` times. Shapes: ``(B, P)`` → ``(B, shots, n)`` uint8."""
         check_shots(shots)
+        batch, batched = as_param_batch(circuit, params)
+        chunk = self._chunk_size(circuit)
         with torch.no_grad():
-            probs = self.probs(circuit, params)
-        batched = probs.ndim == 2
-        bits = sample_bits(probs if batched else probs[None], shots, generator=generator)
+            # Chunk by chunk, so a large batch (e.g. 2P shifted circuits) never holds all its
+            # probability vectors at once.
+            parts = [
+                sample_bits(self.probs(circuit, batch[i : i + chunk]), shots, generator=generator)
+                for i in range(0, batch.shape[0], chunk)
+            ]
+        bits = parts[0] if len(parts) == 1 else torch.cat(parts)
         return bits if batched else bits[0]
 
     # ----------------------------------------------------------------- internals

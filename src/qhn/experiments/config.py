@@ -86,8 +86,9 @@ class RunConfig:
 
     Task: ``task`` (a task name), ``task_options`` (free-form options of that task: strings,
     numbers, booleans, arrays and tables) and ``data_seed`` (the seed of the task's data and
-    splits, kept apart from ``train.seed`` so seeds of a sweep share one data set). Objective: ``objective`` (mle | elbo | selbo),
-    ``beta`` (KL weight of the ELBO), ``lam`` (MMD² weight λ of the SELBO), ``prior_p``
+    splits, kept apart from ``train.seed`` so seeds of a sweep share one data set).
+    Objective: ``objective`` (mle | elbo | selbo), ``beta`` (KL weight of the ELBO), ``lam``
+    (MMD² weight λ of the SELBO), ``prior_p``
     (``P(bit = 1)`` of the factorized Bernoulli prior), ``kernel_bandwidths`` (σ_j of the Hamming
     kernel), ``analytic_prior`` (closed-form prior expectations in the MMD), ``temperature`` (T
     in ``ℓ(s) = −N·C(s)/T``). Circuit: ``ansatz``, ``layers``, ``rotations``, ``entangler``,
@@ -202,7 +203,7 @@ class RunConfig:
                 f"shots = {self.shots} has no use; leave shots unset, or use objective = "
                 '"selbo" to train from samples'
             )
-        if self.estimator == "score-function" and self.shots is None:
+        if self.estimator == "score-function" and (self.shots or 0) < 2:
             raise ConfigError(
                 "estimator 'score-function' estimates from samples and needs shots = a positive "
                 'integer; for exact gradients use estimator = "backprop" or "parameter-shift"'
