@@ -91,6 +91,22 @@ class DataTerm:
         known = torch.tensor([self._cache[i] for i in unique.tolist()], dtype=torch.float64)
         return known[inverse].reshape(index.shape)
 
+    def state_dict(self) -> dict[str, object]:
+        """The evaluation cache, so a resumed run sees the very same cost values: evaluating a
+        network in another batch may differ in the last bit (BLAS blocking)."""
+        keys = sorted(self._cache)
+        return {
+            "index": torch.tensor(keys, dtype=torch.int64),
+            "cost": torch.tensor([self._cache[k] for k in keys], dtype=torch.float64),
+            "evaluations": self.evaluations,
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore the cache written by :meth:`state_dict`."""
+        index, cost = state["index"], state["cost"]
+        self._cache = dict(zip(index.tolist(), cost.tolist(), strict=True))  # type: ignore[union-attr]
+        self.evaluations = int(state["evaluations"])  # type: ignore[arg-type]
+
     def __call__(self, bits: torch.Tensor) -> torch.Tensor:
         """``ℓ(s)`` for sampled bitstrings. Shapes: ``(..., n)`` → ``(...)``."""
         return -self.scale * self.costs(bits)

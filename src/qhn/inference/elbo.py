@@ -8,23 +8,24 @@ from qhn.errors import ConfigError
 from qhn.inference.data_term import DataTerm
 from qhn.inference.objective import (
     Access,
+    ObjectiveBase,
     ObjectiveResult,
     base_metrics,
     entropy,
-    require_access,
 )
 from qhn.inference.priors import BernoulliPrior
 
 __all__ = ["ELBO"]
 
 
-class ELBO:
+class ELBO(ObjectiveBase):
     """``E_q[ℓ(s)] − β·KL(q_θ ‖ p)`` with ``KL = Σ_s q(s)[log q(s) − log p(s)]`` exact.
 
     ``β = 1`` is the true ELBO (``log p(D) ≥ ELBO``); other values are tempered variants. For the
     uniform prior ``KL = n ln 2 − H(q)``, so the ELBO is MLE plus an entropy bonus.
     """
 
+    alternative = "selbo, the sample-based surrogate ELBO"
     name = "elbo"
     requires = Access.PROBS
     stochastic = False
@@ -32,13 +33,9 @@ class ELBO:
     def __init__(self, data_term: DataTerm, prior: BernoulliPrior, beta: float = 1.0) -> None:
         if not beta >= 0:
             raise ConfigError(f"beta must be >= 0, got {beta}")
-        self.data_term = data_term
+        super().__init__(data_term)
         self.prior = prior
         self.beta = float(beta)
-        self.anneal = 1.0
-
-    def check(self, model) -> None:
-        require_access(self, model, "selbo, the sample-based surrogate ELBO")
 
     def __call__(self, model, *, generator: torch.Generator | None = None) -> ObjectiveResult:
         q = model.probs()

@@ -7,33 +7,30 @@ import torch
 from qhn.inference.data_term import DataTerm
 from qhn.inference.objective import (
     Access,
+    ObjectiveBase,
     ObjectiveResult,
     base_metrics,
     entropy,
-    require_access,
 )
 
 __all__ = ["MLE"]
 
 
-class MLE:
+class MLE(ObjectiveBase):
     """``E_{s∼q_θ}[ℓ(s)]``: linear in ``q``, so its optimum is a point mass on the best network.
 
     Exact (``q·ℓ``, needs the distribution) when ``shots`` is None, else estimated from ``shots``
     measurements per circuit with the model's estimator (samples only: runs on hardware).
     """
 
+    alternative = "shots=<int> (sample-based MLE)"
     name = "mle"
 
     def __init__(self, data_term: DataTerm, shots: int | None = None) -> None:
-        self.data_term = data_term
+        super().__init__(data_term)
         self.shots = shots
         self.requires = Access.PROBS if shots is None else Access.SAMPLES
         self.stochastic = shots is not None
-        self.anneal = 1.0
-
-    def check(self, model) -> None:
-        require_access(self, model, "shots=<int> (sample-based MLE)")
 
     def __call__(self, model, *, generator: torch.Generator | None = None) -> ObjectiveResult:
         if self.shots is None:

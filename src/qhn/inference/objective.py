@@ -17,8 +17,9 @@ from qhn.errors import CapabilityError
 
 if TYPE_CHECKING:
     from qhn.hypernetwork import QuantumHypernetwork
+    from qhn.inference.data_term import DataTerm
 
-__all__ = ["Access", "Objective", "ObjectiveResult", "entropy", "honest", "require_access"]
+__all__ = ["Access", "Objective", "ObjectiveBase", "ObjectiveResult", "entropy", "honest"]
 
 
 class Access(enum.Enum):
@@ -51,13 +52,33 @@ class Objective(Protocol):
     ) -> ObjectiveResult: ...
 
 
-def require_access(objective: Objective, model: QuantumHypernetwork, alternative: str) -> None:
-    """Refuse, before any compute, an objective the model's backend cannot serve."""
-    if objective.requires is Access.PROBS and not model.exact:
-        raise CapabilityError(
-            f"{objective.name} needs the explicit distribution q(s), but the backend "
-            f"{model.backend.inner!r} only gives samples; use {alternative}"
-        )
+class ObjectiveBase:
+    """Shared plumbing: the annealing factor, the capability check, and the state a checkpoint
+    keeps (the data term's evaluation cache)."""
+
+    name: str
+    requires: Access
+    #: What to suggest when the backend cannot serve :attr:`requires`.
+    alternative: str
+    data_term: DataTerm
+
+    def __init__(self, data_term: DataTerm) -> None:
+        self.data_term = data_term
+        self.anneal = 1.0
+
+    def check(self, model: QuantumHypernetwork) -> None:
+        """Refuse, before any compute, an objective the model's backend cannot serve."""
+        if self.requires is Access.PROBS and not model.exact:
+            raise CapabilityError(
+                f"{self.name} needs the explicit distribution q(s), but the backend "
+                f"{model.backend.inner!r} only gives samples; use {self.alternative}"
+            )
+
+    def state_dict(self) -> dict[str, object]:
+        return {"data_term": self.data_term.state_dict()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.data_term.load_state_dict(state["data_term"])  # type: ignore[arg-type]
 
 
 def honest(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:

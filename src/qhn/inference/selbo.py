@@ -12,18 +12,18 @@ from qhn.inference.data_term import DataTerm
 from qhn.inference.kernels import HammingKernel
 from qhn.inference.objective import (
     Access,
+    ObjectiveBase,
     ObjectiveResult,
     base_metrics,
     entropy,
     honest,
-    require_access,
 )
 from qhn.inference.priors import BernoulliPrior
 
 __all__ = ["SELBO"]
 
 
-class SELBO:
+class SELBO(ObjectiveBase):
     """``E_q[ℓ] − λ·MMD²(q_θ, p)`` with a Hamming-distance Gaussian-mixture kernel.
 
     - ``shots=None``: exact, from the probability vector (``MMD² = (q−p)ᵀK(q−p)``), by autograd.
@@ -35,6 +35,7 @@ class SELBO:
       ``∇MMD² = 2∇E_{s∼q_θ}[w(s)]`` for a symmetric kernel.
     """
 
+    alternative = "shots=<int> (sample-based SELBO)"
     name = "selbo"
 
     def __init__(
@@ -50,7 +51,7 @@ class SELBO:
             raise ConfigError(f"lam must be >= 0, got {lam}")
         if shots is not None and (isinstance(shots, bool) or shots < 2):
             raise ConfigError(f"SELBO from samples needs shots >= 2, got {shots!r}")
-        self.data_term = data_term
+        super().__init__(data_term)
         self.prior = prior
         self.kernel = kernel or HammingKernel()
         self.lam = float(lam)
@@ -58,10 +59,6 @@ class SELBO:
         self.analytic_prior = analytic_prior
         self.requires = Access.PROBS if shots is None else Access.SAMPLES
         self.stochastic = shots is not None
-        self.anneal = 1.0
-
-    def check(self, model) -> None:
-        require_access(self, model, "shots=<int> (sample-based SELBO)")
 
     def __call__(self, model, *, generator: torch.Generator | None = None) -> ObjectiveResult:
         lam = self.lam * self.anneal
