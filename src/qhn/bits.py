@@ -96,7 +96,9 @@ def bits_to_weights(
     return low + (high - low) * b
 
 
-def weights_to_bits(weights: torch.Tensor, alphabet: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+def weights_to_bits(
+    weights: torch.Tensor, alphabet: tuple[float, float] = (-1.0, 1.0)
+) -> torch.Tensor:
     """Weights back to bits; every weight must be one of the two alphabet letters.
 
     Shapes: ``(..., n)`` → ``(..., n)`` uint8.

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from qhn.cli_train import train
+
+if TYPE_CHECKING:
+    from qhn.data import Task
+    from qhn.landscape import Landscape, NetworkSummary
 
 app = typer.Typer(
     name="qhn",
@@ -23,6 +32,103 @@ def demo() -> None:
     from qhn.demo import run_demo
 
     typer.echo(run_demo())
+
+
+@app.command()
+def landscape(
+    task: Annotated[str, typer.Argument(help="Task name, e.g. qhn-gaussian, digits01, teacher.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the landscape file, summary and histogram.")
+    ] = Path("landscapes"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the task's data splits.")] = 0,
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A task option as key=value; repeat for several."),
+    ] = None,
+    tol: Annotated[
+        float, typer.Option("--tol", help="Absolute tolerance of the optimal set.")
+    ] = 1e-9,
+    rtol: Annotated[
+        float, typer.Option("--rtol", help="Relative tolerance of the optimal set.")
+    ] = 1e-9,
+) -> None:
+    """Enumerate all 2^n networks of a task: optimum, degeneracy, accuracies and a histogram.
+
+    The cost vectors are cached in OUT keyed by the task's fingerprint, so a second run is fast.
+    """
+    import io
+
+    from qhn.data import get_task
+    from qhn.errors import QHNError
+    from qhn.io import atomic_write_bytes, atomic_write_json
+    from qhn.landscape import compute_landscape
+    from qhn.plots import landscape_histogram
+
+    pairs = {}
+    for item in options or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
+        pairs[key.strip()] = value.strip()
+    try:
+        built = get_task(task, seed=seed, **pairs)
+        result = compute_landscape(built, cache_dir=out, tol=tol, rtol=rtol, seed=seed)
+    except QHNError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    assert result.cache_file is not None
+    stem = result.cache_file.stem
+    summary_path = out / f"{stem}.json"
+    figure_path = out / f"{stem}.png"
+    atomic_write_json(summary_path, result.summary())
+    png = io.BytesIO()
+    landscape_histogram(result).savefig(png, format="png", dpi=120)
+    atomic_write_bytes(figure_path, png.getvalue())
+    for line in _landscape_report(built, result):
+        typer.echo(line)
+    typer.echo(f"wrote {result.cache_file}, {summary_path}, {figure_path}")
+
+
+def _landscape_report(task: Task, result: Landscape) -> list[str]:
+    """The lines ``qhn landscape`` prints."""
+    from qhn.bits import bitstring
+
+    def accuracy(network: NetworkSummary) -> str:
+        if network.train_accuracy is None:
+            return "no data (cost-vector task)"
+        text = f"train {network.train_accuracy:.4f}"
+        if network.test_accuracy is not None:
+            text += f", test {network.test_accuracy:.4f}"
+        return text
+
+    examples = (
+        f"{task.n_train} training examples"
+        if task.network is not None
+        else f"N = {task.n_train} (option n_examples)"
+    )
+    lines = [
+        f"task {result.task_name}: {result.n_bits} bits, {examples}, seed {task.seed}",
+        f"optimum C* = {result.optimum_value:.9g}, degeneracy {result.degeneracy} "
+        f"(tol {result.tol:g} + {result.rtol:g}·|C*|)",
+    ]
+    shown = result.optimal_indices[:8].tolist()
+    for index in shown:
+        lines.append(f"  {bitstring(index, result.n_bits)}  (index {index})")
+    if result.degeneracy > len(shown):
+        lines.append(f"  … and {result.degeneracy - len(shown)} more")
+    lines.append(f"accuracy of the optimum: {accuracy(result.optimum)}")
+    ranges = result.optimum_accuracy_range
+    if result.degeneracy > 1 and ranges["train"] is not None:
+        spans = [f"{split} {r[0]:.4f}–{r[1]:.4f}" for split, r in ranges.items() if r is not None]
+        lines.append(f"  over the optimal set: {', '.join(spans)}")
+    lines.append(f"median network: C = {result.median.train_cost:.6g}, {accuracy(result.median)}")
+    lines.append(f"random network: C = {result.random.train_cost:.6g}, {accuracy(result.random)}")
+    source = "read from cache" if result.from_cache else "enumerated"
+    lines.append(f"time {result.seconds:.2f} s ({source})")
+    return lines
+
+
+app.command()(train)
 
 
 def main() -> None:

@@ -40,7 +40,8 @@ from qhn.errors import ConfigError, choices
 from qhn.gradients import ESTIMATOR_NAMES
 from qhn.hypernetwork import INITS
 from qhn.io import atomic_write_text
-from qhn.train.loop import TrainConfig, check_choice, check_int, check_number, unknown_key_error
+from qhn.train.loop import TrainConfig
+from qhn.validation import check_choice, check_int, check_number, unknown_key_error
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,20 +18,20 @@ rate, the anneal factor, the backend's execution counts so far and the elapsed s
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from qhn.errors import ConfigError, choices
+from qhn.errors import ConfigError
 from qhn.train.callbacks import Callback, EarlyStopping
 from qhn.train.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from qhn.validation import check_choice, check_int, check_number, unknown_key_error
 
 __all__ = [
     "FINAL_STOP_REASONS",
@@ -60,70 +60,6 @@ LBFGS_TOLERANCE_CHANGE = 1e-12
 #: Reasons after which resuming does nothing more: the run reached its natural end.
 #: (``"callback"``, a stop requested by a user callback, is an interruption and resumes.)
 FINAL_STOP_REASONS = ("early_stopping", "non_finite")
-
-
-# --- validation helpers shared by the configs -------------------------------------------------
-
-
-def check_choice(key: str, value: object, options: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``options``, else raise naming the key and the choices."""
-    if isinstance(value, str) and value in options:
-        return value
-    message = f"unknown {key} {value!r}; choose one of: {choices(options)}"
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value, options, n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-    raise ConfigError(message)
-
-
-def check_int(key: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    """Return ``value`` if it is an integer in ``[minimum, maximum]`` (bools refused)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ConfigError(f"{key} must be an integer {bound}, got {value!r}")
-    return value
-
-
-def check_number(
-    key: str,
-    value: object,
-    *,
-    minimum: float = -math.inf,
-    maximum: float = math.inf,
-    open_min: bool = False,
-    open_max: bool = False,
-) -> float:
-    """Return ``value`` as a float if it is a finite number in the given interval."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok:
-        number = float(value)  # type: ignore[arg-type]
-        ok = (number > minimum if open_min else number >= minimum) and (
-            number < maximum if open_max else number <= maximum
-        )
-    if not ok:
-        if maximum == math.inf:
-            bound = f"{'>' if open_min else '>='} {minimum:g}"
-        else:
-            left, right = ("(" if open_min else "["), (")" if open_max else "]")
-            bound = f"in {left}{minimum:g}, {maximum:g}{right}"
-        raise ConfigError(f"{key} must be a finite number {bound}, got {value!r}")
-    return number
-
-
-def unknown_key_error(key: str, valid: Iterable[str], where: str = "") -> ConfigError:
-    """A :class:`ConfigError` for an unknown key, listing the valid ones and a close match."""
-    valid = sorted(valid)
-    message = f"unknown key {key!r}{where}; valid keys: {choices(valid)}"
-    close = difflib.get_close_matches(key, valid, n=1)
-    if close:
-        message += f" (did you mean {close[0]!r}?)"
-    return ConfigError(message)
 
 
 # --- configuration ----------------------------------------------------------------------------
