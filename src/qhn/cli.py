@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from qhn.cli_sweep import report, reproduce, sweep
 from qhn.cli_train import train
 
 if TYPE_CHECKING:
@@ -129,6 +130,9 @@ def _landscape_report(task: Task, result: Landscape) -> list[str]:
 
 
 app.command()(train)
+app.command()(sweep)
+app.command()(report)
+app.command()(reproduce)
 
 
 def main() -> None:

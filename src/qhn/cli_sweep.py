@@ -1,0 +1,187 @@
+"""``qhn sweep`` and ``qhn report``: run a grid of configurations, then summarize it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The sweep file (sweep.toml).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Sweep directory (default: sweeps/<name of the file>)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Runs at once (processes or Ray CPUs).")
+    ] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address (default: a local Ray instance)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and list the points; run nothing.")
+    ] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Write each run's own figures.")
+    ] = True,
+    report: Annotated[
+        bool,
+        typer.Option("--report/--no-report", help="Write results.csv and report.md at the end."),
+    ] = True,
+) -> None:
+    """Run every point of a sweep file, then write results.csv and report.md.
+
+    Resumable: complete runs are skipped, checkpointed runs resume, failed runs run again.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from qhn.errors import QHNError
+    from qhn.experiments.executors import SweepStatus, plan_sweep, run_sweep
+
+    console = Console(stderr=True)
+    out_dir = out if out is not None else Path("sweeps") / spec.stem
+    try:
+        if dry_run:
+            points, plan = plan_sweep(spec, out_dir)
+            table = Table(title=f"{len(points)} points → {out_dir}")
+            for column in ("id", "group", "state", "overrides"):
+                table.add_column(column, overflow="fold")
+            for point in points:
+                table.add_row(point.id, point.group, plan[point.id], " ".join(point.overrides))
+            Console().print(table)
+            return
+        with Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("[green]{task.fields[ok]} done[/green] [red]{task.fields[failed]} failed"),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            job = bar.add_task("sweep", total=None, ok=0, failed=0, last="")
+
+            def progress(status: SweepStatus) -> None:
+                last = status.last.id if status.last is not None else ""
+                bar.update(
+                    job,
+                    total=status.total,
+                    completed=status.done,
+                    ok=status.completed + status.skipped,
+                    failed=status.failed,
+                    last=last,
+                )
+
+            result = run_sweep(
+                spec,
+                out_dir,
+                executor=executor,
+                workers=workers,
+                address=address,
+                plots=plots,
+                progress=progress,
+            )
+        console.print(
+            f"{len(result.points)} points: {len(result.skipped)} already complete, "
+            f"{len(result.completed)} ran ({len(result.resumed)} resumed), "
+            f"{len(result.failed)} failed"
+        )
+        for run_id, message in result.failed.items():
+            console.print(f"[red]failed[/red] {run_id}: {message} (see runs/{run_id}/error.txt)")
+        for run_id in result.pending:
+            console.print(f"[yellow]not run[/yellow] {run_id}: busy in another process")
+        if report:
+            from qhn.experiments.report import write_report
+
+            written = write_report(out_dir)
+            console.print(
+                f"wrote {written.results.path if written.results else ''}, "
+                f"{written.path} and {len(written.figures)} figures"
+            )
+    except QHNError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=2) from None
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+def report(
+    sweep_dir: Annotated[Path, typer.Argument(help="A sweep directory (with runs/).")],
+    figures: Annotated[
+        bool, typer.Option("--figures/--no-figures", help="Write figures/*.png.")
+    ] = True,
+) -> None:
+    """Rebuild results.csv, report.md and its figures from a sweep's run directories."""
+    from rich.console import Console
+
+    from qhn.errors import QHNError
+    from qhn.experiments.report import write_report
+
+    console = Console(stderr=True)
+    if not (sweep_dir / "runs").is_dir():
+        console.print(
+            f"[red]error:[/red] {sweep_dir} has no runs/ folder; is it a sweep directory?"
+        )
+        raise typer.Exit(code=2)
+    try:
+        written = write_report(sweep_dir, figures=figures)
+    except QHNError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=2) from None
+    rows = len(written.results.rows) if written.results else 0
+    typer.echo(
+        f"wrote {sweep_dir / 'results.csv'} ({rows} runs), {written.path} and "
+        f"{len(written.figures)} figures"
+    )
+
+
+def reproduce(
+    out: Annotated[Path, typer.Option("--out", help="Sweep directory.")] = Path("runs/reproduce"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Two small tasks, 3 seeds, fewer steps (minutes).")
+    ] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Runs at once.")] = 2,
+    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address.")] = None,
+    n_eff: Annotated[
+        float,
+        typer.Option("--n-eff", min=1e-9, help="Evidence per task, in examples (T = N/N_eff)."),
+    ] = 100.0,
+    lam: Annotated[float, typer.Option("--lam", min=0.0, help="SELBO's λ.")] = 10.0,
+    cost_vector: Annotated[
+        Path, typer.Option("--cost-vector", help="Reference MNIST landscape (skipped if absent).")
+    ] = Path("../shared/data/binncode-mnist01/Cop_4x4.txt"),
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Also write every run's own figures.")
+    ] = False,
+) -> None:
+    """The method paper's experiment: MLE vs ELBO vs SELBO over tasks, layers and seeds.
+
+    Writes OUT/reproduce.toml (the sweep it runs), runs it resumably, writes results.csv and
+    report.md, and prints the report's conclusion.
+    """
+    from qhn.experiments.reproduce import reproduce_sweep
+    from qhn.io import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    spec = out / "reproduce.toml"
+    text = reproduce_sweep(quick=quick, n_eff=n_eff, lam=lam, cost_vector=cost_vector)
+    atomic_write_text(spec, text)
+    try:
+        sweep(spec, out=out, workers=workers, executor=executor, address=address, plots=plots)
+    finally:
+        report_file = out / "report.md"
+        if report_file.exists():
+            typer.echo(_conclusion(report_file.read_text(encoding="utf-8")))
+
+
+def _conclusion(report_text: str) -> str:
+    """The report's title and conclusion: everything before the second top-level section."""
+    sections = report_text.split("\n## ")
+    return "\n## ".join(sections[:2]).strip()

@@ -1,0 +1,146 @@
+"""The method paper's comparison as one sweep: MLE vs ELBO vs SELBO (Nepote et al., METHOD.md §7).
+
+:func:`reproduce_sweep` writes the ``sweep.toml`` that ``qhn reproduce`` runs; the sweep and
+report machinery does the rest, so a reproduction is an ordinary sweep directory that
+``qhn report`` can rebuild.
+
+Design (all numbers are in the generated file, which is copied into the sweep directory):
+
+- **Tasks**: ``qhn-gaussian`` (18 bits), ``digits01`` (17), ``digits37+alphabet`` (19), ``moons``
+  (13), ``teacher`` (10) and ``cost-vector`` on the reference MNIST landscape (17 bits; skipped
+  when the file is absent).
+- **Objectives**: MLE; ELBO with the exact KL to the uniform prior (``β = 1``); SELBO with the
+  MMD² to the uniform prior from exact probabilities (``λ``), and sample-only SELBO from shots
+  with shot-based parameter-shift gradients (and sample-only MLE as its baseline) on the tasks
+  small enough for that to be cheap.
+- **Circuits**: ``hardware_efficient`` RY + CZ chain with ``layers`` 0 (the product state, the
+  mean-field baseline), 1, 2, 3.
+- **Scale of the data term**: the prior's weight depends on ``N``: ``KL ≤ n ln 2`` and
+  ``MMD² ≤ 2`` while ``ℓ = −N·C/T`` grows with the data. Each task gets a temperature
+  ``T = N / N_eff`` so that every task's likelihood carries ``N_eff`` (default 100) examples'
+  worth of evidence — a tempered posterior, stated in the report. MLE is unaffected (Adam is
+  invariant to the scale of the loss).
+- **Seeds**: ``train.seed`` varies the initialisation and the shots; the data set of a task is
+  the same for every run (``data_seed = 0``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qhn.data import get_task
+from qhn.experiments.config import _toml_value
+
+__all__ = ["DEFAULT_COST_VECTOR", "ReproduceScale", "reproduce_sweep"]
+
+#: Where the reference MNIST landscape lives relative to the working directory (repo root).
+DEFAULT_COST_VECTOR = Path("../shared/data/binncode-mnist01/Cop_4x4.txt")
+#: N of the reference landscape: MNIST 0-vs-1 training images (METHOD.md §6).
+MNIST01_TRAIN_SIZE = 12665
+
+
+@dataclass(frozen=True)
+class ReproduceScale:
+    """How big a reproduction is."""
+
+    tasks: tuple[str, ...]
+    sampled_tasks: tuple[str, ...]
+    layers: tuple[int, ...]
+    seeds: int
+    steps: int
+    sampled_steps: int
+    shots: int
+
+
+FULL = ReproduceScale(
+    tasks=("qhn-gaussian", "digits01", "digits37+alphabet", "moons", "teacher", "cost-vector"),
+    sampled_tasks=("moons", "teacher"),
+    layers=(0, 1, 2, 3),
+    seeds=10,
+    steps=300,
+    sampled_steps=200,
+    shots=256,
+)
+QUICK = ReproduceScale(
+    tasks=("teacher", "moons"),
+    sampled_tasks=("teacher",),
+    layers=(0, 1, 2),
+    seeds=3,
+    steps=120,
+    sampled_steps=80,
+    shots=128,
+)
+
+
+def reproduce_sweep(
+    *,
+    quick: bool = False,
+    n_eff: float = 100.0,
+    lam: float = 10.0,
+    lr: float = 0.05,
+    cost_vector: Path | None = DEFAULT_COST_VECTOR,
+) -> str:
+    """The text of the reproduction's ``sweep.toml``.
+
+    ``n_eff``: the evidence, in examples, every task's likelihood carries (``T = N / n_eff``).
+    ``lam``: SELBO's λ (its MMD² lies in [0, 2], so λ ≈ 10 weighs the prior about as strongly as
+    the KL of an n ≈ 15-bit ELBO). The cost-vector task is left out when ``cost_vector`` is
+    None or does not exist.
+    """
+    scale = QUICK if quick else FULL
+    lines = [
+        f"# qhn reproduce{' --quick' if quick else ''}: MLE vs ELBO vs SELBO "
+        f"(N_eff = {n_eff:g}, beta = 1, lambda = {lam:g})",
+        f"seeds = {scale.seeds}",
+        "",
+        "[base]",
+        'ansatz = "hardware_efficient"',
+        "beta = 1.0",
+        f"lam = {_toml_value(float(lam))}",
+        "",
+        "[base.train]",
+        f"steps = {scale.steps}",
+        f"lr = {_toml_value(float(lr))}",
+        "",
+        "[grid]",
+        f"layers = {_toml_value(list(scale.layers))}",
+    ]
+    for task in scale.tasks:
+        options: dict[str, object] = {}
+        if task == "cost-vector":
+            if cost_vector is None or not Path(cost_vector).exists():
+                continue
+            options = {"path": str(Path(cost_vector).resolve()), "n_examples": MNIST01_TRAIN_SIZE}
+            n_train = MNIST01_TRAIN_SIZE
+        else:
+            n_train = get_task(task).n_train
+        temperature = max(n_train / n_eff, 1e-6)
+        groups = [("exact", ["mle", "elbo", "selbo"], {})]
+        if task in scale.sampled_tasks:
+            sampled = {
+                "backend": "sampled",
+                "shots": scale.shots,
+                "train.steps": scale.sampled_steps,
+            }
+            groups.append(("samples", ["mle", "selbo"], sampled))
+        for label, objectives, extra in groups:
+            lines += [
+                "",
+                "[[group]]",
+                f'name = "{task}/{label}"',
+                "[group.base]",
+                f'task = "{task}"',
+                f"temperature = {_toml_value(float(temperature))}",
+            ]
+            lines += [f"{key_literal(k)} = {_toml_value(v)}" for k, v in extra.items()]
+            lines += [
+                f"{key_literal('task_options.' + k)} = {_toml_value(v)}" for k, v in options.items()
+            ]
+            lines += ["[group.grid]", f"objective = {_toml_value(objectives)}"]
+    return "\n".join(lines) + "\n"
+
+
+def key_literal(key: str) -> str:
+    """A dotted override key as a TOML key (quoted, since it holds dots)."""
+    return f'"{key}"' if "." in key else key
