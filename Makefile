@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/qhn demo
+	$(VENV)/bin/qhn reproduce --quick --out runs/demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
