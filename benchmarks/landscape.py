@@ -1,11 +1,14 @@
 """Enumerate the 18-bit Gaussian-mixture landscape (METHOD.md §6) and time it against a plain loop.
 
-Prints: the time of ``enumerate_costs`` for all 2^18 networks on 10,000 points (median of 3); the time
-of the naive per-network NumPy loop on a random subset, extrapolated to 2^18; their ratio; and the
-minimum mean squared error with its degeneracy, activation and accuracy. Also times the batched
-fallback (``BinaryNetwork.mean_loss`` in chunks) that deeper networks and logistic regression use.
+Prints: the time of ``enumerate_costs`` for all 2^18 networks on 10,000 points (median of 3, with
+its default single torch thread and with torch's own thread count); the time of the naive
+per-network NumPy loop on a random subset, extrapolated to 2^18; their ratio; the batched
+``BinaryNetwork.mean_loss`` on a subset, extrapolated; and the minimum mean squared error with its
+degeneracy, activation and accuracy. ``--extra`` also times two other shapes in full: logistic
+regression at MNIST size (17 bits, 12,665 points; the chunked batched fallback) and a two-hidden-
+layer ``2 → 3 → 2 → 1`` network (20 bits, 10,000 points).
 
-Run: ``.venv/bin/python benchmarks/landscape.py [--points 10000] [--subset 2000] [--seed 0]``.
+Run: ``.venv/bin/python benchmarks/landscape.py [--points 10000] [--subset 2000] [--extra]``.
 The data are generated here (not with ``qhn.data``) so that the benchmark stands on its own.
 """
 
@@ -57,6 +60,7 @@ def main() -> None:
     parser.add_argument("--batched", type=int, default=8_192, help="networks in the batched run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--extra", action="store_true", help="also time two other shapes")
     args = parser.parse_args()
 
     net = BinaryNetwork((2, 4, 1), activation_bit=True, layout="qhn-gaussian")
@@ -73,8 +77,15 @@ def main() -> None:
 
     fast_s, costs = timed(lambda: enumerate_costs(net, x, y, "squared_error"), args.repeats)
     print(
-        f"enumerate_costs, all {total:,} networks:        {fast_s:8.2f} s "
-        f"(median of {args.repeats})"
+        f"enumerate_costs, all {total:,} networks: {fast_s:8.2f} s "
+        f"(median of {args.repeats}; 1 torch thread, the default)"
+    )
+    own_s, _ = timed(
+        lambda: enumerate_costs(net, x, y, "squared_error", threads=None), args.repeats
+    )
+    print(
+        f"enumerate_costs, all {total:,} networks: {own_s:8.2f} s "
+        f"(median of {args.repeats}; threads=None, torch's {torch.get_num_threads()} threads)"
     )
 
     subset = torch.randperm(total, generator=torch.Generator().manual_seed(1))[: args.subset]
@@ -93,7 +104,7 @@ def main() -> None:
     batch_bits = index_to_bits(batch, net.n_bits)
     batched_s, batched = timed(lambda: net.mean_loss(batch_bits, x, y, "squared_error"), 1)
     print(
-        f"batched mean_loss (the fallback), {args.batched:,} networks (measured): "
+        f"batched mean_loss, {args.batched:,} networks (measured): "
         f"{batched_s:.2f} s; all {total:,} (EXTRAPOLATED): {batched_s * total / args.batched:.1f} s"
     )
 
@@ -118,6 +129,36 @@ def main() -> None:
     print(f"  first optimum: index {int(optimal[0])} = {bitstring(int(optimal[0]), net.n_bits)}")
     gap = float(costs[costs > best + 1e-12].min()) - best
     print(f"  next-best cost is {gap:.2e} above the minimum")
+    if args.extra:
+        extra_shapes(args.seed)
+
+
+def extra_shapes(seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    logistic = BinaryNetwork((16, 1))
+    x = torch.rand(12_665, 16, generator=generator, dtype=torch.float64)
+    y = (x.sum(1) > 8.0).long()
+    seconds, _ = timed(lambda: enumerate_costs(logistic, x, y, "cross_entropy"), 1)
+    print(
+        f"logistic regression 16 → 1, 17 bits, 12,665 random points, cross-entropy "
+        f"(batched fallback, torch's threads): {seconds:.1f} s"
+    )
+    deep = BinaryNetwork((2, 3, 2, 1), hidden_activation="relu")
+    x = torch.randn(10_000, 2, generator=generator, dtype=torch.float64)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    seconds, _ = timed(lambda: enumerate_costs(deep, x, y, "cross_entropy"), 1)
+    print(
+        f"two hidden layers 2 → 3 → 2 → 1, {deep.n_bits} bits, 10,000 points, cross-entropy "
+        f"(fast path over the last hidden layer): {seconds:.1f} s"
+    )
+    subset = torch.randperm(2**deep.n_bits, generator=generator)[:2_000]
+    batched_s, _ = timed(
+        lambda: deep.mean_loss(index_to_bits(subset, deep.n_bits), x, y, "cross_entropy"), 1
+    )
+    print(
+        f"  the same by batched mean_loss: 2,000 networks {batched_s:.2f} s (measured), "
+        f"all (EXTRAPOLATED) {batched_s * 2**deep.n_bits / 2_000:.0f} s"
+    )
 
 
 if __name__ == "__main__":

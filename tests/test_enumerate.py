@@ -18,7 +18,15 @@ TINY = [
     {"layer_sizes": (1, 2, 1), "activation_bit": True, "alphabet_bits": True},
     {"layer_sizes": (2, 2, 1), "activation_bit": True, "layout": "qhn-gaussian"},
     {"layer_sizes": (1, 1, 2), "activation_bit": True, "alphabet_bits": True, "bias": False},
-    {"layer_sizes": (1, 2, 1, 2), "hidden_activation": "tanh"},  # two hidden layers: fallback
+    {"layer_sizes": (1, 2, 1, 2), "hidden_activation": "tanh"},  # deeper: prefix = layer 1
+    {"layer_sizes": (1, 2, 1, 1, 1), "hidden_activation": "sign"},
+    {
+        "layer_sizes": (1, 1, 2, 1),
+        "activation_bit": True,
+        "alphabet_bits": True,
+        "layout": "qhn-gaussian",
+    },
+    {"layer_sizes": (2, 2, 2, 1), "hidden_activation": "relu", "bias": False},
     {"layer_sizes": (3, 3), "alphabet_bits": True},  # logistic/softmax regression: fallback
 ]
 
@@ -110,6 +118,17 @@ def test_alphabet_and_activation_bits_on_a_wider_network():
     np.testing.assert_allclose(costs[subset].numpy(), expected.numpy(), rtol=1e-12)
 
 
+def test_batched_fallback_for_many_prefixes_agrees(monkeypatch):
+    import qhn.models.enumerate as enumeration
+
+    net = BinaryNetwork(**TINY[9])  # a deeper network: its prefix holds the first layer
+    x, y = _data(net, 15, seed=11)
+    fast = enumerate_costs(net, x, y, "cross_entropy")
+    monkeypatch.setattr(enumeration, "_MAX_PREFIX_BITS", 0)
+    batched = enumerate_costs(net, x, y, "cross_entropy", chunk_size=100)
+    np.testing.assert_allclose(batched.numpy(), fast.numpy(), rtol=1e-12)
+
+
 def test_thread_setting_is_restored_and_changes_nothing():
     net = BinaryNetwork(**TINY[4])
     x, y = _data(net, 13, seed=10)
@@ -120,7 +139,9 @@ def test_thread_setting_is_restored_and_changes_nothing():
     np.testing.assert_allclose(one.numpy(), kept.numpy(), rtol=1e-13)
 
 
-@pytest.mark.parametrize(("cfg", "chunk_size"), [(TINY[4], 1), (TINY[4], 3), (TINY[7], 5)])
+@pytest.mark.parametrize(
+    ("cfg", "chunk_size"), [(TINY[4], 1), (TINY[4], 3), (TINY[7], 5), (TINY[9], 2), (TINY[11], 100)]
+)
 def test_chunk_size_changes_nothing(cfg, chunk_size):
     net = BinaryNetwork(**cfg)
     x, y = _data(net, 13, seed=8)

@@ -376,24 +376,24 @@ class _AdjointProbs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, params, circuit, backend):  # type: ignore[override]
+        # Build the small operands once, with their graph to θ, for the backward pass to reuse.
+        with torch.enable_grad():
+            theta = params.detach().requires_grad_(True)
+            passes, dtype = backend._plan(circuit, theta)
         with torch.no_grad():
-            passes, dtype = backend._plan(circuit, params)
             buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
             psi = _forward_pass(passes, circuit.n_qubits, buffers)
             probs = _squared_modulus(
                 psi, out=torch.empty(psi.shape, dtype=params.dtype, device=psi.device)
             )
-        ctx.save_for_backward(params, psi)
-        ctx.circuit, ctx.backend = circuit, backend
+        ctx.save_for_backward(psi)
+        ctx.theta, ctx.passes, ctx.dtype, ctx.n = theta, passes, dtype, circuit.n_qubits
         return probs
 
     @staticmethod
     def backward(ctx, grad_probs):  # type: ignore[override]
-        params, psi = ctx.saved_tensors
-        circuit, n = ctx.circuit, ctx.circuit.n_qubits
-        with torch.enable_grad():
-            theta = params.detach().requires_grad_(True)
-            passes, dtype = ctx.backend._plan(circuit, theta)
+        (psi,) = ctx.saved_tensors
+        theta, passes, dtype, n = ctx.theta, ctx.passes, ctx.dtype, ctx.n
         with torch.no_grad():
             # Separate pools: a pass on ψ must never overwrite λ, and back.
             psi_pool = _Buffers(tuple(psi.shape), dtype, psi.device)
@@ -434,11 +434,11 @@ class _AdjointProbs(torch.autograd.Function):
                     small_grads.append(torch.matmul(op.left.conj().unsqueeze(1), grid).squeeze(1))
         pairs = [(t, g) for t, g in zip(small, small_grads, strict=True) if t.requires_grad]
         if not pairs:
-            return torch.zeros_like(params), None, None
+            return torch.zeros_like(theta), None, None
         (grad,) = torch.autograd.grad(
             [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
         )
-        return (torch.zeros_like(params) if grad is None else grad), None, None
+        return (torch.zeros_like(theta) if grad is None else grad), None, None
 
 
 class StatevectorBackend:

@@ -2,25 +2,29 @@
 
 ``enumerate_costs`` returns ``C(s)`` for all ``2^n`` bitstrings in index order (:mod:`qhn.bits`).
 
-**One hidden layer** (``d → H → K``) has a fast path built on two facts:
+**Networks with a hidden layer** (``… → F → H → K``, the last hidden layer having ``H`` units fed
+by ``F`` features) take a fast path built on two facts:
 
-1. Hidden unit ``j`` is fully described by its *type* ``t_j``: the bits of its incoming weights
-   ``W1[:, j]``, its bias ``b1[j]`` and its outgoing weights ``W2[j, :]``
-   (``T = 2^(d + bias + K)`` types). Its pre-activation depends only on the incoming part, so each
-   activation table ``φ(x · w + b)`` is computed once per combination (``2^(d+bias)`` columns of
-   length ``B``), and the unit's contribution to the logits is ``V[t] = φ(x · w_t + b_t) ⊗ W2_t``,
-   a ``(B, K)`` block.
-2. The logits ``z = Σ_j V[t_j] + b2`` do not depend on the order of the hidden units, so every
-   network with the same *multiset* of unit types (and the same ``b2``, activation and alphabet
-   bits) has the same cost. There are ``C(T + H − 1, H)`` multisets instead of ``T^H`` ordered
-   tuples: for the 18-bit Gaussian network 3,876 instead of 65,536.
+1. A unit ``j`` of the last hidden layer is fully described by its *type* ``t_j``: the bits of its
+   incoming weights ``W[:, j]``, its bias ``b[j]`` and its outgoing weights ``W_out[j, :]``
+   (``T = 2^(F + bias + K)`` types). Its pre-activation depends only on the incoming part, so each
+   activation column ``φ(f · w + b)`` is computed once per incoming combination (``2^(F+bias)``
+   columns of length ``B``), and the unit's contribution to the logits is
+   ``V[t] = φ(f · w_t + b_t) ⊗ W_out,t``, a ``(B, K)`` block.
+2. The logits ``z = Σ_j V[t_j] + b_out`` do not depend on the order of the units, so every
+   network with the same *multiset* of unit types (and the same output bias and *prefix*) has the
+   same cost. There are ``C(T + H − 1, H)`` multisets instead of ``T^H`` ordered tuples: for the
+   18-bit Gaussian network (``2 → 4 → 1``) 3,876 instead of 65,536.
 
-So the costs are computed once per (alphabet, activation, ``b2``, multiset), chunked over multisets
-so that each block of logits stays a few MiB, and then gathered into all ``2^n`` positions by index
-arithmetic: read each bitstring's unit types, sort them, and look up the multiset.
+The *prefix* is every other bit: the activation and alphabet bits and, in deeper networks, all
+layers before the last hidden one. Each prefix is decoded once and its features ``f`` (the input
+``x`` for one hidden layer) computed once. So the costs are computed once per (prefix, output bias,
+multiset), chunked over multisets so that each block of logits stays a few MiB, and then gathered
+into all ``2^n`` positions by index arithmetic: read each bitstring's unit types, sort them, and
+look up the multiset. The sum over units is a matrix product (type multiplicities @ ``V``).
 
-Deeper networks and networks without a hidden layer fall back to chunked batched evaluation with
-:meth:`BinaryNetwork.mean_loss`.
+Networks without a hidden layer (logistic / softmax regression), and networks with more than
+``2^12`` prefixes, fall back to chunked batched evaluation with :meth:`BinaryNetwork.mean_loss`.
 
 ``enumerate_costs_naive`` is the plain per-network NumPy loop: the benchmark baseline and a test
 oracle.
@@ -45,8 +49,6 @@ from qhn.bits import MAX_INDEX_BITS, bits_to_weights, index_to_bits, iter_bit_ch
 from qhn.errors import ConfigError, MemoryBudgetError
 from qhn.models.losses import check_loss, per_example_loss
 from qhn.models.network import (
-    ACTIVATION_BIT_CHOICES,
-    ALPHABETS,
     DEFAULT_MAX_BYTES,
     HIDDEN_ACTIVATIONS,
     BinaryNetwork,
@@ -65,6 +67,9 @@ _TARGET_BLOCK_BYTES = 2**22
 _MATMUL_MAX_TYPES = 64
 #: Bitstrings decoded at a time when gathering costs or falling back to batched evaluation.
 _INDEX_CHUNK = 2**16
+#: The fast path loops over prefixes in Python; beyond this many prefix bits batched evaluation
+#: is used instead.
+_MAX_PREFIX_BITS = 12
 
 
 def enumerate_costs(
@@ -84,11 +89,12 @@ def enumerate_costs(
     from ``max_bytes`` and cache). ``max_bytes`` bounds the result plus scratch; a request whose
     result or smallest block does not fit raises :class:`MemoryBudgetError` before computing.
 
-    ``threads``: torch intra-op threads for the one-hidden-layer fast path, set for the duration
-    of the call and restored afterwards (``None``: keep the caller's setting). The default 1 is
-    deliberate: that path works on cache-sized blocks, where a second thread gains at most 2× but,
-    on a machine whose cores are oversubscribed, OpenMP synchronisation made it up to 20× slower
-    (measured on the 2-core development machine: 0.4-14 s with 2 threads, 0.7-1.0 s with 1).
+    ``threads``: torch intra-op threads for the fast path (networks with a hidden layer), set for
+    the duration of the call and restored afterwards (``None``: keep the caller's setting). The
+    default 1 is deliberate: that path works on cache-sized blocks, where a second thread gains at
+    most 2× but, on a machine whose cores are oversubscribed, OpenMP synchronisation made it up to
+    20× slower (18-bit Gaussian network on the shared 2-core development machine: 0.4-14 s with
+    2 threads, 0.7-1.0 s with 1).
     Changing the thread count is process-wide, so do not call this while another Python thread
     runs torch work.
 
@@ -116,10 +122,17 @@ def enumerate_costs(
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise ConfigError(f"threads must be a positive integer or None, got {threads!r}")
-    if len(network.layer_sizes) == 3:
+    if network.n_layers >= 2 and _n_prefix_bits(network) <= _MAX_PREFIX_BITS:
         with _torch_threads(threads):
-            return _one_hidden_layer(network, x, y, loss, chunk_size, max_bytes - result_bytes)
+            return _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes - result_bytes)
     return _batched(network, x, y, loss, chunk_size, max_bytes - result_bytes)
+
+
+def _n_prefix_bits(network: BinaryNetwork) -> int:
+    """Bits outside the last hidden layer's units and the output bias (see the module docstring)."""
+    sizes = network.layer_sizes
+    per_unit = sizes[-3] + int(network.bias) + sizes[-1]
+    return network.n_bits - sizes[-2] * per_unit - (sizes[-1] if network.bias else 0)
 
 
 @contextlib.contextmanager
@@ -145,24 +158,42 @@ def _batched(network, x, y, loss, chunk_size, max_bytes) -> torch.Tensor:
     return costs
 
 
-def _one_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tensor:
-    n_inputs, n_hidden, n_outputs = network.layer_sizes
+def _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tensor:
+    sizes, layout = network.layer_sizes, network.bit_layout
+    last = network.n_layers - 1  # the output layer; layer last − 1 is the last hidden layer
+    n_features, n_hidden, n_outputs = sizes[-3], sizes[-2], sizes[-1]
     n_examples = x.shape[0]
-    layout = network.bit_layout
     has_bias = layout.biases is not None
     dtype, itemsize = x.dtype, x.element_size()
 
-    in_bits = n_inputs + int(has_bias)  # bits feeding one hidden unit
+    in_bits = n_features + int(has_bias)  # bits feeding one unit of the last hidden layer
     type_bits = in_bits + n_outputs
     n_types = 2**type_bits
     n_multisets = math.comb(n_types + n_hidden - 1, n_hidden)
-
     n_out_options = 2**n_outputs if has_bias else 1
+
+    # Unit type t = (incoming bits, outgoing bits) read as a binary number, most significant first.
+    hidden_w, out_w = layout.weights[last - 1][0], layout.weights[last][0]
+    type_positions = []
+    for j in range(n_hidden):
+        positions = [hidden_w + i * n_hidden + j for i in range(n_features)]
+        if has_bias:
+            positions.append(layout.biases[last - 1][0] + j)
+        positions += [out_w + j * n_outputs + k for k in range(n_outputs)]
+        type_positions.append(positions)
+    out_bias_positions = list(range(*layout.biases[last])) if has_bias else []
+    # Everything else (earlier layers, activation and alphabet bits) is the prefix.
+    taken = {p for row in type_positions for p in row} | set(out_bias_positions)
+    prefix_positions = [p for p in range(network.n_bits) if p not in taken]
+    assert len(prefix_positions) == _n_prefix_bits(network)
+    n_prefixes = 2 ** len(prefix_positions)
+
     block_row_bytes = n_examples * n_outputs * itemsize
     # Per multiset: its logits, and per output-bias option a shifted copy plus loss temporaries.
     row_bytes = block_row_bytes * (1 + 4 * n_out_options) + n_types * itemsize
     fixed_bytes = (
-        n_types * block_row_bytes  # the unit contributions V
+        n_prefixes * n_out_options * n_multisets * itemsize  # the table of distinct costs
+        + n_types * block_row_bytes  # the unit contributions V
         + 3 * 2**in_bits * n_examples * itemsize  # pre-activations and an activation table
         + n_multisets * (n_hidden + 1) * 8  # the multisets and their codes
         + _INDEX_CHUNK * (network.n_bits + 4 * n_hidden) * 8  # gathering scratch
@@ -170,7 +201,7 @@ def _one_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tenso
     rows_fit = (max_bytes - fixed_bytes) // row_bytes
     if rows_fit < 1:
         raise MemoryBudgetError(
-            f"enumerating {network.layer_sizes} on {n_examples} examples needs at least "
+            f"enumerating {sizes} on {n_examples} examples needs at least "
             f"{fixed_bytes + row_bytes:,} bytes of scratch, over the "
             f"remaining budget of {max_bytes:,} bytes"
         )
@@ -178,80 +209,74 @@ def _one_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tenso
         chunk_size = max(1, _TARGET_BLOCK_BYTES // (n_out_options * block_row_bytes))
     rows = min(chunk_size, rows_fit, n_multisets)
 
-    # Unit type t = (incoming bits, outgoing bits) read as a binary number, most significant first.
-    w1_start, w2_start = layout.weights[0][0], layout.weights[1][0]
-    type_positions = []
-    for j in range(n_hidden):
-        positions = [w1_start + i * n_hidden + j for i in range(n_inputs)]
-        if has_bias:
-            positions.append(layout.biases[0][0] + j)
-        positions += [w2_start + j * n_outputs + k for k in range(n_outputs)]
-        type_positions.append(positions)
-    type_positions = torch.tensor(type_positions)  # (H, type_bits)
-
     multisets = torch.tensor(
         list(itertools.combinations_with_replacement(range(n_types), n_hidden)), dtype=torch.int64
     )  # (M, H), sorted rows in lexicographic order
     radix = n_types ** torch.arange(n_hidden - 1, -1, -1, dtype=torch.int64)
     multiset_codes = multisets @ radix  # ascending
-
-    alphabets = ALPHABETS if layout.alphabet is not None else (network.alphabet,)
-    activations = (
-        ACTIVATION_BIT_CHOICES if layout.activation is not None else (network.hidden_activation,)
-    )
     in_patterns = index_to_bits(torch.arange(2**in_bits), in_bits)
     out_patterns = index_to_bits(torch.arange(2**n_outputs), n_outputs)
-    table = torch.empty(len(alphabets), len(activations), n_out_options, n_multisets, dtype=dtype)
+    table = torch.empty(n_prefixes, n_out_options, n_multisets, dtype=dtype)
 
-    for a, alphabet in enumerate(alphabets):
+    prefix_bits = torch.zeros(n_prefixes, network.n_bits, dtype=torch.uint8)
+    if prefix_positions:
+        prefix_bits[:, prefix_positions] = index_to_bits(
+            torch.arange(n_prefixes), len(prefix_positions)
+        )
+    for p in range(n_prefixes):
+        # The prefix fixes the alphabet, the activation and every layer before the last hidden one.
+        decoded = network.decode(prefix_bits[p : p + 1], dtype=dtype)
+        alphabet = tuple(decoded.alphabet[0].tolist())
+        activation = activation_function(HIDDEN_ACTIVATIONS[int(decoded.activation[0])])
+        features = x
+        for layer in range(last - 1):
+            features = features @ decoded.weights[layer][0]
+            if has_bias:
+                features = features + decoded.biases[layer][0]
+            features = activation(features)
         incoming = bits_to_weights(in_patterns, alphabet, dtype=dtype)  # (C, in_bits)
-        pre = x @ incoming[:, :n_inputs].T  # (B, C)
+        pre = features @ incoming[:, :n_features].T  # (B, C)
         if has_bias:
-            pre = pre + incoming[:, n_inputs]
+            pre = pre + incoming[:, n_features]
+        hidden = activation(pre).T  # (C, B)
         outgoing = bits_to_weights(out_patterns, alphabet, dtype=dtype)  # (2^K, K)
         output_biases = outgoing if has_bias else torch.zeros(1, n_outputs, dtype=dtype)
-        for g, name in enumerate(activations):
-            hidden = activation_function(name)(pre).T  # (C, B)
-            # V[t] for t = (incoming combination c, outgoing pattern o): hidden[c] ⊗ outgoing[o].
-            flat = (hidden[:, None, :, None] * outgoing[None, :, None, :]).reshape(
-                n_types, n_examples * n_outputs
-            )
-            for first in range(0, n_multisets, rows):
-                last = min(first + rows, n_multisets)
-                members = multisets[first:last]
-                if n_types <= _MATMUL_MAX_TYPES:
-                    # Σ_j V[t_j] as (multiplicity of each type) @ V: one BLAS call per block.
-                    counts = torch.zeros(last - first, n_types, dtype=dtype)
-                    counts.scatter_add_(1, members, torch.ones(members.shape, dtype=dtype))
-                    block = counts @ flat
-                else:
-                    block = flat[members[:, 0]]
-                    for j in range(1, n_hidden):
-                        block += flat[members[:, j]]
-                block = block.view(last - first, n_examples, n_outputs)
-                shifted = block.unsqueeze(0) + output_biases[:, None, None, :]  # (O, rows, B, K)
-                summed = per_example_loss(shifted, y, loss).sum(-1)
-                table[a, g, :, first:last] = summed / n_examples
+        # V[t] for t = (incoming combination c, outgoing pattern o): hidden[c] ⊗ outgoing[o].
+        flat = (hidden[:, None, :, None] * outgoing[None, :, None, :]).reshape(
+            n_types, n_examples * n_outputs
+        )
+        for first in range(0, n_multisets, rows):
+            stop = min(first + rows, n_multisets)
+            members = multisets[first:stop]
+            if n_types <= _MATMUL_MAX_TYPES:
+                # Σ_j V[t_j] as (multiplicity of each type) @ V: one BLAS call per block.
+                counts = torch.zeros(stop - first, n_types, dtype=dtype)
+                counts.scatter_add_(1, members, torch.ones(members.shape, dtype=dtype))
+                block = counts @ flat
+            else:
+                block = flat[members[:, 0]]
+                for j in range(1, n_hidden):
+                    block += flat[members[:, j]]
+            block = block.view(stop - first, n_examples, n_outputs)
+            shifted = block.unsqueeze(0) + output_biases[:, None, None, :]  # (O, rows, B, K)
+            table[p, :, first:stop] = per_example_loss(shifted, y, loss).sum(-1) / n_examples
 
     costs = torch.empty(2**network.n_bits, dtype=dtype)
-    out_place = 2 ** torch.arange(n_outputs - 1, -1, -1)
+    type_positions = torch.tensor(type_positions)  # (H, type_bits)
     type_place = 2 ** torch.arange(type_bits - 1, -1, -1)
+    out_place = 2 ** torch.arange(n_outputs - 1, -1, -1)
+    prefix_place = 2 ** torch.arange(len(prefix_positions) - 1, -1, -1)
     for first, bits in iter_bit_chunks(network.n_bits, _INDEX_CHUNK):
         bits = bits.long()
         types = (bits[:, type_positions] * type_place).sum(-1)  # (c, H)
-        codes = torch.sort(types, dim=1).values @ radix
-        multiset = torch.searchsorted(multiset_codes, codes)
-        a = (
-            2 * bits[:, layout.alphabet[0]] + bits[:, layout.alphabet[1]]
-            if layout.alphabet is not None
-            else 0
-        )
-        g = bits[:, layout.activation] if layout.activation is not None else 0
-        o = bits[:, slice(*layout.biases[1])] @ out_place if has_bias else 0
-        costs[first : first + bits.shape[0]] = table[a, g, o, multiset]
+        multiset = torch.searchsorted(multiset_codes, torch.sort(types, dim=1).values @ radix)
+        prefix = bits[:, prefix_positions] @ prefix_place if prefix_positions else 0
+        out_option = bits[:, out_bias_positions] @ out_place if has_bias else 0
+        costs[first : first + bits.shape[0]] = table[prefix, out_option, multiset]
     logger.debug(
-        "enumerated %d networks through %d multisets of hidden units",
+        "enumerated %d networks through %d prefixes x %d multisets of hidden units",
         2**network.n_bits,
+        n_prefixes,
         n_multisets,
     )
     return costs

@@ -42,11 +42,12 @@ def per_example_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.
     check_loss(loss)
     if logits.shape[-1] == 1:
         z = logits[..., 0]
-        positive = y.to(torch.bool)
         if loss == "cross_entropy":
-            # −log σ(z) = softplus(−z) and −log(1 − σ(z)) = softplus(z), softplus(t) = log(e^0 + e^t);
+            # −log σ(z) = softplus(−z), −log(1 − σ(z)) = softplus(z), softplus(t) = log(e^0 + e^t):
             # logaddexp is exact in both tails (F.softplus turns linear past a threshold).
-            return torch.logaddexp(torch.where(positive, -z, z), z.new_zeros(()))
+            # The sign flip is a product with ±1 (exact, and cheaper than torch.where).
+            sign = 1.0 - 2.0 * y.to(z.dtype)
+            return torch.logaddexp(z * sign, z.new_zeros(()))
         return (torch.sigmoid(z) - y.to(z.dtype)) ** 2
     if loss == "cross_entropy":
         log_p = torch.log_softmax(logits, dim=-1)

@@ -404,7 +404,7 @@ class BinaryNetwork:
         chunk_size: int | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> torch.Tensor:
-        """Class probabilities ``p(y = k | x, s)``; ``[1 − σ(z), σ(z)]`` for a single output.
+        """Class probabilities ``p(y = k | x, s)``; ``[σ(−z), σ(z)]`` for a single output.
 
         ``chunk_size`` networks are evaluated at a time (default: as many as fit ``max_bytes`` of
         scratch memory). The result itself must also fit ``max_bytes``.
@@ -428,9 +428,9 @@ class BinaryNetwork:
             last = min(first + network_chunk, n_networks)
             z = self._logits(self._decode(bits[first:last], x.dtype), x)
             if self.n_outputs == 1:
-                p = torch.sigmoid(z[..., 0])
-                out[first:last, :, 0] = 1.0 - p
-                out[first:last, :, 1] = p
+                # σ(−z) rather than 1 − σ(z): accurate when σ(z) is close to 1.
+                out[first:last, :, 0] = torch.sigmoid(-z[..., 0])
+                out[first:last, :, 1] = torch.sigmoid(z[..., 0])
             else:
                 out[first:last] = torch.softmax(z, dim=-1)
         return out
@@ -462,8 +462,9 @@ class BinaryNetwork:
     ) -> torch.Tensor:
         """The cost ``C(s) = (1/B) Σ_i c(x_i, y_i; s)`` of every network, ``loss`` in ``LOSSES``.
 
-        Evaluated ``chunk_size`` networks at a time (default: as many as fit ``max_bytes`` of
-        scratch); when even one network on all examples does not fit, examples are chunked too.
+        Evaluated ``chunk_size`` networks at a time (default, and at most: as many as fit
+        ``max_bytes`` of scratch); when even one network on all examples does not fit, examples
+        are chunked too.
 
         Shapes: ``bits (S, n)``, ``x (B, d)``, ``y (B,)`` → ``(S,)``.
         """
