@@ -219,7 +219,9 @@ def test_conclusion_comes_first_and_states_supported_wins_only(constructed):
     assert "better" not in selbo
     entanglement = section(conclusion, "- Entanglement", "\n## ")
     for arm in ("MLE", "ELBO", "SELBO"):
-        line = next(x for x in entanglement.splitlines() if x.startswith(f"  - {arm}, layers 1 vs 0, n = 8"))
+        line = next(
+            x for x in entanglement.splitlines() if x.startswith(f"  - {arm}, layers 1 vs 0, n = 8")
+        )
         assert re.search(
             r"\(BMA\): \*\*layers 1 better\*\* than layers 0 by 0\.(1 |09[5-9]|10[0-5])", line
         )
