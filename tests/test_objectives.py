@@ -182,6 +182,8 @@ def test_elbo_on_sample_only_backend_is_refused_and_suggests_selbo(costs):
         MLE(data).check(model)
     MLE(data, shots=10).check(model)
     SELBO(data, BernoulliPrior.uniform(N_BITS), shots=10).check(model)
+    with pytest.raises(CapabilityError, match="parameter-shift"):
+        MLE(data, shots=10).check(make_model())  # backprop cannot use shots
 
 
 def test_objective_options_are_validated(costs):

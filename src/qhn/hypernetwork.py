@@ -26,8 +26,9 @@ class QuantumHypernetwork(torch.nn.Module):
     Args:
         circuit: the ansatz.
         backend: runs the circuit; wrapped so executions and shots are counted in :attr:`stats`.
-        estimator: ``"auto"`` (backprop when the backend can, else parameter-shift),
-            ``"backprop"``, ``"parameter-shift"`` or ``"score-function"``.
+        estimator: ``"auto"`` (backprop when the backend can, else parameter-shift; objectives
+            that take shots need ``"parameter-shift"`` or ``"score-function"``), ``"backprop"``,
+            ``"parameter-shift"`` or ``"score-function"``.
         init: ``"uniform"``: θ uniform in ``[0, 2π)`` (the reference QHN); ``"small"``:
             ``init_center + init_scale·N(0, 1)``.
         generator: randomness of the initialisation.

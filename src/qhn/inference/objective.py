@@ -73,6 +73,13 @@ class ObjectiveBase:
                 f"{self.name} needs the explicit distribution q(s), but the backend "
                 f"{model.backend.inner!r} only gives samples; use {self.alternative}"
             )
+        shots = getattr(self, "shots", None)
+        if shots is not None and model.estimator_name == "backprop":
+            raise CapabilityError(
+                f"{self.name} with shots = {shots} estimates from samples, which the 'backprop' "
+                "estimator cannot differentiate; build the model with estimator "
+                "'parameter-shift' or 'score-function'"
+            )
 
     def state_dict(self) -> dict[str, object]:
         return {"data_term": self.data_term.state_dict()}
