@@ -47,7 +47,19 @@ class Band:
     high: Sequence[float]
 
 
-_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+#: Ten distinct colors (matplotlib's tab10): a report rarely has more series than that.
+_COLORS = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:gray",
+    "tab:olive",
+    "tab:cyan",
+)
 
 
 def _grid(count: int, ncols: int | None, width: float, height: float) -> tuple[Figure, int, int]:
