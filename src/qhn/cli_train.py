@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from qhn.data.tasks import TASKS
+
 #: Summary keys shown after a run, in order, with their labels.
 SHOWN = (
     ("expected_cost", "E_q[C] (train)"),
@@ -25,9 +27,7 @@ SHOWN = (
 
 
 def train(
-    task: Annotated[
-        str | None, typer.Option(help="Task name (see `qhn landscape --help`).")
-    ] = None,
+    task: Annotated[str | None, typer.Option(help=f"Task: {', '.join(TASKS)}.")] = None,
     objective: Annotated[str | None, typer.Option(help="mle | elbo | selbo")] = None,
     ansatz: Annotated[
         str | None, typer.Option(help="hardware_efficient | product | qhn_reference")
