@@ -429,6 +429,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 def _verdict(comparison: Comparison, a_name: str, b_name: str) -> str:
     """One clause: who is better on the metric, by how much, with the interval and p."""
     interval, metric = comparison.interval, comparison.metric
+    if interval.n == 0:
+        return f"{metric.label}: not measured here (e.g. a task without test data)"
     if interval.n < 2:
         return f"{metric.label}: too few matched pairs for an interval (n = {interval.n})"
     if comparison.wilcoxon.n == 0:
@@ -563,6 +565,8 @@ def _objective_conclusion(task: str, group: list[Entry], paired: list[Comparison
                 wins, losses, ties = [], [], []
                 for c in found:
                     lines.append(f"  - {_verdict(c, base, other)}")
+                    if c.interval.n < 2:
+                        continue  # no evidence either way (e.g. no test data): no verdict
                     bucket = {1: wins, -1: losses, 0: ties}[c.better()]
                     bucket.append(c.metric.label)
                 summary = []
@@ -572,7 +576,8 @@ def _objective_conclusion(task: str, group: list[Entry], paired: list[Comparison
                     summary.append(f"{base} beats {other} on {', '.join(losses)}")
                 if ties:
                     summary.append(f"no significant difference on {', '.join(ties)}")
-                lines.append(f"  - Verdict: {'; '.join(summary)}.")
+                if summary:
+                    lines.append(f"  - Verdict: {'; '.join(summary)}.")
     return lines
 
 
