@@ -22,8 +22,10 @@ import functools
 
 import numpy as np
 import torch
+from hypothesis import strategies as st
 
-from qhn.circuits import Circuit
+from qhn.circuits import Circuit, Gate
+from qhn.circuits.ir import GATE_ARITY, ROTATION_GATES
 
 
 def _as_numpy(params: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -40,23 +42,29 @@ def pennylane_device():
     return qml.device("default.qubit")
 
 
+def _apply_pennylane_gates(circuit: Circuit, theta) -> None:
+    """Queue our gates as PennyLane operations inside a QNode (wire ``q`` = our qubit ``q``)."""
+    import pennylane as qml
+
+    ops = {"ry": qml.RY, "rx": qml.RX, "rz": qml.RZ, "h": qml.Hadamard, "x": qml.PauliX}
+    two = {"cz": qml.CZ, "cnot": qml.CNOT}
+    for gate in circuit.gates:
+        if gate.name in two:
+            two[gate.name](wires=list(gate.wires))
+        elif gate.param is None:
+            ops[gate.name](wires=gate.wires[0])
+        else:
+            ops[gate.name](theta[..., gate.param], wires=gate.wires[0])
+
+
 @functools.cache
 def _pennylane_qnode():
     """One QNode for every circuit: the circuit is a plain (non-trainable) argument."""
     import pennylane as qml
 
-    ops = {"ry": qml.RY, "rx": qml.RX, "rz": qml.RZ, "h": qml.Hadamard, "x": qml.PauliX}
-    two = {"cz": qml.CZ, "cnot": qml.CNOT}
-
     @qml.qnode(pennylane_device(), interface="numpy")
     def run(theta, circuit):
-        for gate in circuit.gates:
-            if gate.name in two:
-                two[gate.name](wires=list(gate.wires))
-            elif gate.param is None:
-                ops[gate.name](wires=gate.wires[0])
-            else:
-                ops[gate.name](theta[..., gate.param], wires=gate.wires[0])
+        _apply_pennylane_gates(circuit, theta)
         return qml.probs(wires=range(circuit.n_qubits))
 
     return run
@@ -118,18 +126,9 @@ def qiskit_probs(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndar
 def _pennylane_state_qnode():
     import pennylane as qml
 
-    ops = {"ry": qml.RY, "rx": qml.RX, "rz": qml.RZ, "h": qml.Hadamard, "x": qml.PauliX}
-    two = {"cz": qml.CZ, "cnot": qml.CNOT}
-
     @qml.qnode(pennylane_device(), interface="numpy")
     def run(theta, circuit):
-        for gate in circuit.gates:
-            if gate.name in two:
-                two[gate.name](wires=list(gate.wires))
-            elif gate.param is None:
-                ops[gate.name](wires=gate.wires[0])
-            else:
-                ops[gate.name](theta[gate.param], wires=gate.wires[0])
+        _apply_pennylane_gates(circuit, theta)
         qml.Identity(wires=range(circuit.n_qubits))
         return qml.state()
 
@@ -139,3 +138,19 @@ def _pennylane_state_qnode():
 def pennylane_state(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndarray:
     """The complex state vector from PennyLane ``default.qubit``. Shapes: ``(P,)`` → ``(2**n,)``."""
     return np.asarray(_pennylane_state_qnode()(_as_numpy(params), circuit), dtype=np.complex128)
+
+
+@st.composite
+def random_circuits(draw, max_qubits: int = 5, max_gates: int = 14, max_params: int = 4):
+    """Random gate lists from the whole IR on 1..``max_qubits`` wires; rotations draw from a few
+    shared parameters (so one parameter often drives several gates)."""
+    n = draw(st.integers(1, max_qubits))
+    n_params = draw(st.integers(1, max_params))
+    names = sorted(name for name, arity in GATE_ARITY.items() if arity <= n)
+    gates = []
+    for _ in range(draw(st.integers(0, max_gates))):
+        name = draw(st.sampled_from(names))
+        wires = tuple(draw(st.permutations(range(n)))[: GATE_ARITY[name]])
+        param = draw(st.integers(0, n_params - 1)) if name in ROTATION_GATES else None
+        gates.append(Gate(name, wires, param))
+    return Circuit(n, tuple(gates), n_params)

@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracles import qiskit_probs
+from oracles import qiskit_probs, random_circuits
 from qhn.backends import StatevectorBackend
 from qhn.circuits import (
     ANSATZE,
@@ -32,21 +32,6 @@ from qhn.circuits.ir import GATE_ARITY, ROTATION_GATES
 from qhn.errors import ConfigError
 
 BACKEND = StatevectorBackend()
-
-
-@st.composite
-def shared_parameter_circuits(draw, max_qubits: int = 4, max_gates: int = 10) -> Circuit:
-    """Random gate lists whose rotations share a few parameters."""
-    n = draw(st.integers(1, max_qubits))
-    n_params = draw(st.integers(1, 3))
-    names = sorted(name for name, arity in GATE_ARITY.items() if arity <= n)
-    gates = []
-    for _ in range(draw(st.integers(0, max_gates))):
-        name = draw(st.sampled_from(names))
-        wires = tuple(draw(st.permutations(range(n)))[: GATE_ARITY[name]])
-        param = draw(st.integers(0, n_params - 1)) if name in ROTATION_GATES else None
-        gates.append(Gate(name, wires, param))
-    return Circuit(n, tuple(gates), n_params)
 
 
 # ----------------------------------------------------------------------------- frozen, hashable
@@ -191,7 +176,10 @@ def test_expanded_gives_one_parameter_per_rotation():
 
 
 @settings(max_examples=30, deadline=None)
-@given(circuit=shared_parameter_circuits(), seed=st.integers(0, 2**31 - 1))
+@given(
+    circuit=random_circuits(max_qubits=4, max_gates=10, max_params=3),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_expanded_with_gathered_parameters_gives_the_same_probabilities(circuit, seed):
     generator = torch.Generator().manual_seed(seed)
     theta = (torch.rand(circuit.n_params, generator=generator, dtype=torch.float64) - 0.5) * 12

@@ -15,11 +15,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracles import pennylane_probs, pennylane_state, qiskit_probs
+from oracles import pennylane_probs, pennylane_state, qiskit_probs, random_circuits
 from qhn.backends import StatevectorBackend
 from qhn.bits import all_bits, bits_to_index
 from qhn.circuits import TOPOLOGIES, Circuit, Gate, hardware_efficient, product, qhn_reference
-from qhn.circuits.ir import GATE_ARITY, ROTATION_GATES
 
 ORACLE_TOL = 1e-10
 FLOAT32_TOL = 1e-5
@@ -184,21 +183,6 @@ def test_float32_agrees_with_the_oracle(circuit):
 
 
 # ----------------------------------------------------------------------------- random circuits
-@st.composite
-def random_circuits(draw, max_qubits: int = 5, max_gates: int = 14) -> Circuit:
-    """Random gate lists from the whole IR; rotations draw from a few shared parameters."""
-    n = draw(st.integers(1, max_qubits))
-    n_params = draw(st.integers(1, 4))
-    names = sorted(name for name, arity in GATE_ARITY.items() if arity <= n)
-    gates = []
-    for _ in range(draw(st.integers(0, max_gates))):
-        name = draw(st.sampled_from(names))
-        wires = tuple(draw(st.permutations(range(n)))[: GATE_ARITY[name]])
-        param = draw(st.integers(0, n_params - 1)) if name in ROTATION_GATES else None
-        gates.append(Gate(name, wires, param))
-    return Circuit(n, tuple(gates), n_params)
-
-
 def angle_vectors(size: int):
     return st.lists(
         st.floats(-4 * math.pi, 4 * math.pi, allow_nan=False), min_size=size, max_size=size
