@@ -93,3 +93,25 @@ def test_missing_directory_is_an_error_not_a_stray_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         atomic_write_text(tmp_path / "absent" / "file.txt", "x")
     assert _names(tmp_path) == []
+
+
+def test_atomic_write_png_writes_a_png_and_keeps_the_old_file_when_rendering_fails(tmp_path):
+    from matplotlib.figure import Figure
+
+    from qhn.io import atomic_write_png
+
+    path = tmp_path / "figure.png"
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    atomic_write_png(path, figure)
+    first = path.read_bytes()
+    assert first.startswith(b"\x89PNG\r\n\x1a\n")
+
+    class Broken:
+        def savefig(self, *args, **kwargs):
+            raise RuntimeError("render failed")
+
+    with pytest.raises(RuntimeError, match="render failed"):
+        atomic_write_png(path, Broken())
+    assert path.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]

@@ -57,11 +57,10 @@ def landscape(
 
     The cost vectors are cached in OUT keyed by the task's fingerprint, so a second run is fast.
     """
-    import io
 
     from qhn.data import get_task
     from qhn.errors import QHNError
-    from qhn.io import atomic_write_bytes, atomic_write_json
+    from qhn.io import atomic_write_json, atomic_write_png
     from qhn.landscape import compute_landscape
     from qhn.plots import landscape_histogram
 
@@ -82,9 +81,7 @@ def landscape(
     summary_path = out / f"{stem}.json"
     figure_path = out / f"{stem}.png"
     atomic_write_json(summary_path, result.summary())
-    png = io.BytesIO()
-    landscape_histogram(result).savefig(png, format="png", dpi=120)
-    atomic_write_bytes(figure_path, png.getvalue())
+    atomic_write_png(figure_path, landscape_histogram(result))
     for line in _landscape_report(built, result):
         typer.echo(line)
     typer.echo(f"wrote {result.cache_file}, {summary_path}, {figure_path}")

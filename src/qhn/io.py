@@ -8,6 +8,7 @@ On any failure the temporary file is removed and the previous file is left untou
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ __all__ = [
     "atomic_torch_save",
     "atomic_write_bytes",
     "atomic_write_json",
+    "atomic_write_png",
     "atomic_write_text",
     "json_default",
 ]
@@ -98,3 +100,10 @@ def atomic_torch_save(path: str | os.PathLike[str], obj: Any) -> None:
 
     with _atomic_file(path) as handle:
         torch.save(obj, handle)
+
+
+def atomic_write_png(path: str | os.PathLike[str], figure: Any, *, dpi: int = 120) -> None:
+    """Render a matplotlib figure to PNG in memory, then write it atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())

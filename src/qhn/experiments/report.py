@@ -28,7 +28,6 @@ correction), which the report says.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -50,7 +49,7 @@ from qhn.experiments.results import (
     varying_fields,
 )
 from qhn.experiments.stats import Interval, WilcoxonResult, t_interval, wilcoxon_signed_rank
-from qhn.io import atomic_write_bytes, atomic_write_text
+from qhn.io import atomic_write_png, atomic_write_text
 
 __all__ = [
     "CONCLUSION_METRICS",
@@ -891,12 +890,6 @@ def _shots_points(entries: list[Entry]) -> dict[str, dict[str, list[tuple[float,
     return panels
 
 
-def _save(figure: Any, path: Path) -> None:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def _write_figures(sweep_dir: Path, entries: list[Entry]) -> list[tuple[str, Path]]:
     try:
         import matplotlib  # noqa: F401
@@ -949,6 +942,6 @@ def _write_figures(sweep_dir: Path, entries: list[Entry]) -> list[tuple[str, Pat
     written = []
     for caption, name, build in plans:
         path = out / f"{name}.png"
-        _save(build(), path)
+        atomic_write_png(path, build(), dpi=110)
         written.append((caption, path))
     return written

@@ -8,15 +8,10 @@ from typing import Any
 import torch
 
 from qhn.bits import index_to_bits
+from qhn.io import atomic_write_png
 from qhn.train.evaluate import support_from_probs, support_from_samples
 
 __all__ = ["write_run_figures"]
-
-
-def _save(figure, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, dpi=120, format="png")
-    tmp.replace(path)
 
 
 def write_run_figures(out: Path, built, history: list[dict[str, Any]]) -> list[Path]:
@@ -28,7 +23,7 @@ def write_run_figures(out: Path, built, history: list[dict[str, Any]]) -> list[P
     config = built.config
     title = f"{config.task} · {config.objective} · {built.circuit.name}"
     path = out / "curves.png"
-    _save(training_curves(history, title=title), path)
+    atomic_write_png(path, training_curves(history, title=title))
     written.append(path)
     model = built.model
     with torch.no_grad():
@@ -43,13 +38,15 @@ def write_run_figures(out: Path, built, history: list[dict[str, Any]]) -> list[P
     if built.landscape is not None:
         path = out / "top_bitstrings.png"
         landscape = built.landscape
-        _save(top_bitstrings(probs, landscape.train_costs, landscape.optimal_indices), path)
+        atomic_write_png(
+            path, top_bitstrings(probs, landscape.train_costs, landscape.optimal_indices)
+        )
         written.append(path)
     task = built.task
     if task.network is not None and task.x_train is not None and task.x_train.shape[1] == 2:
         path = out / "decision_boundary.png"
         bits = index_to_bits(support.indices, model.n_qubits)
         figure = decision_boundary(task.network, bits, support.weights, task.x_train, task.y_train)
-        _save(figure, path)
+        atomic_write_png(path, figure)
         written.append(path)
     return written
