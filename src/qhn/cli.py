@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 
-@app.callback()
+@app.callback(epilog="Add --debug anywhere to see the traceback of an unexpected error.")
 def _root() -> None:
     """Train binary neural networks with quantum hypernetworks."""
 
@@ -133,8 +133,11 @@ app.command()(reproduce)
 
 
 def main() -> None:
-    """Entry point of the ``qhn`` command."""
-    app()
+    """Entry point of the ``qhn`` command: one line and an exit code for every expected
+    failure (see :mod:`qhn.cli_errors`); ``--debug`` shows tracebacks."""
+    from qhn.cli_errors import run_app
+
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -45,16 +45,31 @@ def train(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="key=value override; repeatable.")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from OUT's checkpoint.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue from OUT's checkpoint; without --task/--config, with OUT's config."
+        ),
+    ] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Write figures after the summary.")
+    ] = True,
 ) -> None:
-    """Train a quantum hypernetwork on a task and write config, history, summary and figures."""
+    """Train a quantum hypernetwork on a task and write config, history, summary and figures.
+
+    A checkpoint is written every ~10 s of training, at the end, and on Ctrl-C or SIGTERM, so
+    an interrupted run continues with --resume.
+    """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
+    from qhn.cli_errors import describe, exit_code, fail
     from qhn.errors import QHNError
     from qhn.experiments.config import RunConfig, apply_overrides, load_config
-    from qhn.experiments.runner import run
+    from qhn.experiments.runner import CONFIG, run
+    from qhn.train import TrainingInterrupted
 
     console = Console(stderr=True)
     flags = {
@@ -72,41 +87,60 @@ def train(
     try:
         if config is not None:
             run_config = load_config(config)
+        elif task is None and resume and (out / CONFIG).is_file():
+            run_config = load_config(out / CONFIG)
         elif task is None:
-            raise typer.BadParameter("give --task or --config", param_hint="--task")
+            raise typer.BadParameter(
+                "give --task or --config (or --resume with an --out that holds a run)",
+                param_hint="--task",
+            )
         else:
             run_config = RunConfig(task=task)
         run_config = apply_overrides(run_config, [*given, *(overrides or [])])
-        with Progress(
-            TextColumn("[bold]{task.description}"),
+        bar = Progress(
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("loss {task.fields[loss]}", markup=False),
             TimeRemainingColumn(),
             console=console,
-        ) as bar:
-            job = bar.add_task(
-                f"{run_config.objective} on {run_config.task}",
-                total=run_config.train.steps,
-                loss="…",
-            )
+        )
+        jobs: list[Any] = []
 
-            def progress(step: int, total: int, record: dict[str, Any]) -> None:
-                bar.update(job, completed=step, loss=f"{record.get('loss', float('nan')):.6g}")
+        def progress(step: int, total: int, record: dict[str, Any]) -> None:
+            # Started on the first step, so that a refused run prints its error line alone.
+            if not jobs:
+                bar.start()
+                name = f"{run_config.objective} on {run_config.task}"
+                jobs.append(bar.add_task(name, total=total, loss="…"))
+            bar.update(jobs[0], completed=step, loss=f"{record.get('loss', float('nan')):.6g}")
 
-            summary = run(run_config, out, resume=resume, progress=progress)
-    except QHNError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(code=2) from None
-    table = Table(title=f"{run_config.task} · {run_config.objective} · {summary['ansatz']}")
+        try:
+            summary = run(run_config, out, resume=resume, progress=progress, plots=plots)
+        finally:
+            if jobs:
+                bar.stop()
+    except TrainingInterrupted as stop:
+        where = f"checkpoint saved to {stop.checkpoint}" if stop.checkpoint else "nothing saved"
+        typer.echo(
+            f"interrupted by {stop.signal_name} at step {stop.step}/{stop.total}; {where}; "
+            f"continue with: qhn train --out {out} --resume",
+            err=True,
+        )
+        raise typer.Exit(code=stop.exit_code) from None
+    except (QHNError, OSError, MemoryError) as error:
+        fail(describe(error), exit_code(error))
+    table = Table(title=escape(f"{run_config.task} · {run_config.objective} · {summary['ansatz']}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label in SHOWN:
         if summary.get(key) is not None:
             value = summary[key]
-            table.add_row(label, f"{value:.6g}" if isinstance(value, float) else str(value))
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            table.add_row(escape(label), escape(text))
     Console().print(table)
-    typer.echo(f"wrote {out}/config.toml, history.jsonl, summary.json and figures")
+    written = "config.toml, history.jsonl, summary.json" + (" and figures" if plots else "")
+    typer.echo(f"wrote {out}/{written}")
 
 
 def _literal(value: object) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "ExactBackend",
     "as_param_batch",
     "check_memory",
+    "check_sample_memory",
     "check_shots",
     "require_exact",
 ]
@@ -113,6 +114,24 @@ def check_memory(n_qubits: int, batch: int, itemsize: int, copies: int, budget: 
             f"simulating {n_qubits} qubits (batch {batch}) needs {needed:,} bytes "
             f"(~{needed / 2**30:.2f} GiB), over the memory budget of {budget:,} bytes "
             f"(~{budget / 2**30:.2f} GiB); use fewer qubits, a smaller batch or a larger budget"
+        )
+    return needed
+
+
+def sample_bytes(batch: int, shots: int, n_qubits: int) -> int:
+    """Peak bytes of measuring ``shots`` shots of ``batch`` circuits on ``n_qubits`` qubits: per
+    shot a float64 uniform, an int64 index, and its bits (int64 while shifting, uint8 kept)."""
+    return batch * shots * (16 + 9 * n_qubits)
+
+
+def check_sample_memory(batch: int, shots: int, n_qubits: int, budget: int) -> int:
+    """Refuse, before allocating, a measurement whose shots would not fit in ``budget`` bytes."""
+    needed = sample_bytes(batch, shots, n_qubits)
+    if needed > budget:
+        raise MemoryBudgetError(
+            f"{shots:,} shots of {batch} circuit(s) on {n_qubits} qubits need {needed:,} bytes "
+            f"(~{needed / 2**30:.2f} GiB), over the memory budget of {budget:,} bytes "
+            f"(~{budget / 2**30:.2f} GiB); use fewer shots"
         )
     return needed
 

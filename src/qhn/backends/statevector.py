@@ -31,6 +31,7 @@ from qhn.backends.base import (
     Capabilities,
     as_param_batch,
     check_memory,
+    check_sample_memory,
     check_shots,
 )
 from qhn.backends.sampling import sample_bits
@@ -520,6 +521,7 @@ class StatevectorBackend:
         """Measure ``shots`` times. Shapes: ``(B, P)`` → ``(B, shots, n)`` uint8."""
         check_shots(shots)
         batch, batched = as_param_batch(circuit, params)
+        check_sample_memory(batch.shape[0], shots, circuit.n_qubits, self.memory_budget)
         chunk = self._chunk_size(circuit)
         with torch.no_grad():
             # Chunk by chunk, so a large batch (e.g. 2P shifted circuits) never holds all its

@@ -55,10 +55,12 @@ __all__ = [
     "OBJECTIVES",
     "RunConfig",
     "apply_overrides",
+    "config_differences",
     "config_hash",
     "load_config",
     "loads_config",
     "parse_override_value",
+    "read_text_file",
     "save_config",
     "to_toml",
     "validate_task",
@@ -131,7 +133,8 @@ class RunConfig:
             raise ConfigError(
                 f"task_options must be a table of options, got {type(self.task_options).__name__}"
             )
-        set_(self, "task_options", _normalize_table(self.task_options, "task_options"))
+        options = _normalize_table(self.task_options, "task_options")
+        set_(self, "task_options", _absolute_data_paths(options, Path.cwd()))
         if "temperature" in self.task_options:
             raise ConfigError(
                 "task_options.temperature is not a task option here: set the top-level "
@@ -279,6 +282,37 @@ class RunConfig:
                 'task is required (the name of the task to train on), e.g. task = "teacher"'
             )
         return cls(**values, train=TrainConfig.from_dict(train))
+
+
+#: Task options that name a data file; stored absolute, so a run directory's config.toml means
+#: the same file wherever it is read from.
+DATA_PATH_OPTIONS = ("path",)
+
+
+def _absolute_data_paths(options: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``options`` with every relative data path made absolute against ``base``."""
+    out = dict(options)
+    for key in DATA_PATH_OPTIONS:
+        value = out.get(key)
+        if isinstance(value, str) and value.strip():
+            out[key] = os.path.abspath(os.path.join(base, os.path.expanduser(value)))
+    return out
+
+
+def config_differences(old: RunConfig, new: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """Every field whose value differs, as ``dotted.key -> (old, new)`` (``train.steps``,
+    ``task_options.path``, ``objective``, …)."""
+
+    def flat(prefix: str, table: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                flat(f"{prefix}{key}.", value, into)
+            else:
+                into[f"{prefix}{key}"] = value
+        return into
+
+    a, b = flat("", old.to_dict(), {}), flat("", new.to_dict(), {})
+    return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
 
 
 def _check_bool(key: str, value: object) -> None:
@@ -464,19 +498,43 @@ def load_config(path: str | os.PathLike[str], *, check_task: bool = True) -> Run
     ``check_task``: also check the task name and options against the task registry.
     """
     path = Path(path)
+    text = read_text_file(path, "config file")
+    return loads_config(
+        text, source=str(path), check_task=check_task, base_dir=path.resolve().parent
+    )
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of a user-given file; one clear :class:`ConfigError` for a missing file,
+    a directory, a binary file or an unreadable one."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    return loads_config(text, source=str(path), check_task=check_task)
+        raise ConfigError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a directory; give a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not a UTF-8 text file; give a TOML file") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from None
 
 
-def loads_config(text: str, source: str = "<string>", *, check_task: bool = True) -> RunConfig:
-    """Parse a run config from TOML text (see :func:`load_config`)."""
+def loads_config(
+    text: str,
+    source: str = "<string>",
+    *,
+    check_task: bool = True,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> RunConfig:
+    """Parse a run config from TOML text (see :func:`load_config`); relative data paths in
+    ``task_options`` are taken relative to ``base_dir`` (default: the working directory)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}") from None
+    options = data.get("task_options")
+    if base_dir is not None and isinstance(options, dict):
+        data["task_options"] = _absolute_data_paths(options, Path(base_dir))
     try:
         config = RunConfig.from_dict(data)
         if check_task:

@@ -7,9 +7,11 @@ atomically at the end, so its presence marks a completed run) and PNG figures.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,13 @@ from typing import Any
 import torch
 
 from qhn.backends import StatevectorBackend
+from qhn.backends.base import check_sample_memory
 from qhn.backends.sample_only import SampleOnly
 from qhn.circuits import build_ansatz
 from qhn.circuits.ir import Circuit
 from qhn.data.tasks import Task, get_task
 from qhn.errors import ConfigError
-from qhn.experiments.config import RunConfig, save_config
+from qhn.experiments.config import RunConfig, config_differences, load_config, save_config
 from qhn.hypernetwork import QuantumHypernetwork
 from qhn.inference import BernoulliPrior, HammingKernel
 from qhn.inference.data_term import DataTerm
@@ -31,16 +34,30 @@ from qhn.inference.mle import MLE
 from qhn.inference.selbo import SELBO
 from qhn.io import atomic_write_json
 from qhn.landscape import Landscape, compute_landscape
-from qhn.train import HistoryWriter, fit
+from qhn.train import CHECKPOINT_FILE, CHECKPOINT_SECONDS, HistoryWriter, fit, read_checkpoint
 from qhn.train.evaluate import evaluate
+from qhn.train.loop import evaluate_objective
 
-__all__ = ["MAX_EXACT_BITS", "Run", "build_run", "run"]
+__all__ = [
+    "MAX_EXACT_BITS",
+    "RUN_THREADS",
+    "Run",
+    "build_run",
+    "check_out_dir",
+    "check_resume",
+    "read_summary",
+    "run",
+    "run_threads",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Largest task whose landscape is enumerated for exact training and metrics.
 MAX_EXACT_BITS = 22
 SUMMARY = "summary.json"
+CONFIG = "config.toml"
+#: Torch threads inside every run (see :func:`run_threads`).
+RUN_THREADS = 1
 
 
 @dataclass
@@ -112,6 +129,10 @@ def build_run(config: RunConfig, *, cache_dir: str | Path | None = None) -> Run:
     )
     circuit = build_circuit(config, task.n_bits)
     backend = StatevectorBackend()
+    if config.shots is not None:
+        # The widest measurement of a step: every parameter-shifted circuit at once.
+        batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
+        check_sample_memory(max(batch, 1), config.shots, task.n_bits, backend.memory_budget)
     if config.backend == "sampled":
         backend = SampleOnly(backend)
     model = QuantumHypernetwork(
@@ -127,6 +148,126 @@ def build_run(config: RunConfig, *, cache_dir: str | Path | None = None) -> Run:
     return Run(config, task, landscape, data_term, circuit, model, objective)
 
 
+@contextlib.contextmanager
+def run_threads() -> Iterator[None]:
+    """Torch uses :data:`RUN_THREADS` threads inside a run, however the run was started (``qhn
+    train``, a sweep worker, Python), because reductions split across threads round
+    differently: the same seed must give the same bits everywhere."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(RUN_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output path that cannot be a run directory, before anything is written."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory; choose another --out")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out {out}: {parent} is a file, not a directory")
+
+
+def _previous_config(out: Path, state: dict[str, Any] | None) -> RunConfig | None:
+    """The config a run directory was made with: the checkpoint's copy, else config.toml."""
+    saved = (state or {}).get("extra", {}).get("run_config")
+    try:
+        if saved is not None:
+            return RunConfig.from_dict(saved)
+        if (out / CONFIG).exists():
+            return load_config(out / CONFIG, check_task=False)
+    except ConfigError as error:
+        raise ConfigError(
+            f"cannot resume {out}: its recorded config is unreadable ({error}); "
+            "choose another --out"
+        ) from None
+    return None
+
+
+def check_resume(out: Path, config: RunConfig, task: Task, *, resume: bool) -> str:
+    """What a run directory allows, checked before anything is written to it.
+
+    Returns ``"fresh"`` (start from step 0), ``"resume"`` (continue from ``checkpoint.pt``) or
+    ``"finished"`` (a completed run with exactly this config: nothing to do). Refuses with one
+    :class:`ConfigError` a finished or unfinished run without ``resume``, and a resume whose
+    config differs from the run's in any field that changes the computation (every field but
+    ``train.checkpoint_every``; ``train.steps`` may grow under a constant schedule) or whose
+    task data changed: its message names each field, old → new.
+    """
+    finished = (out / SUMMARY).exists()
+    if not resume:
+        if finished:
+            raise ConfigError(
+                f"{out} already holds a finished run ({SUMMARY}); choose another --out, or "
+                "--resume to continue it with more steps"
+            )
+        if (out / CHECKPOINT_FILE).exists():
+            raise ConfigError(
+                f"{out} holds an unfinished run ({CHECKPOINT_FILE}); add --resume to continue "
+                "it, or choose another --out"
+            )
+        return "fresh"
+    state = read_checkpoint(out)
+    previous = _previous_config(out, state)
+    if previous is None:
+        if finished:
+            raise ConfigError(
+                f"cannot resume {out}: it has {SUMMARY} but neither {CHECKPOINT_FILE} nor "
+                f"{CONFIG} to check the config against; choose another --out"
+            )
+        return "fresh"
+    done = int(state["step"]) if state is not None else int(_summary_steps(out))
+    differences = config_differences(previous, config)
+    differences.pop("train.checkpoint_every", None)
+    grows = False
+    if (
+        "train.steps" in differences
+        and config.train.schedule == previous.train.schedule == "constant"
+        and config.train.steps >= done
+    ):
+        differences.pop("train.steps")
+        grows = True
+    if differences:
+        detail = ", ".join(f"{key}: {old!r} → {new!r}" for key, (old, new) in differences.items())
+        raise ConfigError(
+            f"cannot resume {out}: the config differs from the run's ({detail}); resume with "
+            f"the run's own config (qhn train --out {out} --resume) or choose another --out"
+        )
+    recorded = (state or {}).get("extra", {}).get("task_fingerprint")
+    if recorded is not None and recorded != task.fingerprint():
+        raise ConfigError(
+            f"cannot resume {out}: the data of task {config.task!r} changed since the run "
+            "started (its fingerprint differs); choose another --out"
+        )
+    if finished and not grows:
+        return "finished"
+    if state is None:
+        if finished:
+            raise ConfigError(
+                f"cannot continue {out} with more steps: its {CHECKPOINT_FILE} is missing; "
+                "choose another --out"
+            )
+        return "fresh"
+    return "resume"
+
+
+def _summary_steps(out: Path) -> int:
+    summary = read_summary(out)
+    steps = summary.get("steps") if summary is not None else None
+    return steps if isinstance(steps, int) else 0
+
+
+def read_summary(out: Path) -> dict[str, Any] | None:
+    """A run directory's ``summary.json`` as a dict; None when absent or not a JSON object."""
+    try:
+        value = json.loads((out / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def run(
     config: RunConfig,
     out_dir: str | Path,
@@ -135,62 +276,93 @@ def run(
     cache_dir: str | Path | None = None,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     plots: bool = True,
+    checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
 ) -> dict[str, Any]:
     """Train one configuration and write its run directory. Returns the summary.
 
-    ``resume`` continues from ``out_dir/checkpoint.pt`` when present; a finished run (its
-    ``summary.json`` exists) is not trained again.
+    Order, so that nothing computed is lost: validate everything (config, task, directory,
+    resume compatibility: :func:`check_resume`) before writing anything; write ``config.toml``;
+    train with checkpoints (every ``checkpoint_seconds`` of training, at the end, and on
+    SIGINT/SIGTERM); evaluate in bounded memory; write ``summary.json`` atomically; only then
+    draw figures, each of which may fail with a logged warning without losing the run.
+    ``resume`` continues from ``out_dir/checkpoint.pt``; a finished run with the same config is
+    not trained again (its summary is returned).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume and (out / SUMMARY).exists():
-        raise ConfigError(
-            f"{out} already holds a finished run ({SUMMARY}); choose another --out or --resume"
-        )
+    check_out_dir(out)
     started = time.perf_counter()
-    built = build_run(config, cache_dir=cache_dir)
-    save_config(config, out / "config.toml")
-    result = fit(
-        built.model,
-        built.objective,
-        config.train,
-        callbacks=[HistoryWriter(out / "history.jsonl")],
-        checkpoint_dir=out,
-        resume=resume,
-        progress=progress,
-    )
-    final = evaluate(
-        built.model,
-        built.task,
-        landscape=built.landscape,
-        shots=config.shots,
-        generator=torch.Generator().manual_seed(config.train.seed + 1),
-    )
-    last = result.final
-    summary: dict[str, Any] = {
-        "task": config.task,
-        "objective": config.objective,
-        "ansatz": built.circuit.name,
-        "n_bits": built.task.n_bits,
-        "n_params": built.circuit.n_params,
-        "estimator": built.model.estimator_name,
-        "steps": result.steps_done,
-        "stop_reason": result.stop_reason,
-        "final_loss": last.get("loss"),
-        "final_objective": last.get("objective"),
-        "final_grad_norm": last.get("grad_norm"),
-        "mmd2": last.get("mmd2"),
-        "kl": last.get("kl"),
-        **final,
-        "train_seconds": result.wall_time,
-        "wall_seconds": time.perf_counter() - started,
-    }
-    if built.landscape is not None:
-        summary["optimum_value"] = built.landscape.optimum_value
-        summary["optimum_degeneracy"] = built.landscape.degeneracy
-    if plots:
+    with run_threads():
+        built = build_run(config, cache_dir=cache_dir)
+        state = check_resume(out, config, built.task, resume=resume)
+        if state == "finished":
+            summary = read_summary(out)
+            if summary is not None:
+                logger.info("%s is already finished; nothing to do", out)
+                return summary
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(config, out / CONFIG)
+        result = fit(
+            built.model,
+            built.objective,
+            config.train,
+            callbacks=[HistoryWriter(out / "history.jsonl")],
+            checkpoint_dir=out,
+            resume=state == "resume",
+            progress=progress,
+            checkpoint_seconds=checkpoint_seconds,
+            checkpoint_extra={
+                "run_config": config.to_dict(),
+                "task_fingerprint": built.task.fingerprint(),
+            },
+        )
+        train_seconds = result.wall_time
+        final = evaluate(
+            built.model,
+            built.task,
+            landscape=built.landscape,
+            shots=config.shots,
+            generator=torch.Generator().manual_seed(config.train.seed + 1),
+        )
+        at_end = evaluate_objective(
+            built.model,
+            built.objective,
+            config.train,
+            generator=torch.Generator().manual_seed(config.train.seed + 2),
+        )
+        summary: dict[str, Any] = {
+            "task": config.task,
+            "objective": config.objective,
+            "ansatz": built.circuit.name,
+            "n_bits": built.task.n_bits,
+            "n_params": built.circuit.n_params,
+            "estimator": built.model.estimator_name,
+            "steps": result.steps_done,
+            "stop_reason": result.stop_reason,
+            "final_loss": at_end.get("loss"),
+            "final_objective": at_end.get("objective"),
+            "final_grad_norm": at_end.get("grad_norm"),
+            "mmd2": at_end.get("mmd2"),
+            "kl": at_end.get("kl"),
+            **final,
+            **built.model.stats.snapshot(),
+            "train_seconds": train_seconds,
+            "wall_seconds": time.perf_counter() - started,
+        }
+        if built.landscape is not None:
+            summary["optimum_value"] = built.landscape.optimum_value
+            summary["optimum_degeneracy"] = built.landscape.degeneracy
+        atomic_write_json(out / SUMMARY, summary)
+        if plots:
+            write_figures_safely(out, built, result.history)
+    return summary
+
+
+def write_figures_safely(out: Path, built: Run, history: list[dict[str, Any]]) -> list[Path]:
+    """Draw a run's figures after its summary is safe; a failure is logged, never raised."""
+    try:
         from qhn.plots.run import write_run_figures
 
-        write_run_figures(out, built, result.history)
-    atomic_write_json(out / SUMMARY, summary)
-    return summary
+        return write_run_figures(out, built, history)
+    except Exception as error:  # figures are optional: report and keep the run
+        logger.warning("figures of %s skipped: %s: %s", out, type(error).__name__, error)
+        return []

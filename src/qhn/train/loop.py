@@ -31,9 +31,11 @@ import torch
 from qhn.errors import ConfigError
 from qhn.train.callbacks import Callback, EarlyStopping
 from qhn.train.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from qhn.train.interrupts import TrainingInterrupted, deferred_interrupts
 from qhn.validation import check_choice, check_int, check_number, unknown_key_error
 
 __all__ = [
+    "CHECKPOINT_SECONDS",
     "FINAL_STOP_REASONS",
     "OPTIMIZERS",
     "SCHEDULES",
@@ -43,6 +45,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_number",
+    "evaluate_objective",
     "fit",
     "is_stochastic",
     "learning_rate",
@@ -60,6 +63,9 @@ LBFGS_TOLERANCE_CHANGE = 1e-12
 #: Reasons after which resuming does nothing more: the run reached its natural end.
 #: (``"callback"``, a stop requested by a user callback, is an interruption and resumes.)
 FINAL_STOP_REASONS = ("early_stopping", "non_finite")
+
+#: Default seconds of training between two checkpoints, so a killed run loses at most this much.
+CHECKPOINT_SECONDS = 10.0
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -252,14 +258,20 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
+    checkpoint_extra: dict[str, Any] | None = None,
 ) -> FitResult:
     """Optimize ``model``'s trainable parameters to minimize ``objective(model, generator=g).loss``.
 
     ``callbacks``: objects with ``on_step(record, model) -> bool`` (True asks to stop) and,
     optionally, ``on_start(history)`` (called once, with the records restored from a checkpoint,
     empty for a fresh run) and ``on_end()`` (called once, also after an error).
-    ``checkpoint_dir``: where ``checkpoint.pt`` lives; a checkpoint is written every
-    ``config.checkpoint_every`` steps and when the run ends or is stopped by a callback.
+    ``checkpoint_dir``: where ``checkpoint.pt`` lives; a checkpoint is written after the first
+    step that ends ``checkpoint_seconds`` or more after the previous one (None: never by time),
+    every ``config.checkpoint_every`` steps, when the run ends or is stopped by a callback, and
+    on SIGINT/SIGTERM: the step in progress finishes, the checkpoint is written and
+    :class:`~qhn.train.interrupts.TrainingInterrupted` is raised (a second signal stops at once).
+    ``checkpoint_extra``: plain data stored in every checkpoint (see ``save_checkpoint``).
     ``resume``: continue from that checkpoint if it exists (else start fresh); the result is
     bit-identical to an uninterrupted run with the same config. ``progress(step, total, record)``
     is called after every step (the CLI draws a progress bar with it).
@@ -295,9 +307,13 @@ def fit(
         logger.info("resumed from %s at step %d", checkpoint_dir, done)
     elapsed_before = float(history[-1]["elapsed"]) if history else 0.0
 
-    def checkpoint(reason: str | None) -> None:
+    last_saved = time.perf_counter()
+
+    def checkpoint(reason: str | None) -> Path | None:
+        nonlocal last_saved
+        last_saved = time.perf_counter()
         if checkpoint_dir is not None:
-            save_checkpoint(
+            return save_checkpoint(
                 checkpoint_dir,
                 model=model,
                 optimizer=optimizer,
@@ -307,42 +323,84 @@ def fit(
                 history=history,
                 config=config,
                 stop_reason=reason,
+                extra=checkpoint_extra,
             )
+        return None
 
     for callback in callbacks:
         if hasattr(callback, "on_start"):
             callback.on_start(list(history))
-    try:
-        while stop_reason == "completed" and done < config.steps:
-            record = _one_step(model, objective, optimizer, generator, params, config, done)
-            if record is None:
-                stop_reason = "non_finite"
-                logger.warning("non-finite loss or gradient at step %d; stopping", done + 1)
-                break
-            done += 1
-            record = {"step": done, **record}
-            record.update(_stats_snapshot(model))
-            record["elapsed"] = elapsed_before + time.perf_counter() - started
-            history.append(record)
-            logger.debug("step %d: loss %.6g", done, record["loss"])
+    with deferred_interrupts() as flag:
+        try:
+            while stop_reason == "completed" and done < config.steps:
+                record = _one_step(model, objective, optimizer, generator, params, config, done)
+                if record is None:
+                    stop_reason = "non_finite"
+                    logger.warning("non-finite loss or gradient at step %d; stopping", done + 1)
+                    break
+                done += 1
+                record = {"step": done, **record}
+                record.update(_stats_snapshot(model))
+                record["elapsed"] = elapsed_before + time.perf_counter() - started
+                history.append(record)
+                logger.debug("step %d: loss %.6g", done, record["loss"])
 
-            stops = [cb for cb in callbacks if cb.on_step(record, model)]
-            if progress is not None:
-                progress(done, config.steps, record)
-            if stops:
-                stop_reason = getattr(stops[0], "stop_reason", "callback")
-                break
-            if config.checkpoint_every and done % config.checkpoint_every == 0:
-                checkpoint(None)
-        checkpoint(stop_reason)
-    finally:
-        for callback in callbacks:
-            if hasattr(callback, "on_end"):
-                callback.on_end()
+                stops = [cb for cb in callbacks if cb.on_step(record, model)]
+                if progress is not None:
+                    progress(done, config.steps, record)
+                if flag.signum is not None:
+                    path = checkpoint(None)
+                    raise TrainingInterrupted(flag.signum, done, config.steps, path)
+                if stops:
+                    stop_reason = getattr(stops[0], "stop_reason", "callback")
+                    break
+                due_by_steps = config.checkpoint_every and done % config.checkpoint_every == 0
+                due_by_time = (
+                    checkpoint_seconds is not None
+                    and time.perf_counter() - last_saved >= checkpoint_seconds
+                )
+                if due_by_steps or due_by_time:
+                    checkpoint(None)
+            checkpoint(stop_reason)
+        finally:
+            for callback in callbacks:
+                if hasattr(callback, "on_end"):
+                    callback.on_end()
 
     wall = time.perf_counter() - started
     logger.info("fit ended after %d steps (%s) in %.2f s", done, stop_reason, wall)
     return FitResult(history=history, steps_done=done, stop_reason=stop_reason, wall_time=wall)
+
+
+def evaluate_objective(
+    model: torch.nn.Module,
+    objective: Any,
+    config: TrainConfig,
+    *,
+    generator: torch.Generator,
+    step: int | None = None,
+) -> dict[str, float]:
+    """The objective's loss, metrics and gradient norm at the current θ, which is left unchanged.
+
+    History records describe θ before each update; this measures the final θ after the last
+    update (``step`` sets the anneal factor, default ``config.steps``). With shots it is one
+    more estimate and spends one more step's executions, which the model's counters record.
+    """
+    if hasattr(objective, "anneal"):
+        objective.anneal = anneal_factor(config, config.steps if step is None else step)
+    params = _trainable(model)
+    for param in params:
+        param.grad = None
+    result = objective(model, generator=generator)
+    result.loss.backward()
+    out = {
+        "loss": float(result.loss.detach()),
+        **_metrics(result.metrics),
+        "grad_norm": _grad_norm(params),
+    }
+    for param in params:
+        param.grad = None
+    return out
 
 
 def _one_step(
