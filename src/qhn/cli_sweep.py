@@ -116,27 +116,56 @@ def report(
     figures: Annotated[
         bool, typer.Option("--figures/--no-figures", help="Write figures/*.png.")
     ] = True,
+    all_runs: Annotated[
+        bool,
+        typer.Option(
+            "--all-runs",
+            help="Also use run directories that are not points of the directory's sweep.toml "
+            "(left there by another sweep file).",
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild results.csv, report.md and its figures from a sweep's run directories."""
+    """Rebuild results.csv, report.md and its figures from a sweep's run directories.
+
+    Uses the complete runs that are points of the directory's sweep.toml; warns about (and
+    leaves out) unreadable runs and runs of another sweep file. Exit code 2 for a directory that
+    is not a sweep, 1 when a file cannot be read or written.
+    """
+    import logging
+
     from rich.console import Console
+    from rich.markup import escape
 
     from qhn.errors import QHNError
     from qhn.experiments.report import write_report
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def fail(message: str, code: int) -> typer.Exit:
+        console.print(f"[red]error:[/red] {escape(message)}")
+        return typer.Exit(code=code)
+
     if not (sweep_dir / "runs").is_dir():
-        console.print(
-            f"[red]error:[/red] {sweep_dir} has no runs/ folder; is it a sweep directory?"
-        )
-        raise typer.Exit(code=2)
+        raise fail(f"{sweep_dir} has no runs/ folder; is it a sweep directory?", 2)
+    # the scan's warnings come back in the report and are printed below; the handler keeps
+    # logging's last-resort stderr output from printing them twice
+    quiet = logging.getLogger("qhn.experiments.results")
+    handler = logging.NullHandler()
+    quiet.addHandler(handler)
     try:
-        written = write_report(sweep_dir, figures=figures)
+        written = write_report(sweep_dir, figures=figures, all_runs=all_runs)
     except QHNError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(code=2) from None
+        raise fail(str(error), 2) from None
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise fail(f"{where}{error.strerror or error}", 1) from None
+    finally:
+        quiet.removeHandler(handler)
+    for warning in written.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     rows = len(written.results.rows) if written.results else 0
     typer.echo(
-        f"wrote {sweep_dir / 'results.csv'} ({rows} runs), {written.path} and "
+        f"wrote {sweep_dir / 'results.csv'} ({rows} runs, one row each), {written.path} and "
         f"{len(written.figures)} figures"
     )
 

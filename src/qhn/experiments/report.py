@@ -3,22 +3,18 @@
 :func:`write_report` reads the run directories only (through :mod:`qhn.experiments.results`),
 rewrites ``results.csv`` and writes ``report.md`` and ``figures/*.png``.
 
-How runs are grouped. Every config field that varies across the runs plays one role:
+Which runs. The report uses exactly the rows of ``results.csv`` (the runs
+:func:`~qhn.experiments.results.scan_runs` keeps) and says so in a "Runs used" line under the
+title; every run left out is listed with its reason (unreadable, failed, incomplete, or from
+another sweep file run into the same directory), and the problems are repeated as warnings at
+the top and in :attr:`Report.warnings`.
 
-- **task**: the task name with any varying task option (``teacher (n_train=50)``);
-- **arm**: the objective with its own varying parameters (``beta`` for ELBO; ``lam``, the kernel
-  and ``analytic_prior`` for SELBO; ``prior_p`` for both);
-- **layers**;
-- **replicate**: ``data_seed`` and ``train.seed`` — what means and intervals are taken over;
-- **settings**: everything else that varies (``shots``, ``backend``, ``lr``, …).
-
-Tables give, per task × arm × layers × settings, the mean ± half-width of the 95 % t-interval
-over replicates of the test accuracy (mode and BMA), ``E_q[C]`` on the training data, the mass
-on the optimal set and the steps to 99 % of the objective's final progress. Paired comparisons
-take the difference ``B − A`` of two arms over matching replicates (same task, layers, settings
-and seeds): the mean difference with its t-interval and the two-sided Wilcoxon signed-rank
-p-value, per layer count and pooled over layers. Entanglement compares each ``layers ≥ 1`` with
-``layers = 0`` (the product state) the same way, per arm.
+Runs are grouped into task × arm × layers × settings with seeds as replicates, and compared in
+pairs, as :mod:`qhn.experiments.comparisons` describes. Tables give, per group, the mean ±
+half-width of the 95 % t-interval over replicates of the test accuracy (mode and BMA),
+``E_q[C]`` on the training data, the mass on the optimal set and the steps to 99 % of the
+objective's final progress; then the paired differences between objectives and against the
+product state (layers 0).
 
 The conclusion at the top is generated from the pooled comparisons: an arm "beats" another on a
 metric only where the interval of the difference excludes 0 in the better direction; otherwise
@@ -33,23 +29,41 @@ import logging
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qhn.errors import QHNError
-from qhn.experiments.config import OBJECTIVES
+from qhn.experiments.comparisons import (
+    CONCLUSION_METRICS,
+    LEVEL,
+    OBJECTIVE_PARAMETERS,
+    PAIRED_METRICS,
+    TABLE_METRICS,
+    Comparison,
+    Entry,
+    Metric,
+    _arms,
+    _entries,
+    _group,
+    _number,
+    _text,
+    _varying,
+    entanglement_comparisons,
+    objective_comparisons,
+)
+from qhn.experiments.report_figures import FIGURES, write_figures
 from qhn.experiments.results import (
     ResultsTable,
     RunRecord,
+    RunScan,
     collect,
     flatten_config,
-    run_states,
-    varying_fields,
+    write_named,
 )
-from qhn.experiments.stats import Interval, WilcoxonResult, t_interval, wilcoxon_signed_rank
-from qhn.io import atomic_write_png, atomic_write_text
+from qhn.experiments.stats import Interval, WilcoxonResult, t_interval
+from qhn.io import atomic_write_text
 
 __all__ = [
     "CONCLUSION_METRICS",
@@ -65,323 +79,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 REPORT = "report.md"
-FIGURES = "figures"
-LEVEL = 0.95
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A per-run number of the report: summary key (or ``steps_to_99``), label, direction."""
-
-    key: str
-    label: str
-    higher_is_better: bool
-
-
-ACC_BMA = Metric("acc_bma_test", "test accuracy (BMA)", True)
-ACC_MODE = Metric("acc_mode_test", "test accuracy (mode)", True)
-EXPECTED_COST = Metric("expected_cost", "E_q[C] (train)", False)
-MASS = Metric("mass_optimal", "mass on the optimal set", True)
-STEPS = Metric("steps_to_99", "steps to 99 %", False)
-
-TABLE_METRICS = (ACC_BMA, ACC_MODE, EXPECTED_COST, MASS, STEPS)
-PAIRED_METRICS = (ACC_BMA, ACC_MODE, EXPECTED_COST, MASS)
-CONCLUSION_METRICS = (ACC_BMA, EXPECTED_COST, MASS)
-
-#: The config fields that only matter to some objectives (part of the arm, not the settings).
-OBJECTIVE_PARAMETERS = {
-    "mle": (),
-    "elbo": ("beta", "prior_p"),
-    "selbo": ("lam", "prior_p", "kernel_bandwidths", "analytic_prior"),
-}
-_ALL_OBJECTIVE_PARAMETERS = ("beta", "lam", "prior_p", "kernel_bandwidths", "analytic_prior")
-_NAMES = {"mle": "MLE", "elbo": "ELBO", "selbo": "SELBO"}
-_REPLICATE = ("data_seed", "train.seed")
-
-
-# --- grouping ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    """One run with its role labels (see the module docstring) and its metric values."""
-
-    record: RunRecord
-    task: str
-    arm: str
-    arm_order: tuple[Any, ...]
-    layers: int
-    settings: str
-    replicate: tuple[Any, ...]
-    values: dict[str, float | None]
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _varying(records: list[RunRecord]) -> list[str]:
-    return varying_fields([r.config for r in records])
-
-
-def _by(records: Iterable[RunRecord], key: Callable[[RunRecord], Any]) -> dict[Any, list[Any]]:
-    groups: dict[Any, list[Any]] = defaultdict(list)
-    for record in records:
-        groups[key(record)].append(record)
-    return dict(groups)
-
-
-def _entries(records: list[RunRecord]) -> list[Entry]:
-    """Label each run with its roles. A field counts as varying only where it varies among
-    runs of the same task (so a temperature set per task is not a "setting")."""
-    labels: dict[str, str] = {}
-    for name, group in _by(records, lambda r: r.config.task).items():
-        keys = [k for k in _varying(group) if k.startswith("task_options.")]
-        for record in group:
-            flat = flatten_config(record.config)
-            options = [f"{k.removeprefix('task_options.')}={_text(flat.get(k))}" for k in keys]
-            labels[record.id] = name + (f" ({', '.join(options)})" if options else "")
-    entries = []
-    for task, group in _by(records, lambda r: labels[r.id]).items():
-        roles = ("task", "objective", "layers", *_REPLICATE, *_ALL_OBJECTIVE_PARAMETERS)
-        settings_keys = [
-            k for k in _varying(group) if k not in roles and not k.startswith("task_options.")
-        ]
-        for objective, runs in _by(group, lambda r: r.config.objective).items():
-            varying = _varying(runs)
-            parameters = [k for k in OBJECTIVE_PARAMETERS[objective] if k in varying]
-            for record in runs:
-                flat = flatten_config(record.config)
-                arm = _NAMES[objective]
-                if parameters:
-                    arm += f" ({', '.join(f'{k}={_text(flat[k])}' for k in parameters)})"
-                arm_order = (
-                    OBJECTIVES.index(objective),
-                    *(_sort_value(flat[k]) for k in parameters),
-                )
-                settings = ", ".join(f"{k}={_text(flat.get(k))}" for k in settings_keys)
-                values = {m.key: _number(record.summary.get(m.key)) for m in TABLE_METRICS}
-                values[STEPS.key] = _number(record.steps_to_99)
-                entries.append(
-                    Entry(
-                        record,
-                        task,
-                        arm,
-                        arm_order,
-                        record.config.layers,
-                        settings,
-                        (record.config.data_seed, record.config.train.seed),
-                        values,
-                    )
-                )
-    order = {record.id: i for i, record in enumerate(records)}
-    entries.sort(key=lambda e: order[e.record.id])
-    return entries
-
-
-def _sort_value(value: Any) -> tuple[int, Any]:
-    number = _number(value)
-    return (0, number) if number is not None else (1, json.dumps(value, sort_keys=True))
-
-
-def _group(entries: Iterable[Entry], key: Callable[[Entry], Any]) -> dict[Any, list[Entry]]:
-    groups: dict[Any, list[Entry]] = defaultdict(list)
-    for entry in entries:
-        groups[key(entry)].append(entry)
-    return dict(groups)
-
-
-def _arms(entries: Iterable[Entry]) -> list[str]:
-    order = {}
-    for entry in entries:
-        order.setdefault(entry.arm, entry.arm_order)
-    return sorted(order, key=order.__getitem__)
-
-
-def _by_replicate(entries: Iterable[Entry]) -> dict[tuple[Any, ...], Entry]:
-    out: dict[tuple[Any, ...], Entry] = {}
-    for entry in entries:
-        if entry.replicate in out:
-            logger.info(
-                "runs %s and %s differ only in fields their objective ignores; using the first",
-                out[entry.replicate].record.id,
-                entry.record.id,
-            )
-            continue
-        out[entry.replicate] = entry
-    return out
-
-
-# --- comparisons ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """``B − A`` on ``metric`` over matched pairs: its mean and t-interval, and the Wilcoxon
-    test; ``layers``: the layer counts pooled."""
-
-    task: str
-    settings: str
-    a: str
-    b: str
-    layers: tuple[int, ...]
-    metric: Metric
-    interval: Interval
-    wilcoxon: WilcoxonResult
-
-    @property
-    def n(self) -> int:
-        """Number of matched pairs."""
-        return self.interval.n
-
-    def better(self) -> int:
-        """+1 when B is significantly better than A, −1 when worse, 0 otherwise."""
-        sign = self.interval.sign()
-        return sign if self.metric.higher_is_better else -sign
-
-
-def _pairs(pairs: Iterable[tuple[Entry, Entry]], metric: Metric) -> list[float]:
-    diffs = []
-    for a, b in pairs:
-        va, vb = a.values.get(metric.key), b.values.get(metric.key)
-        if va is not None and vb is not None:
-            diffs.append(vb - va)
-    return diffs
-
-
-def _compare(
-    pairs: list[tuple[Entry, Entry]],
-    metric: Metric,
-    *,
-    task: str,
-    settings: str,
-    a: str,
-    b: str,
-    layers: tuple[int, ...],
-) -> Comparison:
-    diffs = _pairs(pairs, metric)
-    return Comparison(
-        task, settings, a, b, layers, metric, t_interval(diffs, LEVEL), wilcoxon_signed_rank(diffs)
-    )
-
-
-def _matched(a: list[Entry], b: list[Entry]) -> list[tuple[Entry, Entry]]:
-    left = _by_replicate(a)
-    return [(left[r], e) for r, e in _by_replicate(b).items() if r in left]
-
-
-def objective_comparisons(
-    entries: list[Entry], metrics: Sequence[Metric] = PAIRED_METRICS
-) -> list[Comparison]:
-    """Every pair of arms within each task × settings: per layer count, then pooled."""
-    out = []
-    for (task, settings), group in _group(entries, lambda e: (e.task, e.settings)).items():
-        arms = _arms(group)
-        by_arm_layers = _group(group, lambda e: (e.arm, e.layers))
-        layers_all = sorted({e.layers for e in group})
-        for i, a in enumerate(arms):
-            for b in arms[i + 1 :]:
-                per_layer = {
-                    layers: _matched(
-                        by_arm_layers.get((a, layers), []), by_arm_layers.get((b, layers), [])
-                    )
-                    for layers in layers_all
-                }
-                per_layer = {k: v for k, v in per_layer.items() if v}
-                if not per_layer:
-                    continue
-                pooled = [pair for pairs in per_layer.values() for pair in pairs]
-                for metric in metrics:
-                    for layers, pairs in per_layer.items():
-                        out.append(
-                            _compare(
-                                pairs,
-                                metric,
-                                task=task,
-                                settings=settings,
-                                a=a,
-                                b=b,
-                                layers=(layers,),
-                            )
-                        )
-                    if len(per_layer) > 1:
-                        out.append(
-                            _compare(
-                                pooled,
-                                metric,
-                                task=task,
-                                settings=settings,
-                                a=a,
-                                b=b,
-                                layers=tuple(per_layer),
-                            )
-                        )
-    return out
-
-
-def entanglement_comparisons(
-    entries: list[Entry], metrics: Sequence[Metric] = CONCLUSION_METRICS
-) -> list[Comparison]:
-    """For each task × arm × settings: every ``layers = L ≥ 1`` against ``layers = 0`` (the
-    product state), matched by replicate, then all ``L ≥ 1`` pooled."""
-    out = []
-    key = lambda e: (e.task, e.settings, e.arm)  # noqa: E731
-    for (task, settings, arm), group in _group(entries, key).items():
-        by_layers = _group(group, lambda e: e.layers)
-        if 0 not in by_layers:
-            continue
-        per_layer = {
-            layers: _matched(by_layers[0], by_layers[layers])
-            for layers in sorted(by_layers)
-            if layers > 0
-        }
-        per_layer = {k: v for k, v in per_layer.items() if v}
-        if not per_layer:
-            continue
-        pooled = [pair for pairs in per_layer.values() for pair in pairs]
-        for metric in metrics:
-            for layers, pairs in per_layer.items():
-                out.append(
-                    _compare(
-                        pairs,
-                        metric,
-                        task=task,
-                        settings=settings,
-                        a=f"{arm} L0",
-                        b=f"{arm} L{layers}",
-                        layers=(layers,),
-                    )
-                )
-            if len(per_layer) > 1:
-                out.append(
-                    _compare(
-                        pooled,
-                        metric,
-                        task=task,
-                        settings=settings,
-                        a=f"{arm} L0",
-                        b=f"{arm} L≥1",
-                        layers=tuple(per_layer),
-                    )
-                )
-    return out
 
 
 # --- formatting -------------------------------------------------------------------------------
@@ -450,51 +147,85 @@ def _verdict(comparison: Comparison, a_name: str, b_name: str) -> str:
 
 @dataclass
 class Report:
-    """What :func:`write_report` wrote: ``report.md``'s path and text, the figures and the
-    results table."""
+    """What :func:`write_report` wrote: ``report.md``'s path and text, the figures, the results
+    table (its ``scan`` says which runs were used and why others were not) and the warnings, one
+    line each, files named under the sweep directory as given."""
 
     path: Path
     text: str
     figures: list[Path] = field(default_factory=list)
     results: ResultsTable | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
-def write_report(sweep_dir: str | os.PathLike[str], *, figures: bool = True) -> Report:
+def write_report(
+    sweep_dir: str | os.PathLike[str], *, figures: bool = True, all_runs: bool = False
+) -> Report:
     """Rebuild ``results.csv``, ``report.md`` and (with ``figures``) ``figures/*.png`` of the
-    sweep in ``sweep_dir`` from its run directories alone."""
+    sweep in ``sweep_dir`` from its run directories alone.
+
+    ``all_runs``: also use run directories that are not points of the current ``sweep.toml``
+    (left by another sweep file). Unreadable runs are skipped with a warning; an ``OSError``
+    while writing names the file.
+    """
     sweep_dir = Path(sweep_dir)
-    table = collect(sweep_dir)
+    table = collect(sweep_dir, all_runs=all_runs)
+    assert table.scan is not None
     records = table.records
     entries = _entries(records)
-    states = run_states(sweep_dir)
     paired = objective_comparisons(entries)
     entangled = entanglement_comparisons(entries)
 
     written: list[tuple[str, Path]] = []
     if figures and entries:
-        written = _write_figures(sweep_dir, entries)
+        written = write_figures(sweep_dir, entries)
 
     lines = [f"# Sweep report: {sweep_dir.name}", ""]
-    counts = defaultdict(int)
-    for state in states.values():
-        counts[state] += 1
-    lines.append(
-        f"{counts['complete']} complete runs, {counts['failed']} failed, "
-        f"{counts['incomplete']} incomplete. Built from the run directories by `qhn report`; "
-        "every number below is in `results.csv`."
-    )
-    lines.append("")
+    for warning in table.scan.warnings(root=Path()):
+        lines += [f"> **Warning:** {warning}", ""]
+    lines += [_runs_used(table), ""]
     lines += _conclusion(entries, paired, entangled)
     lines += _reference_section(sweep_dir, records)
     lines += _results_section(entries)
     lines += _paired_section(paired)
     lines += _entanglement_section(entangled)
     lines += _figures_section(written)
-    lines += _runs_section(sweep_dir, states)
+    lines += _runs_section(table.scan)
     text = "\n".join(lines).rstrip() + "\n"
     path = sweep_dir / REPORT
-    atomic_write_text(path, text)
-    return Report(path, text, [p for _, p in written], table)
+    write_named(path, atomic_write_text, text)
+    return Report(path, text, [p for _, p in written], table, table.scan.warnings())
+
+
+def _runs_used(table: ResultsTable) -> str:
+    """The "Runs used" line: the rows of results.csv and every run directory left out."""
+    scan = table.scan
+    assert scan is not None
+    n = len(table.rows)
+    counts: dict[str, int] = defaultdict(int)
+    for state in scan.scope.values():
+        counts[state] += 1
+    used = f"Runs used: {n} complete run{'s' if n != 1 else ''}, the {n} rows of `results.csv`"
+    if scan.all_runs and scan.other_sweep:
+        other = set(scan.other_sweep)
+        m = sum(record.id in other for record in table.records)
+        used += f" (including {m} of another sweep file, by `--all-runs`)"
+    left = [
+        f"{len(scan.skipped)} unreadable",
+        f"{counts['failed']} failed",
+        f"{counts['incomplete']} incomplete",
+    ]
+    if scan.other_sweep and not scan.all_runs:
+        left.append(f"{len(scan.other_sweep)} of another sweep file")
+    line = f"{used}. Left out: {', '.join(left)}"
+    listed = any(not text.startswith("0 ") for text in left)
+    line += ' (listed under "Runs left out").' if listed else "."
+    if scan.not_started:
+        line += f" {len(scan.not_started)} points of `sweep.toml` have no run directory yet."
+    return (
+        line + " Built from the run directories by `qhn report`; every number below is in "
+        "`results.csv`."
+    )
 
 
 def _conclusion(
@@ -804,144 +535,29 @@ def _figures_section(written: list[tuple[str, Path]]) -> list[str]:
     return lines
 
 
-def _runs_section(sweep_dir: Path, states: dict[str, str]) -> list[str]:
-    failed = [run_id for run_id, state in states.items() if state == "failed"]
-    incomplete = [run_id for run_id, state in states.items() if state == "incomplete"]
-    if not failed and not incomplete:
+def _runs_section(scan: RunScan) -> list[str]:
+    scope = scan.scope
+    failed = [run_id for run_id, state in scope.items() if state == "failed"]
+    incomplete = [run_id for run_id, state in scope.items() if state == "incomplete"]
+    other = [] if scan.all_runs else scan.other_sweep
+    if not (scan.skipped or failed or incomplete or other):
         return []
-    lines = ["## Runs without results", ""]
+    lines = ["## Runs left out", ""]
+    for skipped in scan.skipped:
+        lines.append(f"- `{skipped.id}` unreadable: `{skipped.file}` {skipped.reason}")
     for run_id in failed:
         try:
-            text = (sweep_dir / "runs" / run_id / "error.txt").read_text(encoding="utf-8")
+            text = (scan.sweep_dir / "runs" / run_id / "error.txt").read_text(
+                encoding="utf-8", errors="replace"
+            )
             last = text.strip().splitlines()[-1] if text.strip() else "(empty error.txt)"
         except OSError:
             last = "(error.txt unreadable)"
         lines.append(f"- `{run_id}` failed: {last}")
     for run_id in incomplete:
         lines.append(f"- `{run_id}` incomplete (rerun the sweep to finish it)")
-    return [*lines, ""]
-
-
-# --- figures ----------------------------------------------------------------------------------
-
-
-def _series_label(entry: Entry) -> str:
-    return f"{entry.arm} · {entry.settings}" if entry.settings else entry.arm
-
-
-def _estimates(entries: list[Entry], metric: Metric) -> dict[str, dict[str, list[Any]]]:
-    from qhn.plots.report import Estimate
-
-    panels: dict[str, dict[str, list[Any]]] = {}
-    for task, group in _group(entries, lambda e: e.task).items():
-        series: dict[str, list[Any]] = {}
-        ordered = sorted(group, key=lambda e: (e.arm_order, e.settings))
-        for label, cell in _group(ordered, _series_label).items():
-            for layers, runs in sorted(_group(cell, lambda e: e.layers).items()):
-                interval = t_interval([e.values[metric.key] for e in runs], LEVEL)
-                if interval.n:
-                    series.setdefault(label, []).append(
-                        Estimate(layers, interval.mean, interval.low, interval.high)
-                    )
-        if series:
-            panels[task] = series
-    return panels
-
-
-def _bands(entries: list[Entry], key: str) -> dict[str, dict[str, Any]]:
-    import numpy as np
-
-    from qhn.plots.report import Band
-
-    panels: dict[str, dict[str, Any]] = {}
-    ordered = sorted(entries, key=lambda e: (e.task, e.layers, e.arm_order, e.settings))
-    for (task, layers), group in _group(ordered, lambda e: (e.task, e.layers)).items():
-        series = {}
-        for label, runs in _group(group, _series_label).items():
-            by_step: dict[int, list[float]] = defaultdict(list)
-            for entry in runs:
-                for record in entry.record.history:
-                    value = _number(record.get(key))
-                    if value is not None:
-                        by_step[int(record["step"])].append(value)
-            if not by_step:
-                continue
-            steps = sorted(by_step)
-            quartiles = np.array([np.percentile(by_step[s], [50, 25, 75]) for s in steps])
-            series[label] = Band(steps, quartiles[:, 0], quartiles[:, 1], quartiles[:, 2])
-        if series:
-            panels[f"{task} · layers {layers}"] = series
-    return panels
-
-
-def _shots_points(entries: list[Entry]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    panels: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    sampled = [e for e in entries if e.record.config.shots is not None]
-    ordered = sorted(sampled, key=lambda e: (e.task, e.arm_order, e.layers, e.settings))
-    for task, group in _group(ordered, lambda e: e.task).items():
-        series: dict[str, list[tuple[float, float]]] = {}
-        for entry in group:
-            shots = _number(entry.record.summary.get("shots"))
-            accuracy = entry.values.get(ACC_BMA.key)
-            if shots is not None and accuracy is not None:
-                series.setdefault(_series_label(entry), []).append((shots, accuracy))
-        if series:
-            panels[task] = series
-    return panels
-
-
-def _write_figures(sweep_dir: Path, entries: list[Entry]) -> list[tuple[str, Path]]:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:  # pragma: no cover - matplotlib is an optional extra
-        logger.warning("matplotlib is not installed (pip install 'qhn[plot]'): figures skipped")
-        return []
-    from qhn.plots.report import curve_bands, metric_vs_layers, scatter_panels, series_colors
-
-    out = sweep_dir / FIGURES
-    out.mkdir(exist_ok=True)
-    layer_columns = len({e.layers for e in entries})
-    ordered = sorted(entries, key=lambda e: (e.arm_order, e.settings))
-    colors = series_colors([_series_label(e) for e in ordered])
-    plans: list[tuple[str, str, Callable[[], Any]]] = []
-
-    for metric, name in ((ACC_BMA, "accuracy_vs_layers"), (MASS, "mass_optimal_vs_layers")):
-        panels = _estimates(entries, metric)
-        if panels:
-            plans.append(
-                (
-                    f"{metric.label} against layers, per objective (mean and 95 % CI over seeds)",
-                    name,
-                    lambda p=panels, m=metric: metric_vs_layers(p, ylabel=m.label, colors=colors),
-                )
-            )
-    for key, label, name in (
-        ("expected_cost", "E_q[C] (train)", "curves_expected_cost"),
-        ("entropy", "entropy H(q) [nats]", "curves_entropy"),
-    ):
-        panels = _bands(entries, key)
-        if panels:
-            plans.append(
-                (
-                    f"{label} during training: median over seeds, interquartile band",
-                    name,
-                    lambda p=panels, y=label: curve_bands(
-                        p, ylabel=y, ncols=layer_columns, colors=colors
-                    ),
-                )
-            )
-    shots = _shots_points(entries)
-    if shots:
-        plans.append(
-            (
-                "shots spent against test accuracy (BMA), sample-only runs",
-                "shots_vs_accuracy",
-                lambda: scatter_panels(shots, xlabel="shots spent (total)", ylabel=ACC_BMA.label),
-            )
+    for run_id in other:
+        lines.append(
+            f"- `{run_id}` ({scan.states[run_id]}) is not a point of the current `sweep.toml`"
         )
-    written = []
-    for caption, name, build in plans:
-        path = out / f"{name}.png"
-        atomic_write_png(path, build(), dpi=110)
-        written.append((caption, path))
-    return written
+    return [*lines, ""]
