@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from qhn.cli_errors import DEBUG_META, ErrorPolicyGroup, debug_first
 from qhn.cli_sweep import report, reproduce, sweep
 from qhn.cli_train import train
 
@@ -16,15 +17,22 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="qhn",
+    cls=ErrorPolicyGroup,
     help="Train binary neural networks with quantum hypernetworks.",
     no_args_is_help=True,
     add_completion=False,
 )
 
 
-@app.callback(epilog="Add --debug anywhere to see the traceback of an unexpected error.")
-def _root() -> None:
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
     """Train binary neural networks with quantum hypernetworks."""
+    ctx.meta[DEBUG_META] = debug
 
 
 @app.command()
@@ -134,10 +142,10 @@ app.command()(reproduce)
 
 def main() -> None:
     """Entry point of the ``qhn`` command: one line and an exit code for every expected
-    failure (see :mod:`qhn.cli_errors`); ``--debug`` shows tracebacks."""
-    from qhn.cli_errors import run_app
+    failure (see :mod:`qhn.cli_errors`); ``--debug``, anywhere, shows tracebacks."""
+    import sys
 
-    run_app(app)
+    app(args=debug_first(sys.argv[1:]), prog_name="qhn")
 
 
 if __name__ == "__main__":

@@ -9,26 +9,29 @@ for a run stopped by SIGINT/SIGTERM. ``qhn --debug …`` shows the traceback ins
 from __future__ import annotations
 
 import errno
-import os
-import sys
 from typing import NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 __all__ = [
     "DEBUG_FLAG",
+    "DEBUG_META",
     "EXIT_RUNTIME",
     "EXIT_USAGE",
+    "ErrorPolicyGroup",
+    "debug_first",
     "describe",
     "exit_code",
     "fail",
     "one_line",
-    "run_app",
 ]
 
 EXIT_USAGE = 2
 EXIT_RUNTIME = 1
 DEBUG_FLAG = "--debug"
+#: Where the root command records ``--debug`` in the click context.
+DEBUG_META = "qhn.debug"
 
 #: What to do about common operating-system errors.
 _OS_ADVICE = {
@@ -83,24 +86,25 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code=code)
 
 
-def run_app(app: typer.Typer, argv: list[str] | None = None) -> NoReturn:
-    """Run the typer ``app`` with this module's error policy; ``--debug`` anywhere in the
-    arguments re-raises unexpected errors with their traceback."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = DEBUG_FLAG in args
-    args = [arg for arg in args if arg != DEBUG_FLAG]
-    if debug:
-        os.environ["QHN_DEBUG"] = "1"
-    try:
-        app(args=args, prog_name="qhn")
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as error:
-        if debug:
-            raise
-        typer.echo(f"error: {describe(error)}", err=True)
-        sys.exit(exit_code(error))
-    sys.exit(0)
+class ErrorPolicyGroup(TyperGroup):
+    """The ``qhn`` command group: turns every escaping exception into one line and an exit code
+    (see the module docstring), whether it runs from the console script or a test runner."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            # Usage errors, typer.Exit and Abort carry their own message and exit code.
+            own = type(error).__module__.split(".")[0] in ("click", "typer")
+            if own or ctx.meta.get(DEBUG_META):
+                raise
+            typer.echo(f"error: {describe(error)}", err=True)
+            raise typer.Exit(code=exit_code(error)) from None
+
+
+def debug_first(argv: list[str]) -> list[str]:
+    """Arguments with ``--debug`` moved to the front, where the root command reads it, so that it
+    may be written anywhere (``qhn train … --debug``)."""
+    if DEBUG_FLAG not in argv:
+        return list(argv)
+    return [DEBUG_FLAG, *(arg for arg in argv if arg != DEBUG_FLAG)]
