@@ -4,42 +4,45 @@
 
 - ``DIR/sweep.toml``: a copy of the sweep file;
 - ``DIR/runs/<id>/``: one run directory per point (see :mod:`qhn.experiments.runner`), plus
-  ``error.txt`` (the traceback) when the run failed;
-- ``DIR/landscapes/``: the landscape cache the runs share.
+  ``error.txt`` when the run raised (or its worker died :data:`MAX_WORKER_DEATHS` times);
+- ``DIR/landscapes/``: the landscape cache the local runs share.
 
 It is resumable at any moment, ``kill -9`` included: a point whose ``summary.json`` exists (the
-runner writes it atomically, last) is skipped; a point with a checkpoint but no summary resumes
-from it; any other point starts afresh. A run holds an exclusive lock on its directory
-(``.lock``, released by the OS when its process dies), so a run orphaned by a killed sweep and
-the same run started by a new sweep never write the same directory at once.
+runner writes it atomically, last) is complete; a point with a checkpoint but no summary resumes
+from it; any other point starts afresh. Whoever runs a point holds an exclusive lock on its
+directory (``.lock``, ``flock``, released by the OS when its process dies), so two sweeps on one
+directory never train a point at once: a point locked by another process is put back at the end
+of the queue, then waited for; one that the other process completed meanwhile counts as *done
+by another process*, never as run twice or as failed.
 
-Executors yield :class:`RunOutcome` as runs finish:
+Executors yield one :class:`RunOutcome` per job, as runs finish:
 
-- :class:`LocalExecutor`: a ``concurrent.futures.ProcessPoolExecutor`` (spawn context) with
-  ``workers`` processes; ``workers = 1`` runs in the calling process;
-- :class:`RayExecutor`: each point a Ray remote task, on the cluster at ``address`` or on a local
-  instance with ``num_cpus = workers`` (``ray`` is imported only here).
+- :class:`~qhn.experiments.local_executor.LocalExecutor`: ``workers`` spawned processes, one
+  job at a time each, so the driver always knows which point a worker holds. A worker that dies
+  (``SIGKILL``, out of memory) costs only its own point, which is queued again (it resumes from
+  its checkpoint) up to :data:`MAX_WORKER_DEATHS` times; the other workers go on.
+  ``workers = 1`` runs in the calling process;
+- :class:`~qhn.experiments.ray_executor.RayExecutor`: each point a Ray task that trains in
+  node-local scratch and returns the run's files to the driver, which owns the sweep directory
+  (``ray`` is imported only there).
 
-Every run uses one torch thread (workers are processes, so this avoids oversubscription), which
-also makes the summaries of both executors identical for the same seeds, timing fields aside.
+Torch's thread count is set by :func:`qhn.experiments.runner.run` alone, so a point gives the
+same result under every executor and under ``qhn train``.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import contextlib
 import logging
-import multiprocessing
 import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from qhn.errors import ConfigError, choices
+from qhn.errors import ConfigError, QHNError, choices
 from qhn.experiments.config import RunConfig, save_config
 from qhn.experiments.sweep import SweepPoint, SweepSpec, check_tasks, expand, load_sweep
 from qhn.io import atomic_write_text
@@ -48,10 +51,10 @@ __all__ = [
     "CHECKPOINT",
     "ERROR",
     "EXECUTORS",
+    "MAX_WORKER_DEATHS",
     "SUMMARY",
+    "DirectoryLock",
     "Executor",
-    "LocalExecutor",
-    "RayExecutor",
     "RunJob",
     "RunOutcome",
     "SweepResult",
@@ -71,24 +74,29 @@ ERROR = "error.txt"
 LOCK = ".lock"
 RUNS = "runs"
 LANDSCAPES = "landscapes"
+#: A point whose worker dies this many times is recorded as failed instead of queued again.
+MAX_WORKER_DEATHS = 2
 
 
 @dataclass(frozen=True)
 class RunJob:
-    """What a worker needs to run one point (picklable)."""
+    """What a worker needs to run one point (picklable). ``wait``: block until another
+    process holding the run's lock releases it, instead of answering ``busy``."""
 
     id: str
     config: RunConfig
     run_dir: str
     cache_dir: str
     plots: bool = True
+    wait: bool = False
 
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How one run ended: ``status`` is ``completed``, ``failed``, ``skipped`` (already complete)
-    or ``busy`` (another process holds its directory); ``resumed``: continued from a checkpoint;
-    ``summary``: the run's summary when completed; ``error``: the message when failed."""
+    """How one job ended: ``status`` is ``completed`` (run here), ``failed``, ``other`` (found
+    complete once its lock was free: done by another process) or ``busy`` (locked by another
+    process); ``resumed``: continued from a checkpoint; ``summary``: the run's summary when
+    complete; ``error``: a one-line message when failed."""
 
     id: str
     status: str
@@ -101,120 +109,127 @@ class RunOutcome:
 @dataclass(frozen=True)
 class SweepStatus:
     """Counts passed to a progress callback after every finished run (``last``: that run;
-    None on the first call, made before any run starts). ``skipped``: points this sweep does
-    not run, complete already or busy in another process."""
+    None on the first call, made before any run starts). ``skipped``: complete before the
+    sweep started; ``others``: completed meanwhile by another process."""
 
     total: int
     skipped: int
     completed: int
     failed: int
     last: RunOutcome | None = None
+    others: int = 0
 
     @property
     def done(self) -> int:
-        """Points finished so far, skipped ones included."""
-        return self.skipped + self.completed + self.failed
+        """Points finished so far, by anyone."""
+        return self.skipped + self.completed + self.others + self.failed
 
 
 @dataclass
 class SweepResult:
-    """What a sweep did: every point, and the ids skipped, completed and failed (id → error)."""
+    """What a sweep did with each point; the lists partition the points: ``skipped`` (complete
+    already), ``completed`` (ran here; ``resumed`` ⊆ ``completed`` continued a checkpoint),
+    ``others`` (completed by another process meanwhile), ``failed`` (id → one-line error) and
+    ``pending`` (not finished by anyone)."""
 
     out_dir: Path
     points: list[SweepPoint]
     skipped: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """Whether every point has a complete run."""
+        """Whether every point has a complete run (by whoever ran it)."""
         return not self.failed and not self.pending
 
 
 # --- one run ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    import torch
+class DirectoryLock:
+    """An exclusive ``flock`` on ``run_dir/.lock``. The OS releases it when the holder dies, so
+    a killed run leaves no stale lock. Without ``fcntl`` (Windows) it always succeeds."""
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(run_dir) / LOCK
+        self._fd: int | None = None
 
-
-@contextlib.contextmanager
-def _directory_lock(run_dir: Path) -> Iterator[bool]:
-    """Hold an exclusive, non-blocking lock on ``run_dir``; yields False when another process
-    holds it. The OS releases it when the holder dies, so a killed run leaves no stale lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no cross-process guard
-        yield True
-        return
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
+    def acquire(self, wait: bool = False) -> bool:
+        """Take the lock; False when another process holds it and ``wait`` is False."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no cross-process guard
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Give the lock back (closing the descriptor releases the ``flock``)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def error_line(error: BaseException) -> str:
+    """An exception as one line for the user: its message's lines joined, after its type unless
+    it is one of qhn's own (whose messages already name the value and the fix)."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if isinstance(error, QHNError) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def execute_run(job: RunJob) -> RunOutcome:
     """Run one point in its directory (the worker function of every executor).
 
-    Skips a complete run, resumes from a checkpoint, writes ``error.txt`` atomically when the run
-    raises (and removes a stale one when it succeeds). Exceptions other than :class:`Exception`
-    (``KeyboardInterrupt``) propagate.
+    Under the directory's lock: a complete run is reported as ``other``; a checkpoint is
+    resumed. A run that raises gets ``error.txt`` (its traceback, atomically); a successful one
+    loses a stale ``error.txt``. Exceptions other than :class:`Exception` propagate.
     """
     from qhn.experiments import runner
 
     started = time.perf_counter()
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _directory_lock(run_dir) as locked:
-        if not locked:
-            return RunOutcome(job.id, "busy", error=f"{run_dir} is locked by another process")
+    lock = DirectoryLock(run_dir)
+    if not lock.acquire(wait=job.wait):
+        return RunOutcome(job.id, "busy", error=f"{run_dir} is locked by another process")
+    try:
         if (run_dir / SUMMARY).exists():
-            return RunOutcome(job.id, "skipped", summary=_read_summary(run_dir))
+            return RunOutcome(job.id, "other", summary=read_summary(run_dir))
         resumed = (run_dir / CHECKPOINT).exists()
         try:
-            with _one_torch_thread():
-                summary = runner.run(
-                    job.config,
-                    run_dir,
-                    resume=resumed,
-                    cache_dir=job.cache_dir,
-                    plots=job.plots,
-                )
+            summary = runner.run(
+                job.config, run_dir, resume=resumed, cache_dir=job.cache_dir, plots=job.plots
+            )
         except Exception as error:
             text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             atomic_write_text(run_dir / ERROR, text)
-            message = f"{type(error).__name__}: {error}"
-            return RunOutcome(
-                job.id, "failed", resumed, error=message, seconds=time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            return RunOutcome(job.id, "failed", resumed, error=error_line(error), seconds=elapsed)
         with contextlib.suppress(FileNotFoundError):
             (run_dir / ERROR).unlink()
-        return RunOutcome(
-            job.id, "completed", resumed, summary=summary, seconds=time.perf_counter() - started
-        )
+        elapsed = time.perf_counter() - started
+        return RunOutcome(job.id, "completed", resumed, summary=summary, seconds=elapsed)
+    finally:
+        lock.release()
 
 
-def _read_summary(run_dir: Path) -> dict[str, Any] | None:
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """``run_dir/summary.json``, or None when it cannot be read."""
     import json
 
     try:
@@ -223,116 +238,37 @@ def _read_summary(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _record_failure(job: RunJob, message: str) -> RunOutcome:
-    """A failure the worker could not record itself (its process died, Ray lost the task)."""
+def record_failure(job_id: str, run_dir: str | os.PathLike[str], message: str) -> RunOutcome:
+    """A failure the run could not record itself (its worker died, Ray lost the task)."""
     with contextlib.suppress(OSError):
-        atomic_write_text(Path(job.run_dir) / ERROR, message + "\n")
-    return RunOutcome(job.id, "failed", error=message)
+        atomic_write_text(Path(run_dir) / ERROR, message + "\n")
+    return RunOutcome(job_id, "failed", error=message)
 
 
 # --- executors --------------------------------------------------------------------------------
 
 
 class Executor(Protocol):
-    """Runs jobs and yields their outcomes as they finish (in any order)."""
+    """Runs jobs and yields one outcome per job as they finish (in any order)."""
 
     def map(self, jobs: list[RunJob]) -> Iterator[RunOutcome]: ...
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-class LocalExecutor:
-    """A local process pool of ``workers`` spawned processes; 1 worker runs in this process."""
-
-    def __init__(self, workers: int = 1) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-        self.workers = workers
-
-    def map(self, jobs: list[RunJob]) -> Iterator[RunOutcome]:
-        if self.workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield execute_run(job)
-            return
-        context = multiprocessing.get_context("spawn")
-        pool = futures.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(jobs)),
-            mp_context=context,
-            initializer=_init_worker,
-        )
-        try:
-            pending = {pool.submit(execute_run, job): job for job in jobs}
-            for future in futures.as_completed(pending):
-                job = pending[future]
-                try:
-                    yield future.result()
-                except BrokenProcessPool as error:
-                    yield _record_failure(job, f"worker process died: {error}")
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-class RayExecutor:
-    """Each job a Ray remote task (one CPU each) on the cluster at ``address``, or on a local
-    instance with ``num_cpus = workers`` when ``address`` is None. Ray is shut down afterwards
-    only when this executor started it."""
-
-    def __init__(self, workers: int = 1, address: str | None = None) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "executor 'ray' needs the ray package: pip install 'qhn[ray]' (or use "
-                "--executor local)"
-            ) from None
-        self.workers = workers
-        self.address = address
-
-    def map(self, jobs: list[RunJob]) -> Iterator[RunOutcome]:
-        if not jobs:
-            return
-        import ray
-
-        started_here = not ray.is_initialized()
-        if started_here:
-            if self.address is not None:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
-        remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
-        pending = {}
-        try:
-            pending = {remote.remote(job): job for job in jobs}
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    job = pending.pop(ref)
-                    try:
-                        yield ray.get(ref)
-                    except Exception as error:
-                        yield _record_failure(job, f"ray task failed: {error}")
-        finally:
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            if started_here:
-                ray.shutdown()
-
-
-def make_executor(name: str, workers: int = 1, address: str | None = None) -> Executor:
-    """The executor called ``name`` (``local`` or ``ray``)."""
+def make_executor(
+    name: str, workers: int = 1, address: str | None = None, **options: Any
+) -> Executor:
+    """The executor called ``name`` (``local`` or ``ray``); ``options`` go to
+    :class:`~qhn.experiments.ray_executor.RayExecutor` (``runtime_env``)."""
     if name == "local":
         if address is not None:
             raise ConfigError("--address is for executor 'ray'; the local executor has none")
+        from qhn.experiments.local_executor import LocalExecutor
+
         return LocalExecutor(workers)
     if name == "ray":
-        return RayExecutor(workers, address)
+        from qhn.experiments.ray_executor import RayExecutor
+
+        return RayExecutor(workers, address, **options)
     raise ConfigError(f"unknown executor {name!r}; choose one of: {choices(EXECUTORS)}")
 
 
@@ -410,29 +346,37 @@ def run_sweep(
         len(jobs),
     )
     unfinished = {job.id for job in jobs}
-    status = SweepStatus(len(points), len(result.skipped), 0, 0)
-    if progress is not None:
-        progress(status)
+
+    def report(outcome: RunOutcome | None) -> None:
+        if progress is not None:
+            progress(
+                SweepStatus(
+                    len(points),
+                    len(result.skipped),
+                    len(result.completed),
+                    len(result.failed),
+                    outcome,
+                    len(result.others),
+                )
+            )
+
+    report(None)
     for outcome in executor.map(jobs):
+        if outcome.id not in unfinished:  # pragma: no cover - an executor reporting a job twice
+            continue
         unfinished.discard(outcome.id)
-        if outcome.status in ("completed", "skipped"):
+        if outcome.status == "completed":
             result.completed.append(outcome.id)
             if outcome.resumed:
                 result.resumed.append(outcome.id)
+        elif outcome.status == "other":
+            result.others.append(outcome.id)
         elif outcome.status == "failed":
             result.failed[outcome.id] = outcome.error or "failed"
             logger.warning("run %s failed: %s", outcome.id, outcome.error)
         else:
             result.pending.append(outcome.id)
             logger.warning("run %s not run: %s", outcome.id, outcome.error)
-        status = SweepStatus(
-            len(points),
-            len(result.skipped) + len(result.pending),
-            len(result.completed),
-            len(result.failed),
-            outcome,
-        )
-        if progress is not None:
-            progress(status)
+        report(outcome)
     result.pending.extend(sorted(unfinished))
     return result

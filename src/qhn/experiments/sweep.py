@@ -67,12 +67,17 @@ invalid combinations; they never drop ``[[include]]`` points. ``seeds`` and a gr
 Every point's configuration is validated by :func:`expand` (a :class:`ConfigError` names the
 point) before anything runs. A point's id is
 ``{task}-{objective}-L{layers}-s{seed}-{config_hash[:8]}``: it depends on that point's
-configuration only, so the same file always gives the same ids in the same order, and adding a
-value to the grid leaves the other points' ids unchanged.
+configuration and, for tasks read from a file (``task_options.path``: ``csv``, ``cost-vector``),
+the bytes of that file, so the same file always gives the same ids in the same order, adding a
+value to the grid leaves the other points' ids unchanged, and editing a data file gives new ids
+(new runs) instead of silently counting the old results as complete. A relative
+``task_options.path`` is relative to the sweep file (to the working directory for a sweep given
+as text) and stored absolute in every point's configuration.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import re
@@ -101,6 +106,7 @@ __all__ = [
     "SweepPoint",
     "SweepSpec",
     "check_tasks",
+    "data_digest",
     "expand",
     "load_sweep",
     "loads_sweep",
@@ -132,11 +138,13 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A parsed ``sweep.toml``: its text (copied into the sweep directory) and its groups."""
+    """A parsed ``sweep.toml``: its text (copied into the sweep directory), its groups and the
+    directory relative data paths are read from (the sweep file's; None: the working directory)."""
 
     text: str
     groups: tuple[GroupSpec, ...]
     source: str = "<string>"
+    base_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,11 +169,14 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"sweep file not found: {path}") from None
-    return loads_sweep(text, source=str(path))
+    return loads_sweep(text, source=str(path), base_dir=path.resolve().parent)
 
 
-def loads_sweep(text: str, source: str = "<string>") -> SweepSpec:
-    """Parse sweep TOML text; errors name ``source`` and the bad key."""
+def loads_sweep(
+    text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> SweepSpec:
+    """Parse sweep TOML text; errors name ``source`` and the bad key. ``base_dir``: where a
+    relative ``task_options.path`` points from (default: the working directory at expansion)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -174,7 +185,8 @@ def loads_sweep(text: str, source: str = "<string>") -> SweepSpec:
         groups = _parse_groups(data)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-    return SweepSpec(text=text, groups=groups, source=source)
+    base = None if base_dir is None else str(base_dir)
+    return SweepSpec(text=text, groups=groups, source=source, base_dir=base)
 
 
 def _parse_groups(data: dict[str, Any]) -> tuple[GroupSpec, ...]:
@@ -341,7 +353,8 @@ def expand(spec: SweepSpec, *, check_task: bool = True) -> list[SweepPoint]:
     seen: dict[str, RunConfig] = {}
     for group in spec.groups:
         for values, label in _group_points(group):
-            config = _build(values, check_task, f"{spec.source}: point ({label})")
+            where = f"{spec.source}: point ({label})"
+            config = _build(_absolute_paths(values, spec.base_dir), check_task, where)
             pid = point_id(config)
             if pid in seen:
                 if seen[pid] != config:  # pragma: no cover - needs a 32-bit hash collision
@@ -383,6 +396,18 @@ def _merge(*layers: Iterable[tuple[str, Any]]) -> dict[str, Any]:
             merged.pop(key, None)  # a later value moves to the end: whole tables apply in order
             merged[key] = value
     return merged
+
+
+def _absolute_paths(values: Mapping[str, Any], base_dir: str | None) -> dict[str, Any]:
+    """``values`` with a relative ``task_options.path`` made absolute from ``base_dir``."""
+    out = dict(values)
+    for key, value in values.items():
+        if key == _PATH_KEY and isinstance(value, str) and value.strip():
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                path = Path(base_dir or os.getcwd()) / path
+            out[key] = str(path.resolve())
+    return out
 
 
 def _describe(point: Mapping[str, Any]) -> str:
@@ -470,12 +495,44 @@ def _train_fields() -> set[str]:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
+_PATH_KEY = "task_options.path"
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def data_digest(config: RunConfig) -> str | None:
+    """sha256 (hex) of the bytes of the data file ``config.task_options["path"]``; None when the
+    task reads no file or the file cannot be read (building the task then names the problem).
+    Cached per file by (size, mtime, inode)."""
+    raw = config.task_options.get("path")
+    if not isinstance(raw, str):
+        return None
+    path = Path(raw).expanduser()
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key not in _DIGESTS:
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            _DIGESTS[key] = digest.hexdigest()
+        return _DIGESTS[key]
+    except OSError:
+        return None
+
+
 def point_id(config: RunConfig) -> str:
-    """``{task}-{objective}-L{layers}-s{seed}-{config_hash[:8]}``, unsafe characters as ``_``."""
-    raw = (
-        f"{config.task}-{config.objective}-L{config.layers}-s{config.train.seed}-"
-        f"{config_hash(config)[:8]}"
-    )
+    """``{task}-{objective}-L{layers}-s{seed}-{hash8}``, unsafe characters as ``_``.
+
+    ``hash8`` is ``config_hash(config)[:8]``; for a task read from a file it is the first 8 hex
+    digits of sha256(``config_hash(config)`` + ``":"`` + :func:`data_digest`), so other content
+    under the same path gives another id.
+    """
+    digest = config_hash(config)
+    data = data_digest(config)
+    if data is not None:
+        digest = hashlib.sha256(f"{digest}:{data}".encode()).hexdigest()
+    raw = f"{config.task}-{config.objective}-L{config.layers}-s{config.train.seed}-{digest[:8]}"
     return _UNSAFE.sub("_", raw).lstrip(".")
 
 
