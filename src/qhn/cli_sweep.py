@@ -35,25 +35,32 @@ def sweep(
 ) -> None:
     """Run every point of a sweep file, then write results.csv and report.md.
 
-    Resumable: complete runs are skipped, checkpointed runs resume, failed runs run again.
+    Resumable: complete runs are skipped, checkpointed runs resume, failed runs run again. A
+    point another process is running (a second sweep on the same directory) is waited for and
+    counted as done by that process. Exit status 0 when every point is complete (by whoever ran
+    it), 1 when a point failed (its runs/<id>/error.txt says why) or is unfinished, 2 for an
+    invalid sweep, 128 + signal when interrupted (run the same command again to resume).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from qhn.cli_errors import describe, exit_code, fail
     from qhn.errors import QHNError
     from qhn.experiments.executors import SweepStatus, plan_sweep, run_sweep
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     out_dir = out if out is not None else Path("sweeps") / spec.stem
     try:
         if dry_run:
             points, plan = plan_sweep(spec, out_dir)
-            table = Table(title=f"{len(points)} points → {out_dir}")
+            table = Table(title=escape(f"{len(points)} points → {out_dir}"))
             for column in ("id", "group", "state", "overrides"):
                 table.add_column(column, overflow="fold")
             for point in points:
-                table.add_row(point.id, point.group, plan[point.id], " ".join(point.overrides))
+                cells = (point.id, point.group, plan[point.id], " ".join(point.overrides))
+                table.add_row(*(escape(cell) for cell in cells))
             Console().print(table)
             return
         with Progress(
@@ -61,7 +68,7 @@ def sweep(
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("[green]{task.fields[ok]} done[/green] [red]{task.fields[failed]} failed"),
-            TextColumn("{task.fields[last]}"),
+            TextColumn("{task.fields[last]}", markup=False),
             TimeElapsedColumn(),
             console=console,
         ) as bar:
@@ -73,7 +80,7 @@ def sweep(
                     job,
                     total=status.total,
                     completed=status.done,
-                    ok=status.completed + status.skipped,
+                    ok=status.completed + status.skipped + status.others,
                     failed=status.failed,
                     last=last,
                 )
@@ -87,26 +94,40 @@ def sweep(
                 plots=plots,
                 progress=progress,
             )
-        console.print(
+        counts = (
             f"{len(result.points)} points: {len(result.skipped)} already complete, "
             f"{len(result.completed)} ran ({len(result.resumed)} resumed), "
-            f"{len(result.failed)} failed"
+            f"{len(result.others)} done by another process, {len(result.failed)} failed"
         )
+        if result.pending:
+            counts += f", {len(result.pending)} unfinished"
+        console.print(escape(counts))
         for run_id, message in result.failed.items():
-            console.print(f"[red]failed[/red] {run_id}: {message} (see runs/{run_id}/error.txt)")
+            where = out_dir / "runs" / run_id / "error.txt"
+            console.print(f"[red]failed[/red] {escape(f'{run_id}: {message} (see {where})')}")
         for run_id in result.pending:
-            console.print(f"[yellow]not run[/yellow] {run_id}: busy in another process")
+            console.print(f"[yellow]unfinished[/yellow] {escape(run_id)}: run the sweep again")
         if report:
             from qhn.experiments.report import write_report
 
             written = write_report(out_dir)
+            for warning in getattr(written, "warnings", ()):
+                console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
             console.print(
-                f"wrote {written.results.path if written.results else ''}, "
-                f"{written.path} and {len(written.figures)} figures"
+                escape(
+                    f"wrote {written.results.path if written.results else ''}, "
+                    f"{written.path} and {len(written.figures)} figures"
+                )
             )
-    except QHNError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt as stop:
+        typer.echo(
+            f"sweep interrupted; the runs in progress saved checkpoints: run the same command "
+            f"again to resume ({out_dir})",
+            err=True,
+        )
+        raise typer.Exit(code=getattr(stop, "exit_code", 130)) from None
+    except (QHNError, OSError, MemoryError) as error:
+        fail(describe(error), exit_code(error))
     if not result.ok:
         raise typer.Exit(code=1)
 
