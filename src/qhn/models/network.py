@@ -38,7 +38,15 @@ import torch
 
 from qhn.bits import bits_to_weights
 from qhn.errors import ConfigError, MemoryBudgetError, choices
+from qhn.models.layout import BitLayout, bit_names, compute_bit_layout
 from qhn.models.losses import check_loss, per_example_loss
+from qhn.models.prediction import (
+    METRIC_ITEMS_PER_PAIR,
+    PredictionSums,
+    check_chunk_size,
+    chunk_sizes,
+    class_probabilities,
+)
 
 __all__ = [
     "ALPHABETS",
@@ -57,10 +65,6 @@ LAYOUTS = ("standard", "qhn-gaussian")
 ACTIVATION_BIT_CHOICES = ("relu", "sigmoid")
 #: Default bound on the scratch memory of one batched evaluation (bytes).
 DEFAULT_MAX_BYTES = 2**28
-
-# Bytes of scratch per (network, example) pair per output/hidden unit, in units of the item size:
-# pre-activation, activation and a selection/temporary copy.
-_COPIES_PER_UNIT = 3
 
 
 def _sign(z: torch.Tensor) -> torch.Tensor:
@@ -83,22 +87,6 @@ def activation_function(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
             f"unknown hidden activation {name!r}; choose one of: {choices(HIDDEN_ACTIVATIONS)}"
         )
     return _ACTIVATION_FUNCTIONS[name]
-
-
-@dataclass(frozen=True)
-class BitLayout:
-    """Where each parameter sits in the bitstring.
-
-    ``weights[l]`` / ``biases[l]``: the bit positions of ``W_{l+1}`` (row-major) / ``b_{l+1}`` as
-    ``(start, stop)``; ``biases`` is None without biases. ``activation``: the activation bit's
-    position or None. ``alphabet``: the two alphabet bits' positions ``(a, b)`` or None.
-    """
-
-    weights: tuple[tuple[int, int], ...]
-    biases: tuple[tuple[int, int], ...] | None
-    activation: int | None
-    alphabet: tuple[int, int] | None
-    n_bits: int
 
 
 @dataclass(frozen=True)
@@ -204,41 +192,12 @@ class BinaryNetwork:
     @functools.cached_property
     def bit_layout(self) -> BitLayout:
         """Bit positions of every parameter (see :class:`BitLayout`)."""
-        fans = list(zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True))
-        position = 0
-        weights: list[tuple[int, int]] = []
-        biases: list[tuple[int, int]] = []
-        if self.layout == "standard":
-            for fan_in, fan_out in fans:
-                weights.append((position, position + fan_in * fan_out))
-                position += fan_in * fan_out
-                if self.bias:
-                    biases.append((position, position + fan_out))
-                    position += fan_out
-        else:
-            for fan_in, fan_out in fans:
-                weights.append((position, position + fan_in * fan_out))
-                position += fan_in * fan_out
-            if self.bias:
-                reversed_biases = []
-                for _, fan_out in reversed(fans):
-                    reversed_biases.append((position, position + fan_out))
-                    position += fan_out
-                biases = reversed_biases[::-1]
-        activation = None
-        if self.activation_bit:
-            activation = position
-            position += 1
-        alphabet = None
-        if self.alphabet_bits:
-            alphabet = (position, position + 1)
-            position += 2
-        return BitLayout(
-            weights=tuple(weights),
-            biases=tuple(biases) if self.bias else None,
-            activation=activation,
-            alphabet=alphabet,
-            n_bits=position,
+        return compute_bit_layout(
+            self.layer_sizes,
+            bias=self.bias,
+            layout=self.layout,
+            activation_bit=self.activation_bit,
+            alphabet_bits=self.alphabet_bits,
         )
 
     def describe_bits(self) -> list[str]:
@@ -247,23 +206,7 @@ class BinaryNetwork:
         Layers are numbered from 1; ``W_l[i, j]`` connects unit ``i`` of layer ``l − 1`` to unit
         ``j`` of layer ``l``.
         """
-        names = [""] * self.n_bits
-        layout = self.bit_layout
-        for layer, (start, _) in enumerate(layout.weights):
-            fan_in, fan_out = self.layer_sizes[layer], self.layer_sizes[layer + 1]
-            for i in range(fan_in):
-                for j in range(fan_out):
-                    names[start + i * fan_out + j] = f"W{layer + 1}[{i},{j}]"
-        if layout.biases is not None:
-            for layer, (start, stop) in enumerate(layout.biases):
-                for j in range(stop - start):
-                    names[start + j] = f"b{layer + 1}[{j}]"
-        if layout.activation is not None:
-            names[layout.activation] = "act"
-        if layout.alphabet is not None:
-            names[layout.alphabet[0]] = "alphabet[0]"
-            names[layout.alphabet[1]] = "alphabet[1]"
-        return names
+        return bit_names(self.layer_sizes, self.bit_layout)
 
     # ----------------------------------------------------------------- validation
 
@@ -366,7 +309,8 @@ class BinaryNetwork:
         """Output logits (pre-sigmoid / pre-softmax) of every network on every example.
 
         No chunking: the whole ``(S, B, width)`` activations are held at once (see
-        :meth:`predict_proba` and :meth:`mean_loss` for bounded memory).
+        :meth:`predict_proba`, :meth:`average_proba`, :meth:`prediction_sums` and
+        :meth:`mean_loss` for bounded memory).
 
         Shapes: ``bits (S, n)``, ``x (B, d)`` → ``(S, B, outputs)``.
         """
@@ -406,34 +350,116 @@ class BinaryNetwork:
     ) -> torch.Tensor:
         """Class probabilities ``p(y = k | x, s)``; ``[σ(−z), σ(z)]`` for a single output.
 
-        ``chunk_size`` networks are evaluated at a time (default: as many as fit ``max_bytes`` of
-        scratch memory). The result itself must also fit ``max_bytes``.
+        Evaluated in blocks of at most ``chunk_size`` networks (default: as many as fit
+        ``max_bytes`` of scratch), and of fewer examples when one network on all of them does not
+        fit. The result scales with ``S·B`` and must fit ``max_bytes`` too: ask
+        :meth:`average_proba` or :meth:`prediction_sums` for what does not.
 
         Shapes: ``bits (S, n)``, ``x (B, d)`` → ``(S, B, n_classes)``.
         """
         x = self.check_inputs(x)
         bits = self.check_bits(bits)
+        check_chunk_size(chunk_size)
         n_networks, n_examples = bits.shape[0], x.shape[0]
         result_bytes = n_networks * n_examples * self.n_classes * x.element_size()
         if result_bytes > max_bytes:
             raise MemoryBudgetError(
                 f"probabilities of {n_networks} networks on {n_examples} examples need "
-                f"{result_bytes:,} bytes, over the budget of {max_bytes:,} bytes"
+                f"{result_bytes:,} bytes, over the budget of {max_bytes:,} bytes; ask "
+                f"average_proba or prediction_sums for the model average and per-network metrics"
             )
-        network_chunk, _ = self._chunk_sizes(
-            n_examples, x.element_size(), chunk_size, max_bytes, allow_example_chunks=False
-        )
         out = torch.empty(n_networks, n_examples, self.n_classes, dtype=x.dtype)
-        for first in range(0, n_networks, network_chunk):
-            last = min(first + network_chunk, n_networks)
-            z = self._logits(self._decode(bits[first:last], x.dtype), x)
-            if self.n_outputs == 1:
-                # σ(−z) rather than 1 − σ(z): accurate when σ(z) is close to 1.
-                out[first:last, :, 0] = torch.sigmoid(-z[..., 0])
-                out[first:last, :, 1] = torch.sigmoid(z[..., 0])
-            else:
-                out[first:last] = torch.softmax(z, dim=-1)
+        for rows, cols, proba in self._proba_blocks(bits, x, chunk_size, max_bytes, 0):
+            out[rows, cols] = proba
         return out
+
+    def average_proba(
+        self,
+        bits: torch.Tensor | np.ndarray,
+        weights: torch.Tensor | np.ndarray,
+        x: torch.Tensor | np.ndarray,
+        *,
+        chunk_size: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> torch.Tensor:
+        """The weighted model average ``p̄(k | x) = Σ_s w_s p(k | x, s)``, never holding
+        ``(S, B, C)``: blocks of networks and examples whose scratch fits ``max_bytes``.
+
+        Shapes: ``bits (S, n)``, ``weights (S,)``, ``x (B, d)`` → ``(B, n_classes)``.
+        """
+        x = self.check_inputs(x)
+        bits = self.check_bits(bits)
+        weights = self._check_weights(weights, bits.shape[0], x.dtype)
+        check_chunk_size(chunk_size)
+        average = torch.zeros(x.shape[0], self.n_classes, dtype=x.dtype)
+        for rows, cols, proba in self._proba_blocks(bits, x, chunk_size, max_bytes, 0):
+            average[cols] += torch.einsum("s,sbc->bc", weights[rows], proba)
+        return average
+
+    def prediction_sums(
+        self,
+        bits: torch.Tensor | np.ndarray,
+        weights: torch.Tensor | np.ndarray,
+        x: torch.Tensor | np.ndarray,
+        y: torch.Tensor | np.ndarray,
+        *,
+        chunk_size: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> PredictionSums:
+        """In one pass: the model average (as :meth:`average_proba`), and per network the number
+        of correct argmax predictions and ``Σ_b −log max(p(y_b | x_b, s), tiny)``; see
+        :class:`~qhn.models.prediction.PredictionSums`. Scratch of one block ≤ ``max_bytes``.
+
+        Shapes: ``bits (S, n)``, ``weights (S,)``, ``x (B, d)``, ``y (B,)`` → ``(B, n_classes)``,
+        ``(S,)``, ``(S,)``.
+        """
+        x = self.check_inputs(x)
+        bits = self.check_bits(bits)
+        weights = self._check_weights(weights, bits.shape[0], x.dtype)
+        y = self.check_labels(y, x.shape[0])
+        check_chunk_size(chunk_size)
+        n_networks = bits.shape[0]
+        average = torch.zeros(x.shape[0], self.n_classes, dtype=x.dtype)
+        correct = torch.zeros(n_networks, dtype=torch.float64)
+        nll = torch.zeros(n_networks, dtype=x.dtype)
+        tiny = torch.finfo(x.dtype).tiny
+        blocks = self._proba_blocks(bits, x, chunk_size, max_bytes, METRIC_ITEMS_PER_PAIR)
+        for rows, cols, proba in blocks:
+            labels = y[cols]
+            average[cols] += torch.einsum("s,sbc->bc", weights[rows], proba)
+            picked = proba.gather(2, labels.view(1, -1, 1).expand(proba.shape[0], -1, 1))
+            nll[rows] -= torch.log(picked.squeeze(-1).clamp_min(tiny)).sum(-1)
+            correct[rows] += (proba.argmax(-1) == labels).sum(-1).to(torch.float64)
+        return PredictionSums(average, correct, nll)
+
+    def _check_weights(self, weights, n_networks: int, dtype: torch.dtype) -> torch.Tensor:
+        weights = torch.as_tensor(weights)
+        if weights.shape != (n_networks,) or weights.is_complex():
+            raise ConfigError(
+                f"weights must be real with shape ({n_networks},), one per network, got "
+                f"{tuple(weights.shape)} {weights.dtype}"
+            )
+        return weights.to(dtype)
+
+    def _proba_blocks(self, bits, x, chunk_size, max_bytes, extra_items_per_pair):
+        """Yield ``(network rows, example columns, probabilities)`` blocks covering ``(S, B)``
+        whose scratch fits ``max_bytes``; probabilities ``(rows, columns, n_classes)``."""
+        n_networks, n_examples = bits.shape[0], x.shape[0]
+        network_chunk, example_chunk = chunk_sizes(
+            self.layer_sizes,
+            self.n_classes,
+            n_examples,
+            x.element_size(),
+            chunk_size,
+            max_bytes,
+            extra_items_per_pair=extra_items_per_pair,
+        )
+        for first in range(0, n_networks, network_chunk):
+            rows = slice(first, min(first + network_chunk, n_networks))
+            decoded = self._decode(bits[rows], x.dtype)
+            for start in range(0, n_examples, example_chunk):
+                cols = slice(start, min(start + example_chunk, n_examples))
+                yield rows, cols, class_probabilities(self._logits(decoded, x[cols]))
 
     def log_likelihood(
         self,
@@ -480,8 +506,8 @@ class BinaryNetwork:
         n_networks, n_examples = bits.shape[0], x.shape[0]
         if n_examples == 0:
             raise ConfigError("need at least one example")
-        network_chunk, example_chunk = self._chunk_sizes(
-            n_examples, x.element_size(), chunk_size, max_bytes, allow_example_chunks=True
+        network_chunk, example_chunk = chunk_sizes(
+            self.layer_sizes, self.n_classes, n_examples, x.element_size(), chunk_size, max_bytes
         )
         total = torch.zeros(n_networks, dtype=x.dtype)
         for first in range(0, n_networks, network_chunk):
@@ -492,30 +518,3 @@ class BinaryNetwork:
                 logits = self._logits(decoded, x[start:stop])
                 total[first:last] += per_example_loss(logits, y[start:stop], loss).sum(-1)
         return total
-
-    def _chunk_sizes(
-        self,
-        n_examples: int,
-        itemsize: int,
-        chunk_size: int | None,
-        max_bytes: int,
-        *,
-        allow_example_chunks: bool,
-    ) -> tuple[int, int]:
-        """How many networks and examples to evaluate at once within ``max_bytes`` of scratch."""
-        if chunk_size is not None and (
-            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-        ):
-            raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        per_pair = itemsize * _COPIES_PER_UNIT * (sum(self.layer_sizes[1:]) + self.n_classes)
-        per_network = per_pair * max(n_examples, 1)
-        if per_network <= max_bytes:
-            fit = max_bytes // per_network
-            return (fit if chunk_size is None else min(chunk_size, fit)), n_examples
-        if allow_example_chunks and per_pair <= max_bytes:
-            return 1, max_bytes // per_pair
-        raise MemoryBudgetError(
-            f"one network on {n_examples if not allow_example_chunks else 1} example(s) needs "
-            f"{per_network if not allow_example_chunks else per_pair:,} bytes of scratch, over "
-            f"the budget of {max_bytes:,} bytes"
-        )
