@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from qhn.bits import bitstring
+from qhn.errors import ConfigError, choices
+from qhn.models.network import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,6 +32,11 @@ def training_curves(history: Sequence[dict[str, Any]], *, title: str | None = No
     from matplotlib.figure import Figure
 
     panels = [(key, label) for key, label in _CURVES if any(key in r for r in history)]
+    if not panels:
+        raise ConfigError(
+            f"the history ({len(history)} records) holds none of the metrics to plot: "
+            f"{choices(key for key, _ in _CURVES)}"
+        )
     figure = Figure(figsize=(3.2 * len(panels), 3.0), layout="constrained")
     steps = [r["step"] for r in history]
     for i, (key, label) in enumerate(panels):
@@ -73,23 +80,32 @@ def top_bitstrings(
 
 
 def decision_boundary(
-    network, bits: torch.Tensor, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+    network,
+    bits: torch.Tensor,
+    weights: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    resolution: int = 150,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Figure:
-    """For 2-D inputs: the model-averaged ``P(y = 1 | x)`` over a grid, with the training points.
+    """For 2-D inputs: the model average ``P(y = 1 | x) = Σ_k w_k p(y = 1 | x, s_k)`` over a
+    ``resolution × resolution`` grid, with the training points.
 
-    ``bits`` ``(K, n)`` and ``weights`` ``(K,)`` stand for ``q`` (e.g. its support).
+    ``bits`` ``(K, n)`` and ``weights`` ``(K,)`` stand for ``q`` (e.g. its support); the average
+    is accumulated in blocks of at most ``max_bytes`` scratch, never as ``(K, grid, classes)``.
     """
     from matplotlib.figure import Figure
 
     lo = x.min(0).values - 0.5
     hi = x.max(0).values + 0.5
     grid_x, grid_y = torch.meshgrid(
-        torch.linspace(float(lo[0]), float(hi[0]), 150, dtype=torch.float64),
-        torch.linspace(float(lo[1]), float(hi[1]), 150, dtype=torch.float64),
+        torch.linspace(float(lo[0]), float(hi[0]), resolution, dtype=torch.float64),
+        torch.linspace(float(lo[1]), float(hi[1]), resolution, dtype=torch.float64),
         indexing="xy",
     )
     points = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], 1)
-    proba = torch.einsum("k,kbc->bc", weights, network.predict_proba(bits, points))[:, -1]
+    proba = network.average_proba(bits, weights, points, max_bytes=max_bytes)[:, -1]
     figure = Figure(figsize=(5.0, 4.2), layout="constrained")
     axes = figure.add_subplot()
     mesh = axes.contourf(

@@ -7,25 +7,46 @@ draw; we report the expectation over draws), **BMA** (the Bayesian model average
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from qhn.bits import bits_to_index, index_to_bits
 from qhn.inference.objective import entropy
+from qhn.models.network import DEFAULT_MAX_BYTES
 
-__all__ = ["Support", "evaluate", "support_from_probs", "support_from_samples"]
+__all__ = [
+    "Support",
+    "evaluate",
+    "evaluate_with_support",
+    "model_support",
+    "support_from_probs",
+    "support_from_samples",
+]
 
 
 @dataclass(frozen=True)
 class Support:
     """A weighted set of networks standing for ``q``: indices ``(K,)`` and weights ``(K,)``
     summing to 1; ``covered`` is the probability mass of ``q`` they hold before renormalizing
-    (1 for samples)."""
+    (1 for samples); ``probs`` is ``q`` itself ``(2**n,)`` when it is known exactly, else None."""
 
     indices: torch.Tensor
     weights: torch.Tensor
     covered: float
+    probs: torch.Tensor | None = None
+
+    def distribution(self, n_bits: int) -> torch.Tensor:
+        """``q`` when known, else the weights spread over all ``2**n_bits`` indices.
+
+        Shapes: ``(2**n_bits,)`` float64.
+        """
+        if self.probs is not None:
+            return self.probs
+        probs = torch.zeros(2**n_bits, dtype=torch.float64)
+        probs[self.indices] = self.weights.to(torch.float64)
+        return probs
 
 
 def support_from_probs(
@@ -39,7 +60,7 @@ def support_from_probs(
     keep = int(torch.searchsorted(cumulative, torch.tensor(mass, dtype=cumulative.dtype))) + 1
     keep = min(keep, k)
     covered = float(cumulative[keep - 1])
-    return Support(idx[:keep], top[:keep] / top[:keep].sum(), covered)
+    return Support(idx[:keep], top[:keep] / top[:keep].sum(), covered, q)
 
 
 def support_from_samples(bits: torch.Tensor) -> Support:
@@ -51,17 +72,19 @@ def support_from_samples(bits: torch.Tensor) -> Support:
 
 
 def _predictor_metrics(
-    network, bits: torch.Tensor, weights: torch.Tensor, mode_row: int, x, y
+    network, bits: torch.Tensor, weights: torch.Tensor, mode_row: int, x, y, max_bytes: int
 ) -> dict[str, float]:
-    proba = network.predict_proba(bits, x)  # (K, B, classes)
-    y = y.long()
-    picked = proba.gather(2, y.view(1, -1, 1).expand(proba.shape[0], -1, 1)).squeeze(-1)  # (K, B)
-    eps = torch.finfo(proba.dtype).tiny
-    correct = (proba.argmax(-1) == y).to(torch.float64)  # (K, B)
-    acc_each = correct.mean(-1)
-    nll_each = -torch.log(picked.clamp_min(eps)).mean(-1)
-    bma = torch.einsum("k,kbc->bc", weights, proba)
+    """Mode, sample and BMA accuracy and mean NLL of the networks ``bits (K, n)`` weighted by
+    ``weights (K,)`` on ``x (B, d)``, ``y (B,)``, in blocks of at most ``max_bytes`` scratch."""
+    sums = network.prediction_sums(bits, weights, x, y, max_bytes=max_bytes)
+    y = torch.as_tensor(y).long()
+    n_examples = y.shape[0]
+    acc_each = sums.correct / n_examples
+    nll_each = sums.nll.to(torch.float64) / n_examples
+    bma = sums.average
     bma_picked = bma.gather(1, y.view(-1, 1)).squeeze(-1)
+    eps = torch.finfo(bma.dtype).tiny
+    weights = weights.to(torch.float64)
     return {
         "acc_mode": float(acc_each[mode_row]),
         "nll_mode": float(nll_each[mode_row]),
@@ -70,6 +93,24 @@ def _predictor_metrics(
         "acc_bma": float((bma.argmax(-1) == y).to(torch.float64).mean()),
         "nll_bma": float(-torch.log(bma_picked.clamp_min(eps)).mean()),
     }
+
+
+def model_support(
+    model,
+    *,
+    shots: int | None = None,
+    generator: torch.Generator | None = None,
+    bma_mass: float = 1 - 1e-4,
+    bma_max_networks: int = 2048,
+) -> tuple[Support, torch.Tensor | None]:
+    """The networks standing for ``q``: its most probable ones when the model gives
+    probabilities and ``shots`` is None (one probability vector), else ``shots`` (default 1024)
+    measurements. Returns the support and the measured bits ``(shots, n)`` (None when exact)."""
+    with torch.no_grad():
+        if model.exact and shots is None:
+            return support_from_probs(model.probs().detach(), bma_mass, bma_max_networks), None
+        bits = model.sample(shots or 1024, generator=generator)
+        return support_from_samples(bits), bits
 
 
 def evaluate(
@@ -81,23 +122,57 @@ def evaluate(
     generator: torch.Generator | None = None,
     bma_mass: float = 1 - 1e-4,
     bma_max_networks: int = 2048,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, float]:
-    """Final metrics of a trained model on a task.
+    """The metrics of :func:`evaluate_with_support` alone."""
+    return evaluate_with_support(
+        model,
+        task,
+        landscape=landscape,
+        shots=shots,
+        generator=generator,
+        bma_mass=bma_mass,
+        bma_max_networks=bma_max_networks,
+        max_bytes=max_bytes,
+    )[0]
+
+
+def evaluate_with_support(
+    model,
+    task,
+    *,
+    landscape=None,
+    shots: int | None = None,
+    generator: torch.Generator | None = None,
+    bma_mass: float = 1 - 1e-4,
+    bma_max_networks: int = 2048,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[dict[str, float], Support]:
+    """Final metrics of a trained model on a task, and the support they were computed on (pass it
+    to :func:`qhn.plots.run.write_run_figures` so the figures spend nothing more on the backend).
 
     Exact when the model gives probabilities and ``shots`` is None; otherwise from ``shots``
     measurements. Returns: ``acc_{mode,sample,bma}_{train,test}``, ``nll_…`` likewise,
     ``expected_cost`` (``E_q[C]`` on train), ``expected_test_cost`` when known, ``entropy`` and
-    ``kl_uniform`` (exact only), ``mass_optimal`` (needs ``landscape``), ``mode_index``,
-    ``mode_probability``, ``support_size``, ``support_mass``, plus the model's executions and shots.
+    ``kl_uniform`` ``= n ln 2 − H(q)`` (exact only), ``mass_optimal`` (needs ``landscape``),
+    ``mode_index``, ``mode_probability``, ``support_size``, ``support_mass``, plus the model's
+    executions and shots. The predictors never hold more than ``max_bytes`` of scratch at once,
+    whatever the support size and the number of examples.
     """
     n = model.n_qubits
     out: dict[str, float] = {}
+    support, sampled_bits = model_support(
+        model,
+        shots=shots,
+        generator=generator,
+        bma_mass=bma_mass,
+        bma_max_networks=bma_max_networks,
+    )
     with torch.no_grad():
-        if model.exact and shots is None:
-            q = model.probs().detach()
-            support = support_from_probs(q, bma_mass, bma_max_networks)
+        if sampled_bits is None:
+            q = support.probs
             out["entropy"] = float(entropy(q))
-            out["kl_uniform"] = n * float(torch.log(torch.tensor(2.0))) - out["entropy"]
+            out["kl_uniform"] = n * math.log(2) - out["entropy"]
             mode_index = int(q.argmax())
             out["mode_probability"] = float(q[mode_index])
             if landscape is not None:
@@ -106,13 +181,10 @@ def evaluate(
                     out["expected_test_cost"] = float(q @ landscape.test_costs)
                 out["mass_optimal"] = float(q[landscape.optimal_indices].sum())
         else:
-            count = shots or 1024
-            bits = model.sample(count, generator=generator)
-            support = support_from_samples(bits)
             mode_index = int(support.indices[support.weights.argmax()])
             out["mode_probability"] = float(support.weights.max())
             if landscape is not None:
-                sampled = bits_to_index(bits)
+                sampled = bits_to_index(sampled_bits)
                 out["expected_cost"] = float(landscape.train_costs[sampled].mean())
                 if landscape.test_costs is not None:
                     out["expected_test_cost"] = float(landscape.test_costs[sampled].mean())
@@ -140,7 +212,7 @@ def evaluate(
             ):
                 if x is None:
                     continue
-                metrics = _predictor_metrics(task.network, bits, weights, mode_row, x, y)
+                metrics = _predictor_metrics(task.network, bits, weights, mode_row, x, y, max_bytes)
                 out.update({f"{key}_{split}": value for key, value in metrics.items()})
     out.update(model.stats.snapshot())
-    return out
+    return out, support
