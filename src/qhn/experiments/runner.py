@@ -35,7 +35,7 @@ from qhn.inference.selbo import SELBO
 from qhn.io import atomic_write_json
 from qhn.landscape import Landscape, compute_landscape
 from qhn.train import CHECKPOINT_FILE, CHECKPOINT_SECONDS, HistoryWriter, fit, read_checkpoint
-from qhn.train.evaluate import evaluate
+from qhn.train.evaluate import Support, evaluate_with_support
 from qhn.train.loop import evaluate_objective
 
 __all__ = [
@@ -316,7 +316,7 @@ def run(
             },
         )
         train_seconds = result.wall_time
-        final = evaluate(
+        final, support = evaluate_with_support(
             built.model,
             built.task,
             landscape=built.landscape,
@@ -353,16 +353,19 @@ def run(
             summary["optimum_degeneracy"] = built.landscape.degeneracy
         atomic_write_json(out / SUMMARY, summary)
         if plots:
-            write_figures_safely(out, built, result.history)
+            write_figures_safely(out, built, result.history, support)
     return summary
 
 
-def write_figures_safely(out: Path, built: Run, history: list[dict[str, Any]]) -> list[Path]:
-    """Draw a run's figures after its summary is safe; a failure is logged, never raised."""
+def write_figures_safely(
+    out: Path, built: Run, history: list[dict[str, Any]], support: Support | None = None
+) -> list[Path]:
+    """Draw a run's figures after its summary is safe, from the evaluation's ``support`` (so
+    they spend nothing more on the backend); a failure is logged, never raised."""
     try:
         from qhn.plots.run import write_run_figures
 
-        return write_run_figures(out, built, history)
+        return write_run_figures(out, built, history, support=support)
     except Exception as error:  # figures are optional: report and keep the run
         logger.warning("figures of %s skipped: %s: %s", out, type(error).__name__, error)
         return []
