@@ -55,7 +55,10 @@ def load_cost_vector(path: str | Path) -> torch.Tensor:
 
 
 def _read_text(path: Path) -> np.ndarray:
-    lines = path.read_text().rstrip().splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").rstrip().splitlines()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{str(path)!r} is not a text file of numbers (not UTF-8)") from None
     values = np.empty(len(lines), dtype=np.float64)
     for number, line in enumerate(lines):
         try:

@@ -74,12 +74,17 @@ def read_table(
         raise ConfigError(f"unknown header {header!r}; choose one of: {choices(HEADER_CHOICES)}")
     if not path.is_file():
         raise ConfigError(f"CSV file not found: {where}")
-    with path.open(newline="") as handle:
-        rows = [
-            (number, [field.strip() for field in row])
-            for number, row in enumerate(csv.reader(handle), start=1)
-            if any(field.strip() for field in row)
-        ]
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = [
+                (number, [field.strip() for field in row])
+                for number, row in enumerate(csv.reader(handle), start=1)
+                if any(field.strip() for field in row)
+            ]
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not a UTF-8 text file; give a CSV table") from None
+    except (csv.Error, OSError) as error:
+        raise ConfigError(f"cannot read {where} as CSV: {error}") from None
     if not rows:
         raise ConfigError(f"{where} is empty")
     width = len(rows[0][1])

@@ -209,6 +209,11 @@ def check_resume(out: Path, config: RunConfig, task: Task, *, resume: bool) -> s
                 "it, or choose another --out"
             )
         return "fresh"
+    if finished and read_summary(out) is None:
+        raise ConfigError(
+            f"{out / SUMMARY} is not a readable JSON object (damaged after it was written); "
+            f"delete it and run again with --resume to rebuild it from {CHECKPOINT_FILE}"
+        )
     state = read_checkpoint(out)
     previous = _previous_config(out, state)
     if previous is None:
@@ -295,10 +300,8 @@ def run(
         built = build_run(config, cache_dir=cache_dir)
         state = check_resume(out, config, built.task, resume=resume)
         if state == "finished":
-            summary = read_summary(out)
-            if summary is not None:
-                logger.info("%s is already finished; nothing to do", out)
-                return summary
+            logger.info("%s is already finished; nothing to do", out)
+            return read_summary(out) or {}
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / CONFIG)
         result = fit(
