@@ -258,10 +258,11 @@ def make_executor(
     name: str, workers: int = 1, address: str | None = None, **options: Any
 ) -> Executor:
     """The executor called ``name`` (``local`` or ``ray``); ``options`` go to
-    :class:`~qhn.experiments.ray_executor.RayExecutor` (``runtime_env``)."""
+    :class:`~qhn.experiments.ray_executor.RayExecutor` (``scratch``, ``runtime_env``)."""
     if name == "local":
-        if address is not None:
-            raise ConfigError("--address is for executor 'ray'; the local executor has none")
+        if address is not None or options.get("scratch") is not None:
+            option = "--address" if address is not None else "--scratch"
+            raise ConfigError(f"{option} is for executor 'ray'; the local executor has none")
         from qhn.experiments.local_executor import LocalExecutor
 
         return LocalExecutor(workers)
@@ -373,7 +374,7 @@ def run_sweep(
             result.others.append(outcome.id)
         elif outcome.status == "failed":
             result.failed[outcome.id] = outcome.error or "failed"
-            logger.warning("run %s failed: %s", outcome.id, outcome.error)
+            logger.info("run %s failed: %s", outcome.id, outcome.error)  # in the result
         else:
             result.pending.append(outcome.id)
             logger.warning("run %s not run: %s", outcome.id, outcome.error)

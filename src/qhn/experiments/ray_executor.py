@@ -2,9 +2,10 @@
 
 A task never sees the sweep directory. It trains in node-local scratch
 (``$QHN_SCRATCH/qhn-scratch/<id>.<random>/``, ``$QHN_SCRATCH`` defaulting to the node's temporary
-directory; set it on a cluster through ``runtime_env={"env_vars": {"QHN_SCRATCH": ...}}``), then
-returns the run's files: ``summary.json``, ``history.jsonl``, ``config.toml`` and the figures;
-``checkpoint.pt`` and ``error.txt`` when the run did not complete. The driver writes them into
+directory; ``qhn sweep --scratch DIR`` sets it for every task through the ``runtime_env``), then
+returns the run's files: ``summary.json``, ``history.jsonl``, ``config.toml``, the figures and
+``checkpoint.pt`` (so a finished run can be continued with more steps, as a local one), or
+``error.txt`` and the checkpoint reached when the run raised. The driver writes them into
 ``runs/<id>/`` atomically, ``summary.json`` last, so on a multi-node cluster without a shared
 filesystem nothing stays behind on the workers. A point with a checkpoint in the sweep
 directory ships it out with its task and resumes from it. Landscapes are cached in each node's
@@ -77,8 +78,11 @@ class RemoteResult:
 
 
 def scratch_root() -> Path:
-    """This node's scratch: ``$QHN_SCRATCH/qhn-scratch`` (default: the temporary directory)."""
-    return Path(os.environ.get(SCRATCH_ENV) or tempfile.gettempdir()) / SCRATCH
+    """This node's scratch: ``$QHN_SCRATCH/qhn-scratch`` (default: the temporary directory).
+    ``$VAR`` and ``~`` in ``QHN_SCRATCH`` are expanded on the node, so one setting can name a
+    per-node place (``$TMPDIR/qhn`` under a batch scheduler)."""
+    configured = os.path.expanduser(os.path.expandvars(os.environ.get(SCRATCH_ENV) or ""))
+    return Path(configured or tempfile.gettempdir()) / SCRATCH
 
 
 def run_in_scratch(job: RemoteJob) -> RemoteResult:
@@ -97,8 +101,6 @@ def run_in_scratch(job: RemoteJob) -> RemoteResult:
             name = path.relative_to(work).as_posix()
             if not path.is_file() or any(part.startswith(".") for part in Path(name).parts):
                 continue  # the lock and temporary files
-            if name == CHECKPOINT and outcome.status == "completed":
-                continue
             files[name] = path.read_bytes()
         return RemoteResult(replace(outcome, summary=None), files)
     finally:
@@ -107,20 +109,20 @@ def run_in_scratch(job: RemoteJob) -> RemoteResult:
 
 def deliver(run_dir: Path, result: RemoteResult) -> None:
     """Write a task's files into ``run_dir`` atomically, ``summary.json`` last; a completed run
-    loses a stale ``error.txt`` and the checkpoint of an earlier attempt."""
+    loses a stale ``error.txt``."""
     for name in sorted(result.files, key=lambda n: n == SUMMARY):
         target = run_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, result.files[name])
     if result.outcome.status == "completed":
-        for stale in (ERROR, CHECKPOINT):
-            with contextlib.suppress(FileNotFoundError):
-                (run_dir / stale).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / ERROR).unlink()
 
 
 class RayExecutor:
     """Each job a Ray task (one CPU) on the cluster at ``address``, or on a local instance with
-    ``num_cpus = workers`` when ``address`` is None; ``runtime_env`` goes to ``ray.init``. A
+    ``num_cpus = workers`` when ``address`` is None. ``scratch``: the tasks' scratch root on
+    every node (sets ``QHN_SCRATCH`` in the ``runtime_env``, which goes to ``ray.init``). A
     task lost to a dead worker or node is retried by Ray up to ``max_deaths − 1`` times, then
     recorded as failed. Ray is shut down afterwards only when this executor started it."""
 
@@ -129,6 +131,7 @@ class RayExecutor:
         workers: int = 1,
         address: str | None = None,
         *,
+        scratch: str | os.PathLike[str] | None = None,
         runtime_env: dict[str, Any] | None = None,
         max_deaths: int = MAX_WORKER_DEATHS,
     ) -> None:
@@ -143,6 +146,10 @@ class RayExecutor:
             ) from None
         self.workers = workers
         self.address = address
+        if scratch is not None:
+            runtime_env = dict(runtime_env or {})
+            env_vars = {**runtime_env.get("env_vars", {}), SCRATCH_ENV: os.fspath(scratch)}
+            runtime_env["env_vars"] = env_vars
         self.runtime_env = runtime_env
         self.max_deaths = max_deaths
 
