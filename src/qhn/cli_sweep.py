@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +21,17 @@ def sweep(
     executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
     address: Annotated[
         str | None,
-        typer.Option("--address", help="Ray cluster address (default: a local Ray instance)."),
+        typer.Option(
+            "--address", help="Ray cluster address HOST:PORT (default: a local Ray instance)."
+        ),
+    ] = None,
+    scratch: Annotated[
+        str | None,
+        typer.Option(
+            "--scratch",
+            help="Ray: where tasks train on each node before returning the run's files "
+            "(default: the node's temporary directory).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and list the points; run nothing.")
@@ -48,10 +59,13 @@ def sweep(
 
     from qhn.cli_errors import describe, exit_code, fail
     from qhn.errors import QHNError
-    from qhn.experiments.executors import SweepStatus, plan_sweep, run_sweep
+    from qhn.experiments.executors import SweepStatus, make_executor, plan_sweep, run_sweep
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     out_dir = out if out is not None else Path("sweeps") / spec.stem
+    # the sweep's warnings (a worker died, its point is queued again) above the progress bar
+    warnings = _ConsoleWarnings(console)
+    logging.getLogger("qhn.experiments").addHandler(warnings)
     try:
         if dry_run:
             points, plan = plan_sweep(spec, out_dir)
@@ -88,9 +102,7 @@ def sweep(
             result = run_sweep(
                 spec,
                 out_dir,
-                executor=executor,
-                workers=workers,
-                address=address,
+                executor=make_executor(executor, workers, address, scratch=scratch),
                 plots=plots,
                 progress=progress,
             )
@@ -128,8 +140,28 @@ def sweep(
         raise typer.Exit(code=getattr(stop, "exit_code", 130)) from None
     except (QHNError, OSError, MemoryError) as error:
         fail(describe(error), exit_code(error))
+    finally:
+        logging.getLogger("qhn.experiments").removeHandler(warnings)
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+class _ConsoleWarnings(logging.Handler):
+    """Warnings printed as one literal line on the console (which keeps the progress bar
+    below them)."""
+
+    def __init__(self, console: Any) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.markup import escape
+
+        if record.name.startswith("qhn.experiments.results"):
+            return  # they come back in the written report's warnings, printed once
+
+        text = " ".join(record.getMessage().split())
+        self.console.print(f"[yellow]warning:[/yellow] {escape(text)}")
 
 
 def report(
