@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from qhn.cli import app
@@ -59,6 +60,13 @@ def counts(text: str) -> dict[str, int]:
 
 def history_steps(run_dir: Path) -> list[int]:
     return [record["step"] for record in read_history(run_dir / "history.jsonl")]
+
+
+def steps_without_time(run_dir: Path) -> list[dict]:
+    return [
+        {k: v for k, v in r.items() if k != "elapsed"}
+        for r in read_history(run_dir / "history.jsonl")
+    ]
 
 
 def without_timing(summary: dict) -> dict:
@@ -328,3 +336,32 @@ def test_a_run_that_raises_is_one_line_and_its_traceback_is_in_error_txt(tmp_pat
     error = (out / "runs" / bad / "error.txt").read_text()
     assert "Traceback" in error and "while computing step 3" in error
     assert [p.parent.name for p in out.glob("runs/*/error.txt")] == [bad]
+
+
+def test_a_pool_worker_and_qhn_train_config_give_the_same_run(tmp_path):
+    """The same point, trained by a spawned pool worker and by ``qhn train --config`` on the
+    run's own config.toml in this process, whose torch thread count is set otherwise: same
+    bits."""
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(SPEC.format(steps=20).replace("seeds = 2", "seeds = 1"))
+    out = tmp_path / "out"
+    swept = invoke(str(spec), "--out", str(out), "--workers", "2")
+    assert swept.exit_code == 0, swept.output
+    assert counts(swept.output)["ran"] == 2
+    for point in expand(load_sweep(spec)):
+        run_dir = out / "runs" / point.id
+        alone = tmp_path / "alone" / point.id
+        before = torch.get_num_threads()
+        torch.set_num_threads(3)
+        try:
+            config = str(run_dir / "config.toml")
+            trained = CliRunner().invoke(
+                app, ["train", "--config", config, "--out", str(alone), "--no-plots"]
+            )
+        finally:
+            torch.set_num_threads(before)
+        assert trained.exit_code == 0, trained.output
+        a = json.loads((run_dir / "summary.json").read_text())
+        b = json.loads((alone / "summary.json").read_text())
+        assert without_timing(a) == without_timing(b)
+        assert steps_without_time(run_dir) == steps_without_time(alone)

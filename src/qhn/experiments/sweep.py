@@ -77,10 +77,8 @@ as text) and stored absolute in every point's configuration.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -88,12 +86,8 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import ConfigError, choices
-from qhn.experiments.config import (
-    RunConfig,
-    _toml_value,
-    apply_overrides,
-    config_hash,
-)
+from qhn.experiments.config import RunConfig, _toml_value, apply_overrides
+from qhn.experiments.ids import PATH_KEY, data_digest, point_id
 from qhn.train.loop import TrainConfig, check_int
 
 if sys.version_info >= (3, 11):
@@ -402,7 +396,7 @@ def _absolute_paths(values: Mapping[str, Any], base_dir: str | None) -> dict[str
     """``values`` with a relative ``task_options.path`` made absolute from ``base_dir``."""
     out = dict(values)
     for key, value in values.items():
-        if key == _PATH_KEY and isinstance(value, str) and value.strip():
+        if key == PATH_KEY and isinstance(value, str) and value.strip():
             path = Path(value).expanduser()
             if not path.is_absolute():
                 path = Path(base_dir or os.getcwd()) / path
@@ -490,50 +484,6 @@ def _plain(value: Any) -> Any:
 
 def _train_fields() -> set[str]:
     return {f.name for f in fields(TrainConfig)}
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-
-
-_PATH_KEY = "task_options.path"
-_DIGESTS: dict[tuple[str, int, int, int], str] = {}
-
-
-def data_digest(config: RunConfig) -> str | None:
-    """sha256 (hex) of the bytes of the data file ``config.task_options["path"]``; None when the
-    task reads no file or the file cannot be read (building the task then names the problem).
-    Cached per file by (size, mtime, inode)."""
-    raw = config.task_options.get("path")
-    if not isinstance(raw, str):
-        return None
-    path = Path(raw).expanduser()
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        if key not in _DIGESTS:
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            _DIGESTS[key] = digest.hexdigest()
-        return _DIGESTS[key]
-    except OSError:
-        return None
-
-
-def point_id(config: RunConfig) -> str:
-    """``{task}-{objective}-L{layers}-s{seed}-{hash8}``, unsafe characters as ``_``.
-
-    ``hash8`` is ``config_hash(config)[:8]``; for a task read from a file it is the first 8 hex
-    digits of sha256(``config_hash(config)`` + ``":"`` + :func:`data_digest`), so other content
-    under the same path gives another id.
-    """
-    digest = config_hash(config)
-    data = data_digest(config)
-    if data is not None:
-        digest = hashlib.sha256(f"{digest}:{data}".encode()).hexdigest()
-    raw = f"{config.task}-{config.objective}-L{config.layers}-s{config.train.seed}-{digest[:8]}"
-    return _UNSAFE.sub("_", raw).lstrip(".")
 
 
 def check_tasks(points: Iterable[SweepPoint]) -> None:
