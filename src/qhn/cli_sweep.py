@@ -77,7 +77,7 @@ def sweep(
                 table.add_row(*(escape(cell) for cell in cells))
             Console().print(table)
             return
-        with Progress(
+        bar = Progress(
             TextColumn("[bold]sweep"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
@@ -85,20 +85,25 @@ def sweep(
             TextColumn("{task.fields[last]}", markup=False),
             TimeElapsedColumn(),
             console=console,
-        ) as bar:
-            job = bar.add_task("sweep", total=None, ok=0, failed=0, last="")
+        )
+        jobs: list[Any] = []
 
-            def progress(status: SweepStatus) -> None:
-                last = status.last.id if status.last is not None else ""
-                bar.update(
-                    job,
-                    total=status.total,
-                    completed=status.done,
-                    ok=status.completed + status.skipped + status.others,
-                    failed=status.failed,
-                    last=last,
-                )
+        def progress(status: SweepStatus) -> None:
+            # Started on the first call, after validation, so an invalid sweep prints its
+            # error line alone.
+            if not jobs:
+                bar.start()
+                jobs.append(bar.add_task("sweep", total=None, ok=0, failed=0, last=""))
+            bar.update(
+                jobs[0],
+                total=status.total,
+                completed=status.done,
+                ok=status.completed + status.skipped + status.others,
+                failed=status.failed,
+                last=status.last.id if status.last is not None else "",
+            )
 
+        try:
             result = run_sweep(
                 spec,
                 out_dir,
@@ -106,6 +111,9 @@ def sweep(
                 plots=plots,
                 progress=progress,
             )
+        finally:
+            if jobs:
+                bar.stop()
         counts = (
             f"{len(result.points)} points: {len(result.skipped)} already complete, "
             f"{len(result.completed)} ran ({len(result.resumed)} resumed), "

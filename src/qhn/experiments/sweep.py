@@ -163,6 +163,11 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"sweep file not found: {path}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"sweep file {path} is not UTF-8 text (byte {error.start}: {error.reason}); "
+            "give a sweep.toml"
+        ) from None
     return loads_sweep(text, source=str(path), base_dir=path.resolve().parent)
 
 
