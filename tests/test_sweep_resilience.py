@@ -139,7 +139,7 @@ def sweep_command(spec: Path, out: Path, workers: int) -> list[str]:
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds workers through /proc")
 def test_a_killed_worker_costs_only_its_point_and_a_point_killing_two_fails(tmp_path):
     spec = tmp_path / "sweep.toml"
-    spec.write_text(SPEC.format(steps=200).replace("seeds = 2", "seeds = 3"))
+    spec.write_text(SPEC.format(steps=200).replace("seeds = 2", "seeds = 4"))
     out = tmp_path / "out"
     command = [*sweep_command(spec, out, 2), "--no-plots", "--no-report"]
     process = subprocess.Popen(
@@ -169,7 +169,7 @@ def test_a_killed_worker_costs_only_its_point_and_a_point_killing_two_fails(tmp_
     text = stdout + stderr
     assert process.returncode == 1, text
     done = counts(text)
-    assert (done["already"], done["ran"], done["others"], done["failed"]) == (0, 5, 0, 1)
+    assert (done["already"], done["ran"], done["others"], done["failed"]) == (0, 7, 0, 1)
     assert f"{twice}: worker died (signal 9) twice" in " ".join(text.split())
     points = {p.id for p in expand(load_sweep(spec))}
     assert {p.parent.name for p in out.glob("runs/*/error.txt")} == {twice}
@@ -188,7 +188,7 @@ def test_a_killed_worker_costs_only_its_point_and_a_point_killing_two_fails(tmp_
     )
     assert rerun.returncode == 0, rerun.stderr
     done = counts(rerun.stdout + rerun.stderr)
-    assert (done["already"], done["ran"], done["others"], done["failed"]) == (5, 1, 0, 0)
+    assert (done["already"], done["ran"], done["others"], done["failed"]) == (7, 1, 0, 0)
     assert not list(out.glob("runs/*/error.txt"))
     # the points whose workers died end exactly as uninterrupted runs of the same configs
     by_id = {p.id: p for p in expand(load_sweep(spec))}

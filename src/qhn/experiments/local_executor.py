@@ -16,6 +16,7 @@ import contextlib
 import logging
 import multiprocessing
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -53,8 +54,8 @@ def _worker_main(conn: Connection) -> None:
             return
         try:
             outcome = execute_run(job)
-        except KeyboardInterrupt:  # SIGINT/SIGTERM: the run saved a checkpoint and stopped
-            return
+        except KeyboardInterrupt as stop:  # SIGINT/SIGTERM: the run saved a checkpoint
+            sys.exit(getattr(stop, "exit_code", 130))
         try:
             conn.send(outcome)
         except OSError:  # the driver is gone
@@ -69,8 +70,12 @@ class _Worker:
 
 
 def _describe_exit(code: int | None) -> str:
+    """A worker's exit code in words: killed by a signal (negative), stopped by one after its
+    run saved a checkpoint (128 + signal), or another status."""
     if code is not None and code < 0:
         return f"signal {-code}"
+    if code is not None and code > 128:
+        return f"signal {code - 128}"
     return f"exit status {code}"
 
 
