@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from qhn.inference.mle import MLE
 from qhn.inference.selbo import SELBO
 from qhn.io import atomic_write_json
 from qhn.landscape import Landscape, compute_landscape
+from qhn.threads import torch_threads
 from qhn.train import CHECKPOINT_FILE, CHECKPOINT_SECONDS, HistoryWriter, fit, read_checkpoint
 from qhn.train.evaluate import Support, evaluate_with_support
 from qhn.train.loop import evaluate_objective
@@ -148,17 +149,10 @@ def build_run(config: RunConfig, *, cache_dir: str | Path | None = None) -> Run:
     return Run(config, task, landscape, data_term, circuit, model, objective)
 
 
-@contextlib.contextmanager
-def run_threads() -> Iterator[None]:
+def run_threads() -> contextlib.AbstractContextManager[None]:
     """Torch uses :data:`RUN_THREADS` threads inside a run, however the run was started (``qhn
-    train``, a sweep worker, Python), because reductions split across threads round
-    differently: the same seed must give the same bits everywhere."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(RUN_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    train``, a sweep worker, Python): the same seed must give the same bits everywhere."""
+    return torch_threads(RUN_THREADS)
 
 
 def check_out_dir(out: Path) -> None:

@@ -36,11 +36,9 @@ that cancels to within rounding of 0 could in principle land on different sides 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -54,6 +52,7 @@ from qhn.models.network import (
     BinaryNetwork,
     activation_function,
 )
+from qhn.threads import torch_threads
 
 __all__ = ["enumerate_costs", "enumerate_costs_naive"]
 
@@ -123,7 +122,7 @@ def enumerate_costs(
     ):
         raise ConfigError(f"threads must be a positive integer or None, got {threads!r}")
     if network.n_layers >= 2 and _n_prefix_bits(network) <= _MAX_PREFIX_BITS:
-        with _torch_threads(threads):
+        with torch_threads(threads):
             return _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes - result_bytes)
     return _batched(network, x, y, loss, chunk_size, max_bytes - result_bytes)
 
@@ -133,19 +132,6 @@ def _n_prefix_bits(network: BinaryNetwork) -> int:
     sizes = network.layer_sizes
     per_unit = sizes[-3] + int(network.bias) + sizes[-1]
     return network.n_bits - sizes[-2] * per_unit - (sizes[-1] if network.bias else 0)
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _batched(network, x, y, loss, chunk_size, max_bytes) -> torch.Tensor:
