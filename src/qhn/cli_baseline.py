@@ -1,0 +1,111 @@
+"""``qhn baseline METHOD``: a classical baseline in the same run directory as ``qhn train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qhn.baselines.config import METHODS
+from qhn.data.tasks import TASKS
+
+#: Summary keys shown after a run, in order, with their labels.
+SHOWN = (
+    ("expected_cost", "E_q[C] (train)"),
+    ("optimum_value", "optimum C*"),
+    ("mass_optimal", "mass on optimal set"),
+    ("acc_mode_test", "test accuracy (mode)"),
+    ("acc_bma_test", "test accuracy (BMA)"),
+    ("nll_bma_test", "test NLL (BMA)"),
+    ("entropy", "entropy H(q)"),
+    ("kl", "KL(q‖p)"),
+    ("evaluations", "network-loss evaluations"),
+    ("train_seconds", "training time [s]"),
+)
+
+
+def baseline(
+    method: Annotated[str, typer.Argument(help=f"Method: {', '.join(METHODS)}.")],
+    task: Annotated[str | None, typer.Option(help=f"Task: {', '.join(TASKS)}.")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory to write.")] = Path("runs/baseline"),
+    seed: Annotated[int | None, typer.Option(help="Seed of initialization and sampling.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Steps (see qhn.baselines.config).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A baseline TOML; flags and --set override it.")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value (tau=0.5, budget=4096, task_options.n_train=50)."),
+    ] = None,
+) -> None:
+    """Train a classical baseline (bayesbinn, ste, anneal, random, exhaustive, float) on a task
+    and write config.toml, history.jsonl and summary.json; `evaluations` counts network-loss
+    evaluations over the training set."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from qhn.baselines import (
+        BaselineConfig,
+        apply_baseline_overrides,
+        load_baseline_config,
+        run_baseline,
+    )
+    from qhn.cli_errors import describe, exit_code, fail
+    from qhn.errors import QHNError
+
+    console = Console(stderr=True)
+    try:
+        if config is not None:
+            base = load_baseline_config(config)
+            given = [f"method={_literal(method)}"]
+        elif task is None:
+            raise typer.BadParameter("give --task or --config", param_hint="--task")
+        else:
+            base = BaselineConfig(method=method, task=task)
+            given = []
+        flags = {"task": task, "seed": seed, "steps": steps}
+        given += [f"{key}={_literal(value)}" for key, value in flags.items() if value is not None]
+        run_config = apply_baseline_overrides(base, [*given, *(overrides or [])])
+        bar = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]}", markup=False),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        jobs: list[Any] = []
+
+        def progress(step: int, total: int, record: dict[str, Any]) -> None:
+            # Started on the first step, so that a refused run prints its error line alone.
+            if not jobs:
+                bar.start()
+                name = f"{run_config.method} on {run_config.task}"
+                jobs.append(bar.add_task(name, total=total, loss="…"))
+            loss = record.get("loss", float("nan"))
+            bar.update(jobs[0], completed=step, total=total, loss=f"{loss:.6g}")
+
+        try:
+            summary = run_baseline(run_config, out, progress=progress)
+        finally:
+            if jobs:
+                bar.stop()
+    except (QHNError, OSError, MemoryError) as error:
+        fail(describe(error), exit_code(error))
+    table = Table(title=escape(f"{run_config.task} · baseline {run_config.method}"))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in SHOWN:
+        if summary.get(key) is not None:
+            value = summary[key]
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            table.add_row(escape(label), escape(text))
+    Console().print(table)
+    typer.echo(f"wrote {out}/config.toml, history.jsonl, summary.json")
+
+
+def _literal(value: object) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
