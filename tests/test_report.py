@@ -139,7 +139,7 @@ def test_steps_to_fraction():
 
 # --- the conclusion on constructed data -------------------------------------------------------
 
-SEEDS = range(8)
+SEEDS = range(12)
 
 
 def fake_run(sweep: Path, overrides: list[str], summary: dict, history: list[dict]) -> str:
@@ -162,7 +162,7 @@ def constructed(tmp_path_factory):
     sweep = tmp_path_factory.mktemp("constructed")
     rng = np.random.default_rng(5)
     base = {s: 0.7 + 0.01 * rng.standard_normal() for s in SEEDS}
-    swing = [0.012, -0.012] * 4
+    swing = [0.012, -0.012] * (len(SEEDS) // 2)
     for layers in (0, 1):
         for seed in SEEDS:
             mle_acc = base[seed] + 0.1 * layers
@@ -200,13 +200,24 @@ def section(text: str, start: str, stop: str = "\n- ") -> str:
     return text[begin : end if end != -1 else len(text)]
 
 
-def test_conclusion_comes_first_and_states_supported_wins_only(constructed):
+def test_headline_then_conclusion_state_supported_wins_only(constructed):
     _, text = constructed
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert headings[0] == "Conclusion"
+    assert headings[:2] == ["Headline", "Conclusion"]
+    assert headings[-1] == "Appendix: every comparison"
+    headline = section(text, "## Headline", "\n## ")
+    assert re.search(
+        r"\| teacher-tiny \| ELBO vs MLE \| test accuracy \(BMA\) \| 24 \| \+0\.0(49|50|51).*"
+        r"\*\*ELBO better\*\*",
+        headline,
+    )
+    assert re.search(
+        r"\| ELBO vs MLE \| E_q\[C\] \(train\) \| 24 \| \+0\.02 .*\*\*MLE better", headline
+    )
+    assert "| SELBO vs MLE | test accuracy (BMA) | 24 | +0 [" in headline
     conclusion = text[text.index("## Conclusion") : text.index("\n## ", text.index("## Conc") + 3)]
     elbo = section(conclusion, "- **ELBO vs MLE**")
-    assert "n = 16 matched runs over layers 0, 1" in elbo
+    assert "n = 24 matched runs over layers 0, 1" in elbo
     assert re.search(r"test accuracy \(BMA\): \*\*ELBO better\*\* than MLE by 0\.0(49|50|51)", elbo)
     assert "E_q[C] (train): **MLE better** than ELBO by 0.02" in elbo
     assert "mass on the optimal set: no significant difference" in elbo
@@ -220,7 +231,9 @@ def test_conclusion_comes_first_and_states_supported_wins_only(constructed):
     entanglement = section(conclusion, "- Entanglement", "\n## ")
     for arm in ("MLE", "ELBO", "SELBO"):
         line = next(
-            x for x in entanglement.splitlines() if x.startswith(f"  - {arm}, layers 1 vs 0, n = 8")
+            x
+            for x in entanglement.splitlines()
+            if x.startswith(f"  - {arm}, layers 1 vs 0, n = {len(SEEDS)}")
         )
         assert re.search(
             r"\(BMA\): \*\*layers 1 better\*\* than layers 0 by 0\.(1 |09[5-9]|10[0-5])", line
@@ -228,20 +241,71 @@ def test_conclusion_comes_first_and_states_supported_wins_only(constructed):
         assert "E_q[C] (train): no significant difference" in line
 
 
-def test_conclusion_numbers_match_an_independent_computation(constructed):
+def holm_oracle(p: list[float]) -> list[float]:
+    """Holm's adjustment by its definition: p̃_i = max over the sorted prefix ending at i."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    scaled = [min(1.0, (m - rank) * p[i]) for rank, i in enumerate(order)]
+    out = [0.0] * m
+    for rank, i in enumerate(order):
+        out[i] = max(scaled[: rank + 1])
+    return out
+
+
+def test_every_printed_number_matches_an_independent_computation(constructed):
     sweep, text = constructed
-    table = collect(sweep, write=False)
-    rows = {(r["objective"], r["layers"], r["train.seed"]): r for r in table.rows}
-    diffs = [
-        rows["elbo", layers, seed]["acc_bma_test"] - rows["mle", layers, seed]["acc_bma_test"]
-        for layers in (0, 1)
-        for seed in SEEDS
-    ]
-    mean, sd = np.mean(diffs), np.std(diffs, ddof=1)
     stats = pytest.importorskip("scipy.stats")
-    half = stats.t.ppf(0.975, len(diffs) - 1) * sd / math.sqrt(len(diffs))
-    p = stats.wilcoxon(diffs).pvalue
-    expected = f"({mean:+.3g} [{mean - half:+.3g}, {mean + half:+.3g}], Wilcoxon p = {p:.3g})"
+    rows = {
+        (r["objective"], r["layers"], r["train.seed"]): r for r in collect(sweep, write=False).rows
+    }
+    with (sweep / "comparisons.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    measured = [row for row in table if row["verdict"] != "not measured"]
+    assert len(measured) == len(table) == 45  # 3 arm pairs × 4 metrics × 3 + 3 arms × 3 metrics
+    adjusted = holm_oracle([float(row["p_value"]) for row in measured])
+    for row, p_adjusted in zip(measured, adjusted, strict=True):
+        assert float(row["p_adjusted"]) == pytest.approx(p_adjusted, rel=1e-12)
+        significant = p_adjusted < 0.05
+        assert (row["verdict"] != "no significant difference") == significant, row
+    names = {"MLE": "mle", "ELBO": "elbo", "SELBO": "selbo"}
+    for row in measured:
+        if row["a"].endswith(" L0"):
+            continue
+        layers = [int(x) for x in row["group"].removeprefix("layers=").split(",")]
+        d = np.array(
+            [
+                rows[names[row["b"]], layer, seed][row["metric"]]
+                - rows[names[row["a"]], layer, seed][row["metric"]]
+                for layer in layers
+                for seed in SEEDS
+            ]
+        )
+        assert int(row["n"]) == len(d)
+        walsh = [(d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d))]
+        assert float(row["estimate"]) == pytest.approx(np.median(walsh), abs=1e-12)
+        assert d.min() - 1e-12 <= float(row["ci_low"]) <= float(row["estimate"]) + 1e-12
+        assert float(row["estimate"]) - 1e-12 <= float(row["ci_high"]) <= d.max() + 1e-12
+        magnitudes = np.abs(d)
+        if np.all(magnitudes < 1e-12):
+            assert float(row["p_value"]) == 1.0
+        elif np.ptp(magnitudes) < 1e-12:  # one tie group: the signed-rank test is the sign test
+            sign_test = stats.binomtest(int(np.sum(d > 0)), len(d)).pvalue
+            assert float(row["p_value"]) == pytest.approx(sign_test, rel=1e-9)
+        else:
+            assert len(np.unique(magnitudes.round(12))) == len(d)  # no ties: scipy is exact
+            exact = stats.wilcoxon(d, method="exact").pvalue
+            assert float(row["p_value"]) == pytest.approx(exact, rel=1e-9)
+    elbo = next(
+        r
+        for r in measured
+        if (r["a"], r["b"], r["metric"], r["group"])
+        == ("MLE", "ELBO", "acc_bma_test", "layers=0,1")
+    )
+    expected = (
+        f"({float(elbo['estimate']):+.3g} [{float(elbo['ci_low']):+.3g}, "
+        f"{float(elbo['ci_high']):+.3g}], Wilcoxon p = {float(elbo['p_value']):.2g}, "
+        f"adjusted p = {float(elbo['p_adjusted']):.2g})"
+    )
     assert expected in section(text, "- **ELBO vs MLE**")
 
 
@@ -252,11 +316,11 @@ def test_results_table_cells_and_reference_rows(constructed):
     assert len(rows) == 1 + 6  # header + 3 objectives × 2 layer counts
     assert rows[0].startswith("| objective | layers | n | test accuracy (BMA)")
     mle0 = next(r for r in rows if r.startswith("| MLE | 0 |"))
-    assert "| 8 |" in mle0 and "| 0.25 ± 0 |" in mle0
+    assert f"| {len(SEEDS)} |" in mle0 and "| 0.25 [0.25, 0.25] |" in mle0
     assert "optimum (exhaustive search) | 0.2 |" in text
-    paired = section(text, "## Paired comparisons between objectives", "\n## ")
-    assert "| ELBO − MLE | 0, 1 | test accuracy (BMA) | 16 |" in paired
-    assert "— (all pairs equal)" in paired  # mass on the optimum is identical
+    appendix = section(text, "## Appendix: every comparison", "\n## ")
+    assert "| ELBO − MLE | 0, 1 | test accuracy (BMA) | 24 |" in appendix
+    assert "— (all pairs equal)" in appendix  # mass on the optimum is identical
 
 
 # --- a real tiny sweep ------------------------------------------------------------------------
@@ -294,13 +358,8 @@ def test_report_of_a_real_sweep_has_tables_conclusion_and_figures(tiny_sweep):
     text = (out / "report.md").read_text()
     assert text == report.text
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert headings[:2] == ["Conclusion", "Reference networks"]
-    for heading in (
-        "Results per configuration",
-        "Paired comparisons between objectives",
-        "Entanglement against the product state",
-        "Figures",
-    ):
+    assert headings[:3] == ["Headline", "Conclusion", "Reference networks"]
+    for heading in ("Results per configuration", "Figures", "Appendix: every comparison"):
         assert heading in headings
     assert "- **ELBO vs MLE** (backend=statevector, shots=none), n = 4 matched runs" in text
     assert "- Entanglement (layers ≥ 1 against the product state" in text
@@ -347,20 +406,33 @@ def test_results_csv_has_one_row_per_run_with_the_summaries(tiny_sweep):
     table_row = next(
         line for line in (out / "report.md").read_text().splitlines() if "| MLE | 0 |" in line
     )
-    assert f"| {mean:.4g} ± " in table_row
+    assert f"| {mean:.4g} [" in table_row
 
 
 def test_qhn_report_rebuilds_the_same_files_from_the_run_directories(tiny_sweep, tmp_path):
     out = tmp_path / "sweep"  # the same folder name: the title names it
     shutil.copytree(tiny_sweep[0], out)
-    before = {name: (out / name).read_text() for name in ("results.csv", "report.md")}
+    names = ("results.csv", "comparisons.csv", "report.md")
+    before = {name: (out / name).read_text() for name in names}
     for name in before:
         (out / name).unlink()
     result = CliRunner().invoke(app, ["report", str(out), "--no-figures"])
     assert result.exit_code == 0, result.output
-    assert (out / "results.csv").read_text() == before["results.csv"]
+    for name in ("results.csv", "comparisons.csv"):
+        assert (out / name).read_text() == before[name]
     rebuilt = (out / "report.md").read_text()
-    assert rebuilt == before["report.md"].split("## Figures")[0].rstrip() + "\n"
+    assert rebuilt == re.sub(r"## Figures\n.*?(?=## )", "", before["report.md"], flags=re.S)
+
+
+def test_the_terminal_gets_the_title_and_the_headline_table_only(tiny_sweep):
+    from qhn.cli_sweep import _conclusion
+
+    _, report = tiny_sweep
+    printed = _conclusion(report.text).splitlines()
+    assert printed[0] == report.text.splitlines()[0]
+    assert printed[2] == "## Headline"
+    table = [line for line in report.headline if line.startswith("|")]
+    assert printed[4:] == table and len(table) > 2
 
 
 def test_qhn_sweep_dry_run_lists_points_and_writes_nothing(tmp_path):

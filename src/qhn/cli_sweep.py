@@ -272,6 +272,12 @@ def reproduce(
 
 
 def _conclusion(report_text: str) -> str:
-    """The report's title and conclusion: everything before the second top-level section."""
+    """The report's title and its headline table (the table of the ``## Headline`` section;
+    the whole first section for a report without one)."""
     sections = report_text.split("\n## ")
-    return "\n## ".join(sections[:2]).strip()
+    headline = next((s for s in sections[1:] if s.startswith("Headline\n")), None)
+    if headline is None:
+        return "\n## ".join(sections[:2]).strip()
+    rows = [line for line in headline.splitlines() if line.startswith("|")]
+    body = "\n".join(rows) if rows else headline.split("\n", 1)[-1].strip()
+    return f"{sections[0].splitlines()[0]}\n\n## Headline\n\n{body}"

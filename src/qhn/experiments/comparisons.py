@@ -9,59 +9,118 @@ How runs are grouped. Every config field that varies across the runs plays one r
 - **replicate**: ``data_seed`` and ``train.seed`` — what means and intervals are taken over;
 - **settings**: everything else that varies (``shots``, ``backend``, ``lr``, …).
 
-Paired comparisons take the difference ``B − A`` of two arms over matching replicates (same task,
-layers, settings and seeds): the mean difference with its t-interval at level :data:`LEVEL` and
-the two-sided Wilcoxon signed-rank p-value, per layer count and pooled over layers. Entanglement
-compares each ``layers ≥ 1`` with ``layers = 0`` (the product state) the same way, per arm.
+One comparison, one test. A comparison takes the differences ``d_i = B_i − A_i`` of two arms
+over matching replicates (same task, layers, settings and seeds), per layer count and pooled
+over layers; entanglement compares each ``layers ≥ 1`` with ``layers = 0`` (the product state)
+the same way, per arm. Of the ``d_i`` it reports
+
+- the estimate: the Hodges–Lehmann shift (median of the Walsh averages), with its
+  :data:`LEVEL` paired-bootstrap percentile interval, which stays inside the range of a
+  difference of the metric, ``[lo − hi, hi − lo]``;
+- the two-sided Wilcoxon signed-rank p-value (exact up to 50 non-zero differences), its
+  rank-biserial effect size, and the p-value after Holm's adjustment over the *family*: every
+  comparison of one report (:func:`holm_family`);
+- the verdict (:meth:`Comparison.verdict`) from that adjusted p alone: ``b better`` or
+  ``a better`` where ``p̃ < ALPHA`` — the direction is the signed-rank statistic's, and the
+  estimate must have the same sign (it can differ only through zero differences, which the
+  test drops) — else ``no significant difference``; ``not measured`` where no pair has the
+  metric (e.g. test accuracy on a task without test data).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from qhn.experiments.bootstrap import bootstrap_interval, hodges_lehmann_rows
 from qhn.experiments.config import OBJECTIVES
-from qhn.experiments.results import RunRecord, flatten_config, varying_fields
-from qhn.experiments.stats import Interval, WilcoxonResult, t_interval, wilcoxon_signed_rank
+from qhn.experiments.results import RunRecord, flatten_config, varying_fields, write_named
+from qhn.experiments.stats import (
+    Interval,
+    WilcoxonResult,
+    hodges_lehmann,
+    holm,
+    rank_biserial,
+    wilcoxon_signed_rank,
+)
+from qhn.io import atomic_write_text
 
 __all__ = [
+    "ALPHA",
+    "COMPARISONS_CSV",
     "CONCLUSION_METRICS",
+    "CSV_COLUMNS",
     "LEVEL",
     "OBJECTIVE_PARAMETERS",
     "PAIRED_METRICS",
     "TABLE_METRICS",
+    "VERDICTS",
     "Comparison",
     "Entry",
     "Metric",
+    "compare_differences",
+    "comparisons_csv_text",
     "entanglement_comparisons",
+    "holm_family",
     "objective_comparisons",
+    "write_comparisons_csv",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Confidence level of every interval.
 LEVEL = 0.95
+#: Family-wise error rate: a verdict is "better" only where the Holm-adjusted p is below it.
+ALPHA = 0.05
+COMPARISONS_CSV = "comparisons.csv"
+CSV_COLUMNS = (
+    "task",
+    "group",
+    "a",
+    "b",
+    "metric",
+    "n",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "verdict",
+)
+VERDICTS = ("a better", "b better", "no significant difference", "not measured")
+_UNBOUNDED = (-math.inf, math.inf)
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A per-run number of the report: summary key (or ``steps_to_99``), label, direction."""
+    """A per-run number of the report: summary key (or ``steps_to_99``), label, direction and
+    the range ``bounds = (lo, hi)`` its values can take."""
 
     key: str
     label: str
     higher_is_better: bool
+    bounds: tuple[float, float] = _UNBOUNDED
+
+    @property
+    def difference_bounds(self) -> tuple[float, float]:
+        """The range of a difference of two values: ``[lo − hi, hi − lo]``."""
+        low, high = self.bounds
+        return (low - high, high - low)
 
 
-ACC_BMA = Metric("acc_bma_test", "test accuracy (BMA)", True)
-ACC_MODE = Metric("acc_mode_test", "test accuracy (mode)", True)
+ACC_BMA = Metric("acc_bma_test", "test accuracy (BMA)", True, (0.0, 1.0))
+ACC_MODE = Metric("acc_mode_test", "test accuracy (mode)", True, (0.0, 1.0))
 EXPECTED_COST = Metric("expected_cost", "E_q[C] (train)", False)
-MASS = Metric("mass_optimal", "mass on the optimal set", True)
-STEPS = Metric("steps_to_99", "steps to 99 %", False)
+MASS = Metric("mass_optimal", "mass on the optimal set", True, (0.0, 1.0))
+STEPS = Metric("steps_to_99", "steps to 99 %", False, (0.0, math.inf))
 
 TABLE_METRICS = (ACC_BMA, ACC_MODE, EXPECTED_COST, MASS, STEPS)
 PAIRED_METRICS = (ACC_BMA, ACC_MODE, EXPECTED_COST, MASS)
@@ -213,8 +272,10 @@ def _by_replicate(entries: Iterable[Entry]) -> dict[tuple[Any, ...], Entry]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """``B − A`` on ``metric`` over matched pairs: its mean and t-interval, and the Wilcoxon
-    test; ``layers``: the layer counts pooled."""
+    """``B − A`` on ``metric`` over matched pairs (see the module docstring). ``layers``: the
+    layer counts pooled; ``pairs``: matched replicates; ``estimate``: the Hodges–Lehmann shift
+    (its ``mean`` field) with the bootstrap interval, ``estimate.n`` the pairs where both runs
+    have the metric; ``p_adjusted``: Holm over the family (NaN until :func:`holm_family`)."""
 
     task: str
     settings: str
@@ -222,26 +283,93 @@ class Comparison:
     b: str
     layers: tuple[int, ...]
     metric: Metric
-    interval: Interval
+    pairs: int
+    estimate: Interval
     wilcoxon: WilcoxonResult
+    p_adjusted: float = math.nan
 
     @property
     def n(self) -> int:
-        """Number of matched pairs."""
-        return self.interval.n
+        """Number of matched pairs with the metric measured on both sides."""
+        return self.estimate.n
 
-    def better(self) -> int:
-        """+1 when B is significantly better than A, −1 when worse, 0 otherwise."""
-        sign = self.interval.sign()
-        return sign if self.metric.higher_is_better else -sign
+    @property
+    def measured(self) -> bool:
+        """Whether any pair has the metric."""
+        return self.n > 0
+
+    @property
+    def effect_size(self) -> float:
+        """The rank-biserial correlation of the signed-rank test, in [−1, 1]."""
+        return rank_biserial(self.wilcoxon)
+
+    def better(self, alpha: float = ALPHA) -> int:
+        """+1 when B is significantly better than A, −1 when A is, 0 otherwise (see
+        :meth:`verdict`)."""
+        if not self.measured or not self.p_adjusted < alpha:
+            return 0
+        direction = self.wilcoxon.direction
+        shift = self.estimate.mean
+        if direction == 0 or not shift * direction > 0:
+            return 0
+        return direction if self.metric.higher_is_better else -direction
+
+    def verdict(self, alpha: float = ALPHA) -> str:
+        """One of :data:`VERDICTS`, from the Holm-adjusted Wilcoxon p."""
+        if not self.measured:
+            return "not measured"
+        return {1: "b better", -1: "a better", 0: "no significant difference"}[self.better(alpha)]
+
+    @property
+    def group(self) -> str:
+        """The ``group`` column: the layer counts and the settings of the comparison."""
+        text = "layers=" + ",".join(str(layers) for layers in self.layers)
+        return f"{text}; {self.settings}" if self.settings else text
 
 
-def _pairs(pairs: Iterable[tuple[Entry, Entry]], metric: Metric) -> list[float]:
-    diffs = []
+def compare_differences(
+    differences: Sequence[float | None],
+    metric: Metric,
+    *,
+    task: str = "",
+    settings: str = "",
+    a: str = "A",
+    b: str = "B",
+    layers: tuple[int, ...] = (),
+) -> Comparison:
+    """The comparison of the paired differences ``B − A`` (None where a pair lacks the
+    metric), not yet adjusted."""
+    estimate = bootstrap_interval(
+        differences, hodges_lehmann_rows, level=LEVEL, bounds=metric.difference_bounds
+    )
+    if estimate.n:
+        low, high = metric.difference_bounds
+        estimate = replace(estimate, mean=min(max(hodges_lehmann(differences), low), high))
+    return Comparison(
+        task,
+        settings,
+        a,
+        b,
+        layers,
+        metric,
+        len(differences),
+        estimate,
+        wilcoxon_signed_rank(differences),
+    )
+
+
+def holm_family(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The comparisons with ``p_adjusted`` set by Holm's method over all measured ones."""
+    p_values = [c.wilcoxon.p_value if c.measured else math.nan for c in comparisons]
+    adjusted = holm(p_values)
+    return [replace(c, p_adjusted=p) for c, p in zip(comparisons, adjusted, strict=True)]
+
+
+def _pairs(pairs: Iterable[tuple[Entry, Entry]], metric: Metric) -> list[float | None]:
+    diffs: list[float | None] = []
     for a, b in pairs:
         va, vb = a.values.get(metric.key), b.values.get(metric.key)
-        if va is not None and vb is not None:
-            diffs.append(vb - va)
+        diffs.append(vb - va if va is not None and vb is not None else None)
     return diffs
 
 
@@ -255,9 +383,8 @@ def _compare(
     b: str,
     layers: tuple[int, ...],
 ) -> Comparison:
-    diffs = _pairs(pairs, metric)
-    return Comparison(
-        task, settings, a, b, layers, metric, t_interval(diffs, LEVEL), wilcoxon_signed_rank(diffs)
+    return compare_differences(
+        _pairs(pairs, metric), metric, task=task, settings=settings, a=a, b=b, layers=layers
     )
 
 
@@ -361,3 +488,42 @@ def entanglement_comparisons(
                     )
                 )
     return out
+
+
+# --- comparisons.csv --------------------------------------------------------------------------
+
+
+def _cell(value: float) -> str:
+    return "" if not math.isfinite(value) else repr(float(value))
+
+
+def comparisons_csv_text(comparisons: Iterable[Comparison]) -> str:
+    """``comparisons.csv``: one row per comparison, columns :data:`CSV_COLUMNS` (empty cells
+    where a number does not exist)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in comparisons:
+        measured = c.measured
+        writer.writerow(
+            [
+                c.task,
+                c.group,
+                c.a,
+                c.b,
+                c.metric.key,
+                c.n,
+                _cell(c.estimate.mean),
+                _cell(c.estimate.low),
+                _cell(c.estimate.high),
+                _cell(c.wilcoxon.p_value) if measured else "",
+                _cell(c.p_adjusted) if measured else "",
+                c.verdict(),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def write_comparisons_csv(path: str | os.PathLike[str], comparisons: Iterable[Comparison]) -> None:
+    """Write :func:`comparisons_csv_text` atomically (an ``OSError`` names the file)."""
+    write_named(path, atomic_write_text, comparisons_csv_text(comparisons))

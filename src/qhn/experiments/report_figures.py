@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qhn.experiments.bootstrap import bootstrap_interval, mean_rows
 from qhn.experiments.comparisons import ACC_BMA, LEVEL, MASS, Entry, Metric, _group, _number
 from qhn.experiments.results import write_named
-from qhn.experiments.stats import t_interval
 from qhn.io import atomic_write_png
 
 __all__ = ["FIGURES", "write_figures"]
@@ -34,7 +34,8 @@ def _estimates(entries: list[Entry], metric: Metric) -> dict[str, dict[str, list
         ordered = sorted(group, key=lambda e: (e.arm_order, e.settings))
         for label, cell in _group(ordered, _series_label).items():
             for layers, runs in sorted(_group(cell, lambda e: e.layers).items()):
-                interval = t_interval([e.values[metric.key] for e in runs], LEVEL)
+                values = [e.values[metric.key] for e in runs]
+                interval = bootstrap_interval(values, mean_rows, level=LEVEL, bounds=metric.bounds)
                 if interval.n:
                     series.setdefault(label, []).append(
                         Estimate(layers, interval.mean, interval.low, interval.high)
@@ -110,7 +111,8 @@ def write_figures(sweep_dir: Path, entries: list[Entry]) -> list[tuple[str, Path
         if panels:
             plans.append(
                 (
-                    f"{metric.label} against layers, per objective (mean and 95 % CI over seeds)",
+                    f"{metric.label} against layers, per objective (mean over seeds and 95 % "
+                    "percentile-bootstrap interval)",
                     name,
                     lambda p=panels, m=metric: metric_vs_layers(p, ylabel=m.label, colors=colors),
                 )

@@ -12,13 +12,20 @@ Written out here (no scipy dependency):
   distribution (every sign pattern equally likely) is counted over doubled ranks (integers even
   with ties), and ``p = min(1, 2·min(P(W⁺ ≤ w), P(W⁺ ≥ w)))``; above that the normal approximation
   ``z = (W⁺ − n(n+1)/4)/σ``, ``σ² = n(n+1)(2n+1)/24 − Σ_ties (t³ − t)/48``, without continuity
-  correction.
+  correction. :func:`rank_biserial` is its effect size, the matched-pairs rank-biserial
+  correlation ``r = (W⁺ − W⁻)/(W⁺ + W⁻)`` in [−1, 1];
+- the Hodges–Lehmann estimate of a paired shift, the median of the Walsh averages
+  ``(d_i + d_j)/2``, ``i ≤ j`` — the estimate that goes with the signed-rank test (without ties,
+  ``W⁺`` is the number of positive Walsh averages);
+- Holm's step-down adjustment of ``m`` p-values: with ``p_(1) ≤ … ≤ p_(m)``,
+  ``p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j))``; rejecting where ``p̃ < α`` controls the
+  family-wise error rate at ``α``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from qhn.errors import ConfigError
@@ -27,6 +34,9 @@ __all__ = [
     "Interval",
     "WilcoxonResult",
     "finite",
+    "hodges_lehmann",
+    "holm",
+    "rank_biserial",
     "t_cdf",
     "t_interval",
     "t_quantile",
@@ -81,6 +91,15 @@ class WilcoxonResult:
     p_value: float
     n: int
     method: str
+
+    @property
+    def direction(self) -> int:
+        """+1 when ``W⁺`` lies above its null mean ``n(n+1)/4`` (differences tend positive),
+        −1 below, 0 at it."""
+        mean = self.n * (self.n + 1) / 4.0
+        if self.statistic > mean:
+            return 1
+        return -1 if self.statistic < mean else 0
 
 
 def finite(values: Iterable[float | None]) -> list[float]:
@@ -243,3 +262,39 @@ def wilcoxon_signed_rank(differences: Iterable[float | None]) -> WilcoxonResult:
     variance = n * (n + 1) * (2 * n + 1) / 24.0 - sum(t**3 - t for t in ties) / 48.0
     z = (w_plus - mean) / math.sqrt(variance) if variance > 0 else 0.0
     return WilcoxonResult(w_plus, math.erfc(abs(z) / math.sqrt(2.0)), n, "normal")
+
+
+def rank_biserial(result: WilcoxonResult) -> float:
+    """The matched-pairs rank-biserial correlation ``(W⁺ − W⁻)/(W⁺ + W⁻)`` of a signed-rank
+    test, ``W⁺ + W⁻ = n(n+1)/2`` (NaN when ``n = 0``)."""
+    if result.n == 0:
+        return math.nan
+    total = result.n * (result.n + 1) / 2.0
+    return (2.0 * result.statistic - total) / total
+
+
+def hodges_lehmann(differences: Iterable[float | None]) -> float:
+    """The median of the Walsh averages ``(d_i + d_j)/2``, ``i ≤ j``, of the finite
+    ``differences`` (NaN when there are none)."""
+    data = finite(differences)
+    walsh = sorted((data[i] + data[j]) / 2.0 for i in range(len(data)) for j in range(i, len(data)))
+    if not walsh:
+        return math.nan
+    middle = len(walsh) // 2
+    return walsh[middle] if len(walsh) % 2 else (walsh[middle - 1] + walsh[middle]) / 2.0
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values in the order given; NaN entries stay NaN and do not count in
+    the family size ``m``."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None and not math.isnan(p))
+    for p, _ in present:
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"a p-value must lie in [0, 1], got {p!r}")
+    out = [math.nan] * len(p_values)
+    m = len(present)
+    running = 0.0
+    for rank, (p, index) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[index] = running
+    return out

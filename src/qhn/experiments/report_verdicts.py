@@ -1,0 +1,283 @@
+"""The comparison sections of ``report.md``: the headline table, the conclusion in words and the
+per-layer appendix — all three printing the same :class:`~qhn.experiments.comparisons.Comparison`
+objects, so a verdict, its interval and its adjusted p can never disagree between them or with
+``comparisons.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qhn.experiments.comparisons import (
+    ALPHA,
+    COMPARISONS_CSV,
+    CONCLUSION_METRICS,
+    LEVEL,
+    Comparison,
+    Entry,
+    _arms,
+    _group,
+)
+
+__all__ = [
+    "appendix_section",
+    "conclusion_section",
+    "headline_section",
+    "headline_table",
+    "pooled",
+    "table",
+]
+
+HEADLINE = "Headline"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A Markdown table (``|`` in cells escaped)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _layers_text(layers: tuple[int, ...]) -> str:
+    return ", ".join(str(layers) for layers in layers)
+
+
+def _p(p: float) -> str:
+    return "—" if not math.isfinite(p) else f"{p:.2g}"
+
+
+def _shift(c: Comparison) -> str:
+    """``estimate [low, high]`` of B − A, or why there is no interval."""
+    interval = c.estimate
+    if interval.n == 0:
+        return "—"
+    if not interval.defined:
+        return f"{interval.mean:+.3g} (n=1, no interval)"
+    return f"{interval.mean:+.3g} [{interval.low:+.3g}, {interval.high:+.3g}]"
+
+
+def _names(c: Comparison) -> tuple[str, str]:
+    """Display names of A and B (entanglement arms read ``layers 0`` / ``layers 1, 2``)."""
+    if c.a.endswith(" L0"):
+        return "layers 0", f"layers {_layers_text(c.layers)}"
+    return c.a, c.b
+
+
+def _winner(c: Comparison) -> str:
+    a, b = _names(c)
+    verdict = c.verdict()
+    return {"a better": f"{a} better", "b better": f"{b} better"}.get(verdict, verdict)
+
+
+def _label(c: Comparison) -> str:
+    if c.a.endswith(" L0"):
+        text = f"{c.a.removesuffix(' L0')}: layers {_layers_text(c.layers)} vs 0"
+    else:
+        text = f"{c.b} vs {c.a}"
+    return f"{text} ({c.settings})" if c.settings else text
+
+
+def pooled(comparisons: Iterable[Comparison]) -> dict[tuple[Any, ...], Comparison]:
+    """The widest pooling of each comparison (over all its layers), keyed by task, settings,
+    a, b and metric key, in first-seen order."""
+    out: dict[tuple[Any, ...], Comparison] = {}
+    for c in comparisons:
+        key = (c.task, c.settings, c.a, c.b, c.metric.key)
+        if key not in out or len(c.layers) > len(out[key].layers):
+            out[key] = c
+    return out
+
+
+def headline_table(comparisons: Sequence[Comparison]) -> list[str]:
+    """One row per task × pooled comparison × conclusion metric that was measured."""
+    keys = {m.key for m in CONCLUSION_METRICS}
+    order = {m.key: i for i, m in enumerate(CONCLUSION_METRICS)}
+    found = [c for c in pooled(comparisons).values() if c.metric.key in keys and c.measured]
+    position = {id(c): i for i, c in enumerate(found)}
+    found.sort(key=lambda c: (c.task, position[id(c)] // len(keys), order[c.metric.key]))
+    rows = [
+        [
+            c.task,
+            _label(c),
+            c.metric.label,
+            str(c.n),
+            _shift(c),
+            _p(c.p_adjusted),
+            f"**{_winner(c)}**" if c.better() else _winner(c),
+        ]
+        for c in found
+    ]
+    header = ["task", "comparison", "metric", "n", "effect B − A [95 % CI]", "adjusted p"]
+    return table([*header, "verdict"], rows)
+
+
+def headline_section(comparisons: Sequence[Comparison]) -> list[str]:
+    """``## Headline``: the method in one paragraph, then :func:`headline_table`."""
+    m = sum(c.measured for c in comparisons)
+    lines = [f"## {HEADLINE}", ""]
+    if not any(c.measured for c in comparisons):
+        return [*lines, "No matched pairs to compare yet.", ""]
+    return [
+        *lines,
+        f"_One paired test per comparison: the two-sided Wilcoxon signed-rank test over runs "
+        f"with the same task, layers, settings and seeds (pooled over layer counts here), its p "
+        f"adjusted by Holm's method over all {m} comparisons of this report (every measured row "
+        f"of `{COMPARISONS_CSV}`). The verdict names the better side only where the adjusted p "
+        f"is below {ALPHA:g}. The effect is the Hodges–Lehmann shift B − A (higher accuracy and "
+        f"mass are better, lower E_q[C] is better) with a {LEVEL:.0%} paired-bootstrap "
+        f"percentile interval. Metrics a task does not measure are left out; the per-layer "
+        f"comparisons are in the appendix._",
+        "",
+        *headline_table(comparisons),
+        "",
+    ]
+
+
+def _clause(c: Comparison) -> str:
+    """One clause of the conclusion: who is better on the metric, by how much, and why."""
+    label = c.metric.label
+    if not c.measured:
+        return f"{label}: not measured here (e.g. a task without test data)"
+    a, b = _names(c)
+    evidence = (
+        f"{_shift(c)}, Wilcoxon p = {_p(c.wilcoxon.p_value)}, adjusted p = {_p(c.p_adjusted)}"
+    )
+    if c.wilcoxon.n == 0:
+        evidence = f"{_shift(c)}, every pair equal"
+    better = c.better()
+    if better == 0:
+        return f"{label}: no significant difference ({evidence})"
+    winner, loser = (b, a) if better > 0 else (a, b)
+    return f"{label}: **{winner} better** than {loser} by {abs(c.estimate.mean):.3g} ({evidence})"
+
+
+def conclusion_section(
+    entries: list[Entry], paired: list[Comparison], entangled: list[Comparison]
+) -> list[str]:
+    """``## Conclusion``: per task, each arm against MLE and each layer count against the
+    product state, in words, with the verdicts of the headline table."""
+    lines = ["## Conclusion", ""]
+    if not entries:
+        return [*lines, "No complete runs yet.", ""]
+    for task, group in _group(entries, lambda e: e.task).items():
+        lines += [f"### {task}", ""]
+        lines += _objective_conclusion(task, group, paired)
+        lines += _entanglement_conclusion(task, group, entangled)
+        lines.append("")
+    return lines
+
+
+def _objective_conclusion(task: str, group: list[Entry], paired: list[Comparison]) -> list[str]:
+    lines = []
+    found_all = pooled(c for c in paired if c.task == task)
+    for settings, entries in _group(group, lambda e: e.settings).items():
+        arms = _arms(entries)
+        mle = {e.arm for e in entries if e.record.config.objective == "mle"}
+        baselines = [a for a in arms if a in mle]
+        others = [a for a in arms if a not in mle]
+        where = f" ({settings})" if settings else ""
+        if not baselines or not others:
+            present = ", ".join(arms)
+            lines.append(f"- Objectives{where}: only {present} ran here; no comparison with MLE.")
+            continue
+        for base in baselines:
+            for other in others:
+                found = [
+                    found_all.get((task, settings, base, other, m.key)) for m in CONCLUSION_METRICS
+                ]
+                found = [c for c in found if c is not None]
+                if not found:
+                    lines.append(f"- **{other} vs {base}**{where}: no matched seeds.")
+                    continue
+                lines.append(
+                    f"- **{other} vs {base}**{where}, n = {found[0].pairs} matched runs over "
+                    f"layers {_layers_text(found[0].layers)}:"
+                )
+                buckets: dict[int, list[str]] = {1: [], -1: [], 0: []}
+                for c in found:
+                    lines.append(f"  - {_clause(c)}")
+                    if c.measured:
+                        buckets[c.better()].append(c.metric.label)
+                summary = []
+                if buckets[1]:
+                    summary.append(f"{other} beats {base} on {', '.join(buckets[1])}")
+                if buckets[-1]:
+                    summary.append(f"{base} beats {other} on {', '.join(buckets[-1])}")
+                if buckets[0]:
+                    summary.append(f"no significant difference on {', '.join(buckets[0])}")
+                if summary:
+                    lines.append(f"  - Verdict: {'; '.join(summary)}.")
+    return lines
+
+
+def _entanglement_conclusion(
+    task: str, group: list[Entry], entangled: list[Comparison]
+) -> list[str]:
+    if not any(e.layers == 0 for e in group):
+        return ["- Entanglement: no product-state runs (layers 0) to compare with."]
+    if not any(e.layers > 0 for e in group):
+        return ["- Entanglement: only product-state runs (layers 0)."]
+    found_all = pooled(c for c in entangled if c.task == task)
+    lines = ["- Entanglement (layers ≥ 1 against the product state, layers 0, paired by seed):"]
+    for (_, settings, a, b, metric_key), c in found_all.items():
+        if metric_key != CONCLUSION_METRICS[0].key:
+            continue
+        where = f" ({settings})" if settings else ""
+        clauses = [
+            _clause(found)
+            for metric in CONCLUSION_METRICS
+            if (found := found_all.get((task, settings, a, b, metric.key))) is not None
+        ]
+        label = f"layers {_layers_text(c.layers)} vs 0"
+        arm = a.removesuffix(" L0")
+        lines.append(f"  - {arm}{where}, {label}, n = {c.pairs}: " + "; ".join(clauses) + ".")
+    if len(lines) == 1:
+        lines.append("  - no seeds ran with both layers 0 and layers ≥ 1.")
+    return lines
+
+
+def _detail_table(comparisons: list[Comparison]) -> list[str]:
+    with_settings = any(c.settings for c in comparisons)
+    header = ["difference", "layers", *(["settings"] if with_settings else [])]
+    header += ["metric", "n", "shift [95 % CI]", "r", "Wilcoxon p", "adjusted p", "verdict"]
+    rows = []
+    for c in comparisons:
+        row = [f"{c.b} − {c.a}", _layers_text(c.layers)]
+        if with_settings:
+            row.append(c.settings or "—")
+        p = "— (all pairs equal)" if c.measured and c.wilcoxon.n == 0 else _p(c.wilcoxon.p_value)
+        row += [
+            c.metric.label,
+            str(c.n),
+            _shift(c),
+            _p(c.effect_size) if c.wilcoxon.n else "—",
+            p if c.measured else "—",
+            _p(c.p_adjusted),
+            _winner(c),
+        ]
+        rows.append(row)
+    return table(header, rows)
+
+
+def appendix_section(paired: list[Comparison], entangled: list[Comparison]) -> list[str]:
+    """``## Appendix: every comparison``: per layer count and pooled, as in the CSV."""
+    if not paired and not entangled:
+        return []
+    lines = [
+        "## Appendix: every comparison",
+        "",
+        f"Every row of `{COMPARISONS_CSV}`: the Hodges–Lehmann shift B − A with its "
+        f"{LEVEL:.0%} paired-bootstrap interval, the rank-biserial effect size r = (W⁺ − W⁻)/"
+        f"(W⁺ + W⁻) of the signed-rank test, its p and the Holm-adjusted p. A row with several "
+        "layer counts pools them.",
+        "",
+    ]
+    for title, comparisons in (
+        ("Objectives", paired),
+        ("Entanglement against the product state (layers L − layers 0)", entangled),
+    ):
+        for task, group in _group(comparisons, lambda c: c.task).items():
+            lines += [f"### {title}: {task}", "", *_detail_table(group), ""]
+    return lines
