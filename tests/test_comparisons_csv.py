@@ -1,0 +1,125 @@
+"""``comparisons.csv``: a verdict follows from the Holm-adjusted p of the test it prints, and no
+interval leaves the range of its metric — for any family of comparisons (hypothesis)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qhn.experiments.comparisons import (
+    ACC_BMA,
+    CSV_COLUMNS,
+    EXPECTED_COST,
+    MASS,
+    VERDICTS,
+    compare_differences,
+    comparisons_csv_text,
+    holm_family,
+    write_comparisons_csv,
+)
+from qhn.experiments.report import mean_interval
+
+METRICS = {m.key: m for m in (ACC_BMA, MASS, EXPECTED_COST)}
+# few distinct values, so ties, zero differences and all-equal pairs come up often
+UNIT = st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.floats(0.0, 1.0))
+VALUE = st.one_of(st.none(), UNIT)
+ARM = st.lists(st.tuples(VALUE, VALUE), min_size=0, max_size=14)
+FAMILY = st.lists(st.tuples(st.sampled_from(sorted(METRICS)), ARM), min_size=1, max_size=8)
+
+
+def rows_of(text: str) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+    return list(reader)
+
+
+@settings(max_examples=60, deadline=None)
+@given(FAMILY)
+def test_no_row_says_better_without_an_adjusted_p_below_alpha_or_leaves_the_range(family):
+    comparisons = []
+    for index, (key, pairs) in enumerate(family):
+        diffs = [b - a if a is not None and b is not None else None for a, b in pairs]
+        comparisons.append(
+            compare_differences(diffs, METRICS[key], task="t", a=f"A{index}", b=f"B{index}")
+        )
+    rows = rows_of(comparisons_csv_text(holm_family(comparisons)))
+    assert len(rows) == len(family)
+    for row, (key, pairs) in zip(rows, family, strict=True):
+        metric = METRICS[key]
+        diffs = [b - a for a, b in pairs if a is not None and b is not None]
+        assert row["verdict"] in VERDICTS
+        assert int(row["n"]) == len(diffs)
+        if not diffs:
+            assert row["verdict"] == "not measured"
+            assert row["p_value"] == row["p_adjusted"] == row["estimate"] == ""
+            continue
+        p, p_adjusted, estimate = (float(row[k]) for k in ("p_value", "p_adjusted", "estimate"))
+        assert 0.0 <= p <= p_adjusted <= 1.0
+        if row["verdict"].endswith("better"):
+            assert p_adjusted < 0.05
+            b_larger = (row["verdict"] == "b better") == metric.higher_is_better
+            assert (estimate > 0) if b_larger else (estimate < 0)
+        else:
+            assert row["verdict"] == "no significant difference"
+        low_bound, high_bound = metric.difference_bounds
+        assert low_bound <= estimate <= high_bound
+        if len(diffs) >= 2:
+            low, high = float(row["ci_low"]), float(row["ci_high"])
+            assert low_bound <= low <= high <= high_bound
+            assert min(diffs) - 1e-12 <= low and high <= max(diffs) + 1e-12
+        else:
+            assert row["ci_low"] == row["ci_high"] == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(VALUE, min_size=1, max_size=20))
+def test_mean_intervals_of_a_bounded_metric_stay_in_its_range(values):
+    interval = mean_interval(values, ACC_BMA)
+    present = [v for v in values if v is not None]
+    assert interval.n == len(present)
+    if present:
+        assert 0.0 <= interval.mean <= 1.0
+        assert interval.mean == pytest.approx(sum(present) / len(present), abs=1e-12)
+    if interval.defined:
+        assert 0.0 <= interval.low <= interval.mean + 1e-12
+        assert interval.mean - 1e-12 <= interval.high <= 1.0
+
+
+def test_holm_over_the_family_withdraws_a_win_that_stands_alone():
+    six_wins = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # exact p = 2/2⁶ = 0.03125
+    alone = holm_family([compare_differences(six_wins, ACC_BMA)])
+    assert alone[0].p_adjusted == pytest.approx(2 / 64) and alone[0].verdict() == "b better"
+    family = holm_family([compare_differences(six_wins, ACC_BMA) for _ in range(10)])
+    assert all(c.p_adjusted == pytest.approx(10 * 2 / 64) for c in family)
+    assert {c.verdict() for c in family} == {"no significant difference"}
+    # three pairs can never reach 0.05: the demo's "layers 1 better at p = 0.25" is gone
+    three = holm_family([compare_differences([0.2, 0.3, 0.4], ACC_BMA)])
+    assert three[0].p_adjusted == 0.25 and three[0].verdict() == "no significant difference"
+    # lower is better: B smaller on E_q[C] on every pair is "b better"
+    cost = holm_family([compare_differences([-0.1 * k for k in range(1, 9)], EXPECTED_COST)])
+    assert cost[0].verdict() == "b better" and cost[0].estimate.mean < 0
+
+
+def test_a_metric_nobody_measured_is_not_measured_but_keeps_its_pairs():
+    (c,) = holm_family([compare_differences([None] * 10, ACC_BMA)])
+    assert (c.pairs, c.n, c.verdict()) == (10, 0, "not measured")
+    assert math.isnan(c.p_adjusted)
+
+
+def test_write_comparisons_csv_is_atomic_and_names_the_file(tmp_path):
+    comparisons = holm_family([compare_differences([0.1, -0.2, 0.3], MASS, task="x,y")])
+    path = tmp_path / "comparisons.csv"
+    write_comparisons_csv(path, comparisons)
+    (row,) = rows_of(path.read_text())
+    assert row["task"] == "x,y" and row["metric"] == "mass_optimal"
+    assert list(tmp_path.iterdir()) == [path]
+    blocked = tmp_path / "blocked"
+    (blocked / "comparisons.csv").mkdir(parents=True)
+    with pytest.raises(OSError) as error:
+        write_comparisons_csv(blocked / "comparisons.csv", comparisons)
+    assert error.value.filename == str(blocked / "comparisons.csv")
