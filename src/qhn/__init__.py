@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "Gate",
     "MemoryBudgetError",
+    "QHNClassifier",
     "QHNError",
     "StatevectorBackend",
     "build_ansatz",
@@ -24,3 +25,12 @@ __all__ = [
     "product",
     "qhn_reference",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # QHNClassifier needs scikit-learn, which `import qhn` must not import.
+    if name == "QHNClassifier":
+        from qhn.sklearn import QHNClassifier
+
+        return QHNClassifier
+    raise AttributeError(f"module 'qhn' has no attribute {name!r}")

@@ -5,6 +5,15 @@ builders live in :mod:`qhn.data.synthetic`, :mod:`qhn.data.digits`, :mod:`qhn.da
 :mod:`qhn.data.cost_vector` and are imported only when a task of theirs is built.
 """
 
+from qhn.data.arrays import from_arrays, from_cost_function
 from qhn.data.tasks import TASKS, Task, TaskBuilder, get_task, task_options
 
-__all__ = ["TASKS", "Task", "TaskBuilder", "get_task", "task_options"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "TaskBuilder",
+    "from_arrays",
+    "from_cost_function",
+    "get_task",
+    "task_options",
+]

@@ -1,0 +1,267 @@
+"""``QHNClassifier``: a quantum hypernetwork as a scikit-learn classifier.
+
+``fit(X, y)`` builds a task from the arrays (:func:`qhn.data.from_arrays`: classes from the sorted
+distinct labels, features standardized with the training statistics, a binary network
+``d → hidden… → outputs``), a :class:`~qhn.experiments.config.RunConfig` from the
+hyperparameters, and trains exactly as ``qhn train`` does (:func:`build_run_for_task` mirrors
+:func:`qhn.experiments.runner.build_run`; the same :func:`qhn.train.fit`, the same evaluation
+with the same seeds), so the same data, options and seed give the same bits as the CLI run.
+
+Predictions use the networks the evaluation used (:class:`qhn.export.TrainedNetworks`):
+``predictor="bma"`` averages ``p(y | x, s)`` over the support of ``q`` (exact ``q`` when
+``shots`` is None), ``"mode"`` uses its most probable network.
+
+Bit budget: the network has ``Σ_l (fan_in_l + 1)·fan_out_l`` bits, one qubit each; exact training
+(``shots=None``) enumerates all ``2**n`` networks and stops at
+:data:`~qhn.experiments.runner.MAX_EXACT_BITS` bits, so wide inputs or many classes need
+``shots``. scikit-learn is imported only with this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from qhn.data.arrays import from_arrays
+from qhn.data.tasks import Task
+from qhn.errors import ConfigError
+from qhn.experiments.config import RunConfig
+from qhn.experiments.runner import (
+    MAX_EXACT_BITS,
+    Run,
+    build_circuit,
+    build_objective,
+    run_threads,
+)
+from qhn.export import TrainedNetworks, check_predictor, to_sequential
+
+__all__ = ["QHNClassifier", "build_run_for_task"]
+
+
+def build_run_for_task(config: RunConfig, task: Task) -> Run:
+    """:func:`~qhn.experiments.runner.build_run` for an in-memory ``task`` (``config.task`` and
+    its options are not looked up): landscape when enumerable, data term, circuit, model,
+    objective, with the same seeds."""
+    from qhn.backends import StatevectorBackend
+    from qhn.backends.base import check_sample_memory
+    from qhn.backends.sample_only import SampleOnly
+    from qhn.hypernetwork import QuantumHypernetwork
+    from qhn.inference.data_term import DataTerm
+    from qhn.landscape import compute_landscape
+
+    if task.temperature != config.temperature:
+        import dataclasses
+
+        task = dataclasses.replace(task, temperature=config.temperature)
+    landscape = None
+    if task.n_bits <= MAX_EXACT_BITS:
+        landscape = compute_landscape(task)
+    elif config.shots is None:
+        raise ConfigError(
+            f"this network has {task.n_bits} bits; exact training enumerates all networks and "
+            f"stops at {MAX_EXACT_BITS} bits: set shots=<int> to train from samples, or use "
+            "fewer features, classes or hidden units"
+        )
+    exact = config.shots is None
+    data_term = DataTerm(
+        task.n_bits,
+        task.n_train,
+        task.temperature,
+        cost_fn=task.cost,
+        cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
+    )
+    circuit = build_circuit(config, task.n_bits)
+    backend = StatevectorBackend()
+    if config.shots is not None:
+        batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
+        check_sample_memory(max(batch, 1), config.shots, task.n_bits, backend.memory_budget)
+    if config.backend == "sampled":
+        backend = SampleOnly(backend)
+    model = QuantumHypernetwork(
+        circuit,
+        backend,
+        config.resolved_estimator,
+        init=config.init,
+        init_scale=config.init_scale,
+        generator=torch.Generator().manual_seed(config.train.seed),
+    )
+    objective = build_objective(config, data_term, task.n_bits)
+    objective.check(model)
+    return Run(config, task, landscape, data_term, circuit, model, objective)
+
+
+class QHNClassifier(ClassifierMixin, BaseEstimator):
+    """A binary neural network trained by a quantum hypernetwork, as a scikit-learn classifier.
+
+    Hyperparameters are those of a run config (see :class:`~qhn.experiments.config.RunConfig`):
+    ``objective`` (mle | elbo | selbo), ``beta``, ``lam``, ``prior_p``, ``temperature``;
+    ``ansatz``, ``layers``, ``init``; ``backend`` (statevector | sampled), ``estimator``,
+    ``shots`` (None: exact); ``steps``, ``lr``, ``optimizer``; the network: ``hidden`` (int or
+    tuple of widths, 0: logistic/softmax regression) and ``activation``; ``predictor``
+    (bma | mode); ``test_fraction`` (held out of ``X`` by a stratified split for
+    :attr:`metrics_`, 0: train on everything); ``random_state`` (int, or None for a fresh seed;
+    seeds the initialization, the shots and the split).
+
+    Fitted attributes: ``classes_``, ``n_features_in_``, ``q_`` (``(2**n,)`` the trained
+    distribution: exact, or the empirical one of the evaluation shots), ``mode_network_`` (the
+    mode network as a ``torch.nn.Sequential`` on standardized inputs, returning logits),
+    ``history_`` (one record per step), ``metrics_`` (the run summary's metrics), ``networks_``
+    (:class:`~qhn.export.TrainedNetworks`), ``model_`` (the hypernetwork), ``task_``,
+    ``run_config_``.
+    """
+
+    def __init__(
+        self,
+        objective: str = "elbo",
+        *,
+        layers: int = 2,
+        ansatz: str = "hardware_efficient",
+        backend: str = "statevector",
+        estimator: str = "auto",
+        shots: int | None = None,
+        steps: int = 200,
+        lr: float = 0.05,
+        optimizer: str = "adam",
+        beta: float = 1.0,
+        lam: float = 1.0,
+        prior_p: float = 0.5,
+        temperature: float = 1.0,
+        init: str = "uniform",
+        hidden: int | Sequence[int] = 0,
+        activation: str = "relu",
+        predictor: str = "bma",
+        test_fraction: float = 0.0,
+        random_state: int | None = None,
+    ) -> None:
+        self.objective = objective
+        self.layers = layers
+        self.ansatz = ansatz
+        self.backend = backend
+        self.estimator = estimator
+        self.shots = shots
+        self.steps = steps
+        self.lr = lr
+        self.optimizer = optimizer
+        self.beta = beta
+        self.lam = lam
+        self.prior_p = prior_p
+        self.temperature = temperature
+        self.init = init
+        self.hidden = hidden
+        self.activation = activation
+        self.predictor = predictor
+        self.test_fraction = test_fraction
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ config
+    def _seed(self) -> int:
+        state = self.random_state
+        if isinstance(state, (int, np.integer)) and not isinstance(state, bool) and state >= 0:
+            return int(state)
+        return int(check_random_state(state).randint(2**31 - 1))
+
+    def run_config(self, seed: int = 0) -> RunConfig:
+        """The :class:`RunConfig` these hyperparameters stand for (task ``"arrays"``)."""
+        return RunConfig(
+            task="arrays",
+            data_seed=seed,
+            objective=self.objective,
+            beta=self.beta,
+            lam=self.lam,
+            prior_p=self.prior_p,
+            temperature=self.temperature,
+            ansatz=self.ansatz,
+            layers=self.layers,
+            init=self.init,
+            backend=self.backend,
+            estimator=self.estimator,
+            shots=self.shots,
+            train={"steps": self.steps, "lr": self.lr, "optimizer": self.optimizer, "seed": seed},
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any) -> QHNClassifier:
+        """Train on features ``X (B, d)`` and labels ``y (B,)`` (any hashable, sortable labels)."""
+        from scipy import sparse
+
+        from qhn.data.arrays import validate_xy
+        from qhn.train import fit
+        from qhn.train.evaluate import evaluate_with_support
+
+        if sparse.issparse(X):
+            raise ConfigError("QHNClassifier does not take sparse X; pass X.toarray()")
+        check_predictor(self.predictor)
+        validate_xy(X, y)
+        X, y = validate_data(self, X, y, ensure_all_finite=True)
+        check_classification_targets(y)
+        seed = self._seed()
+        config = self.run_config(seed)
+        task = from_arrays(
+            X,
+            y,
+            seed=seed,
+            test_fraction=self.test_fraction,
+            hidden=self.hidden,
+            activation=self.activation,
+        )
+        with run_threads():
+            built = build_run_for_task(config, task)
+            result = fit(built.model, built.objective, config.train, checkpoint_seconds=None)
+            metrics, support = evaluate_with_support(
+                built.model,
+                built.task,
+                landscape=built.landscape,
+                shots=config.shots,
+                generator=torch.Generator().manual_seed(config.train.seed + 1),
+            )
+        info = task.info
+        self.classes_ = np.asarray(info["classes"])
+        self.networks_ = TrainedNetworks.from_support(
+            task.network,
+            support,
+            feature_mean=np.asarray(info["feature_mean"]),
+            feature_std=np.asarray(info["feature_std"]),
+            classes=list(info["classes"]),
+        )
+        self.q_ = support.distribution(task.n_bits).numpy()
+        self.mode_network_ = to_sequential(self.networks_.to_arrays(top_k=1))
+        self.history_ = result.history
+        self.metrics_ = metrics
+        self.model_ = built.model
+        self.task_ = task
+        self.run_config_ = config
+        return self
+
+    # ------------------------------------------------------------------ predict
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(B, K)``, columns in the order of ``classes_``."""
+        check_is_fitted(self, "networks_")
+        X = validate_data(self, X, reset=False, ensure_all_finite=True)
+        return self.networks_.predict_proba(X, check_predictor(self.predictor)).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row (a tie goes to the earlier class)."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def export(
+        self, path: str | Path | None = None, format: str = "npz", *, top_k: int | None = None
+    ) -> dict[str, Any]:
+        """The trained networks as arrays (see :mod:`qhn.export`); written to ``path`` too."""
+        check_is_fitted(self, "networks_")
+        if path is not None:
+            self.networks_.save(path, format, top_k=top_k)
+        return self.networks_.to_arrays(top_k)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
