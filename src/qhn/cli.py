@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from qhn.cli_baseline import baseline
 from qhn.cli_errors import DEBUG_META, ErrorPolicyGroup, debug_first
 from qhn.cli_sweep import report, reproduce, sweep
 from qhn.cli_train import train
@@ -138,6 +139,7 @@ app.command()(train)
 app.command()(sweep)
 app.command()(report)
 app.command()(reproduce)
+app.command()(baseline)
 
 
 def main() -> None:
