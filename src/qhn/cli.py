@@ -9,6 +9,7 @@ import typer
 
 from qhn.cli_baseline import baseline
 from qhn.cli_errors import DEBUG_META, ErrorPolicyGroup, debug_first
+from qhn.cli_predict import export, predict
 from qhn.cli_sweep import report, reproduce, sweep
 from qhn.cli_train import train
 
@@ -140,6 +141,8 @@ app.command()(sweep)
 app.command()(report)
 app.command()(reproduce)
 app.command()(baseline)
+app.command()(predict)
+app.command()(export)
 
 
 def main() -> None:
