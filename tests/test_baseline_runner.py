@@ -178,3 +178,24 @@ def test_cli_writes_a_run_and_reports_errors_on_one_line(tmp_path):
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == ["error: tau must be a finite number > 0, got 0"]
     assert not (tmp_path / "c").exists()
+
+
+def test_a_cost_vector_task_serves_the_searches_and_refuses_gradient_methods(tmp_path):
+    import numpy as np
+
+    # Hamming distance to a target plus noise: a landscape a local search can descend.
+    bits = index_to_bits(torch.arange(2**7), 7).numpy()
+    target = bits[77]
+    costs = (bits != target).sum(1) + 0.1 * np.random.default_rng(3).random(2**7)
+    np.save(tmp_path / "c.npy", costs)
+    options = {"path": str(tmp_path / "c.npy")}
+    for method in ("anneal", "exhaustive"):
+        config = BaselineConfig(method=method, task="cost-vector", task_options=options, budget=400)
+        summary = run_baseline(config, tmp_path / method)
+        assert summary["mode_index"] == int(np.argmin(costs))
+        assert summary["expected_cost"] == pytest.approx(costs.min())
+        assert "acc_mode_test" not in summary
+    config = BaselineConfig(method="ste", task="cost-vector", task_options=options)
+    with pytest.raises(ConfigError, match="cost vector without a network; use anneal"):
+        run_baseline(config, tmp_path / "ste")
+    assert not (tmp_path / "ste").exists()

@@ -78,7 +78,8 @@ def anneal_bits(
         if tempering and r > 1:
             for k in range(t % 2, r - 1, 2):
                 log_ratio = (1 / ladder[k] - 1 / ladder[k + 1]) * (current[k] - current[k + 1])
-                if math.log(float(torch.rand((), generator=generator))) < float(log_ratio):
+                u = float(torch.rand((), generator=generator, dtype=torch.float64))
+                if u < math.exp(min(0.0, float(log_ratio))):
                     state[[k, k + 1]] = state[[k + 1, k]]
                     current[[k, k + 1]] = current[[k + 1, k]]
         if record is not None:

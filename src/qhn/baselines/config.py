@@ -60,8 +60,9 @@ class BaselineConfig:
     BayesBiNN's likelihood weight is ``N/T``). Run: ``method`` (one of :data:`METHODS`),
     ``seed``, ``steps`` (optimizer steps of the gradient methods; chain steps of ``anneal`` and
     draws of ``random`` when ``budget`` is unset), ``budget`` (evaluations of ``anneal`` /
-    ``random``: set it to the QHN's to match budgets), ``restarts`` (independent runs, the best
-    kept by training cost). Gradient methods: ``lr`` (Adam for ste/float, the BLR step α for
+    ``random``: set it to the QHN's to match budgets), ``restarts`` (independent runs of a
+    gradient method, the best kept by training cost; a search spends its budget in one run).
+    Gradient methods: ``lr`` (Adam for ste/float, the BLR step α for
     bayesbinn; unset = :data:`DEFAULT_LR`), ``init_scale`` (spread of the initial latent
     weights / natural parameters). BayesBiNN: ``tau`` (relaxation temperature τ),
     ``mc_samples`` (relaxed samples per step), ``prior_p`` (``P(bit = 1)`` of the prior).
@@ -135,7 +136,7 @@ class BaselineConfig:
     @property
     def resolved_budget(self) -> int:
         """Evaluations ``anneal`` / ``random`` spend: ``budget``, else ``steps`` (random) or
-        ``steps · replicas`` (anneal), times ``restarts`` for anneal."""
+        ``steps · replicas`` (anneal)."""
         if self.budget is not None:
             return self.budget
         return self.steps * (self.replicas if self.method == "anneal" else 1)

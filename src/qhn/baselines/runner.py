@@ -22,10 +22,10 @@ import torch
 
 from qhn.baselines.anneal import train_anneal
 from qhn.baselines.bayesbinn import train_bayesbinn
-from qhn.baselines.common import BaselineResult
+from qhn.baselines.common import BaselineResult, require_network
 from qhn.baselines.config import BaselineConfig, save_baseline_config
 from qhn.baselines.floatnet import FloatNetwork, float_metrics, train_float
-from qhn.baselines.search import train_exhaustive, train_random
+from qhn.baselines.search import check_exhaustive, train_exhaustive, train_random
 from qhn.baselines.ste import train_ste
 from qhn.data.tasks import Task, get_task
 from qhn.errors import ConfigError
@@ -34,12 +34,21 @@ from qhn.io import atomic_write_json
 from qhn.train import HistoryWriter
 from qhn.train.evaluate import evaluate_with_support
 
-__all__ = ["TRAINERS", "build_task", "run_baseline", "train_baseline"]
+__all__ = [
+    "GRADIENT_METHODS",
+    "TRAINERS",
+    "build_task",
+    "check_method",
+    "run_baseline",
+    "train_baseline",
+]
 
 logger = logging.getLogger(__name__)
 
 Trainer = Callable[[Task, BaselineConfig, Callable[[dict[str, Any]], None]], BaselineResult]
 
+#: Methods that train network weights by gradients (they need a task with a network).
+GRADIENT_METHODS = ("bayesbinn", "ste", "float")
 #: The training function of each method.
 TRAINERS: dict[str, Trainer] = {
     "bayesbinn": train_bayesbinn,
@@ -56,6 +65,14 @@ def build_task(config: BaselineConfig) -> Task:
     return get_task(
         config.task, seed=config.data_seed, temperature=config.temperature, **config.task_options
     )
+
+
+def check_method(config: BaselineConfig, task: Task) -> None:
+    """Refuse a method the task cannot serve, before anything is computed or written."""
+    if config.method in GRADIENT_METHODS:
+        require_network(task, config.method)
+    if config.method == "exhaustive":
+        check_exhaustive(task)
 
 
 def train_baseline(
@@ -91,10 +108,7 @@ def run_baseline(
     started = time.perf_counter()
     with run_threads():
         task = build_task(config)
-        if config.method in ("bayesbinn", "ste", "float") and task.network is None:
-            TRAINERS[config.method](task, config, lambda _: None)  # raises the method's error
-        if config.method == "exhaustive" and task.n_bits > MAX_EXACT_BITS:
-            train_exhaustive(task, config, lambda _: None)  # raises: too many bits
+        check_method(config, task)
         landscape = None
         if task.n_bits <= MAX_EXACT_BITS:
             from qhn.landscape import compute_landscape

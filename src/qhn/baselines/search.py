@@ -21,7 +21,14 @@ from qhn.bits import index_to_bits
 from qhn.data.tasks import Task
 from qhn.errors import ConfigError
 
-__all__ = ["MAX_EXHAUSTIVE_BITS", "RANDOM_BATCH", "random_search", "train_exhaustive"]
+__all__ = [
+    "MAX_EXHAUSTIVE_BITS",
+    "RANDOM_BATCH",
+    "check_exhaustive",
+    "random_search",
+    "train_exhaustive",
+    "train_random",
+]
 
 #: Largest task the exhaustive baseline enumerates.
 MAX_EXHAUSTIVE_BITS = 22
@@ -77,6 +84,15 @@ def train_random(
     return BaselineResult(PointModel(bits), budget, steps, {"mode_cost": value})
 
 
+def check_exhaustive(task: Task) -> None:
+    """Refuse a task with more than :data:`MAX_EXHAUSTIVE_BITS` bits."""
+    if task.n_bits > MAX_EXHAUSTIVE_BITS:
+        raise ConfigError(
+            f"exhaustive search enumerates 2^n networks and stops at {MAX_EXHAUSTIVE_BITS} bits; "
+            f"task {task.name!r} has {task.n_bits}: use anneal or random"
+        )
+
+
 def train_exhaustive(
     task: Task,
     config: BaselineConfig,
@@ -85,11 +101,7 @@ def train_exhaustive(
     cache_dir: str | Path | None = None,
 ) -> BaselineResult:
     """The first optimal network of the task's landscape."""
-    if task.n_bits > MAX_EXHAUSTIVE_BITS:
-        raise ConfigError(
-            f"exhaustive search enumerates 2^n networks and stops at {MAX_EXHAUSTIVE_BITS} bits; "
-            f"task {task.name!r} has {task.n_bits}: use anneal or random"
-        )
+    check_exhaustive(task)
     from qhn.landscape import compute_landscape
 
     landscape = compute_landscape(task, cache_dir=cache_dir)
