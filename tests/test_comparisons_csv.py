@@ -6,22 +6,24 @@ from __future__ import annotations
 import csv
 import io
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qhn.experiments.comparisons import (
     ACC_BMA,
-    CSV_COLUMNS,
     EXPECTED_COST,
     MASS,
     VERDICTS,
+    Entry,
     compare_differences,
-    comparisons_csv_text,
+    entanglement_comparisons,
     holm_family,
-    write_comparisons_csv,
 )
+from qhn.experiments.comparisons_csv import CSV_COLUMNS, comparisons_csv_text, write_comparisons_csv
 from qhn.experiments.report import mean_interval
 
 METRICS = {m.key: m for m in (ACC_BMA, MASS, EXPECTED_COST)}
@@ -123,3 +125,34 @@ def test_write_comparisons_csv_is_atomic_and_names_the_file(tmp_path):
     with pytest.raises(OSError) as error:
         write_comparisons_csv(blocked / "comparisons.csv", comparisons)
     assert error.value.filename == str(blocked / "comparisons.csv")
+
+
+def test_entanglement_pooled_over_layers_tests_one_mean_difference_per_seed():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    seeds = range(7)
+    value = {(layers, s): float(rng.uniform(0.5, 1.0)) for layers in (0, 1, 2) for s in seeds}
+    entries = [
+        Entry(
+            SimpleNamespace(id=f"L{layers}-s{s}"),
+            "t",
+            "MLE",
+            (0,),
+            layers,
+            "",
+            (0, s),
+            {ACC_BMA.key: value[layers, s], EXPECTED_COST.key: None, MASS.key: 0.5},
+        )
+        for (layers, s) in value
+    ]
+    found = {(c.b, c.metric.key): c for c in entanglement_comparisons(entries)}
+    pooled = found["MLE L≥1", ACC_BMA.key]
+    d = [(value[1, s] + value[2, s]) / 2 - value[0, s] for s in seeds]
+    walsh = [(d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d))]
+    assert (pooled.pairs, pooled.n, pooled.layers) == (7, 7, (1, 2))
+    assert pooled.estimate.mean == pytest.approx(float(np.median(walsh)), abs=1e-12)
+    exact = stats.wilcoxon(d, method="exact").pvalue
+    assert pooled.wilcoxon.p_value == pytest.approx(exact, rel=1e-9)
+    assert found["MLE L1", ACC_BMA.key].n == 7
+    unmeasured = found["MLE L≥1", EXPECTED_COST.key]
+    assert (unmeasured.pairs, unmeasured.verdict()) == (7, "not measured")

@@ -12,7 +12,8 @@ How runs are grouped. Every config field that varies across the runs plays one r
 One comparison, one test. A comparison takes the differences ``d_i = B_i − A_i`` of two arms
 over matching replicates (same task, layers, settings and seeds), per layer count and pooled
 over layers; entanglement compares each ``layers ≥ 1`` with ``layers = 0`` (the product state)
-the same way, per arm. Of the ``d_i`` it reports
+the same way, per arm, and pools the layer counts by averaging each seed's differences (the
+product-state run is shared). Of the ``d_i`` it reports
 
 - the estimate: the Hodges–Lehmann shift (median of the Walsh averages), with its
   :data:`LEVEL` paired-bootstrap percentile interval, which stays inside the range of a
@@ -29,12 +30,9 @@ the same way, per arm. Of the ``d_i`` it reports
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +40,7 @@ from typing import Any
 
 from qhn.experiments.bootstrap import bootstrap_interval, hodges_lehmann_rows
 from qhn.experiments.config import OBJECTIVES
-from qhn.experiments.results import RunRecord, flatten_config, varying_fields, write_named
+from qhn.experiments.results import RunRecord, flatten_config, varying_fields
 from qhn.experiments.stats import (
     Interval,
     WilcoxonResult,
@@ -51,13 +49,10 @@ from qhn.experiments.stats import (
     rank_biserial,
     wilcoxon_signed_rank,
 )
-from qhn.io import atomic_write_text
 
 __all__ = [
     "ALPHA",
-    "COMPARISONS_CSV",
     "CONCLUSION_METRICS",
-    "CSV_COLUMNS",
     "LEVEL",
     "OBJECTIVE_PARAMETERS",
     "PAIRED_METRICS",
@@ -67,11 +62,9 @@ __all__ = [
     "Entry",
     "Metric",
     "compare_differences",
-    "comparisons_csv_text",
     "entanglement_comparisons",
     "holm_family",
     "objective_comparisons",
-    "write_comparisons_csv",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,21 +73,6 @@ logger = logging.getLogger(__name__)
 LEVEL = 0.95
 #: Family-wise error rate: a verdict is "better" only where the Holm-adjusted p is below it.
 ALPHA = 0.05
-COMPARISONS_CSV = "comparisons.csv"
-CSV_COLUMNS = (
-    "task",
-    "group",
-    "a",
-    "b",
-    "metric",
-    "n",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_adjusted",
-    "verdict",
-)
 VERDICTS = ("a better", "b better", "no significant difference", "not measured")
 _UNBOUNDED = (-math.inf, math.inf)
 
@@ -373,6 +351,19 @@ def _pairs(pairs: Iterable[tuple[Entry, Entry]], metric: Metric) -> list[float |
     return diffs
 
 
+def _seed_means(
+    per_layer: Iterable[list[tuple[Entry, Entry]]], metric: Metric
+) -> list[float | None]:
+    """Per replicate, the mean of its differences over layer counts (None if none measured)."""
+    by_replicate: dict[tuple[Any, ...], list[float]] = {}
+    for pairs in per_layer:
+        for (a, _), diff in zip(pairs, _pairs(pairs, metric), strict=True):
+            found = by_replicate.setdefault(a.replicate, [])
+            if diff is not None:
+                found.append(diff)
+    return [math.fsum(d) / len(d) if d else None for d in by_replicate.values()]
+
+
 def _compare(
     pairs: list[tuple[Entry, Entry]],
     metric: Metric,
@@ -446,7 +437,9 @@ def entanglement_comparisons(
     entries: list[Entry], metrics: Sequence[Metric] = CONCLUSION_METRICS
 ) -> list[Comparison]:
     """For each task × arm × settings: every ``layers = L ≥ 1`` against ``layers = 0`` (the
-    product state), matched by replicate, then all ``L ≥ 1`` pooled."""
+    product state), matched by replicate, then all ``L ≥ 1`` pooled: one difference per
+    replicate, the mean over its layer counts of ``x_L − x_0`` (every ``L`` shares the same
+    product-state run, so the replicate, not the run, is the unit of the test)."""
     out = []
     key = lambda e: (e.task, e.settings, e.arm)  # noqa: E731
     for (task, settings, arm), group in _group(entries, key).items():
@@ -461,7 +454,6 @@ def entanglement_comparisons(
         per_layer = {k: v for k, v in per_layer.items() if v}
         if not per_layer:
             continue
-        pooled = [pair for pairs in per_layer.values() for pair in pairs]
         for metric in metrics:
             for layers, pairs in per_layer.items():
                 out.append(
@@ -477,8 +469,8 @@ def entanglement_comparisons(
                 )
             if len(per_layer) > 1:
                 out.append(
-                    _compare(
-                        pooled,
+                    compare_differences(
+                        _seed_means(per_layer.values(), metric),
                         metric,
                         task=task,
                         settings=settings,
@@ -488,42 +480,3 @@ def entanglement_comparisons(
                     )
                 )
     return out
-
-
-# --- comparisons.csv --------------------------------------------------------------------------
-
-
-def _cell(value: float) -> str:
-    return "" if not math.isfinite(value) else repr(float(value))
-
-
-def comparisons_csv_text(comparisons: Iterable[Comparison]) -> str:
-    """``comparisons.csv``: one row per comparison, columns :data:`CSV_COLUMNS` (empty cells
-    where a number does not exist)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for c in comparisons:
-        measured = c.measured
-        writer.writerow(
-            [
-                c.task,
-                c.group,
-                c.a,
-                c.b,
-                c.metric.key,
-                c.n,
-                _cell(c.estimate.mean),
-                _cell(c.estimate.low),
-                _cell(c.estimate.high),
-                _cell(c.wilcoxon.p_value) if measured else "",
-                _cell(c.p_adjusted) if measured else "",
-                c.verdict(),
-            ]
-        )
-    return buffer.getvalue()
-
-
-def write_comparisons_csv(path: str | os.PathLike[str], comparisons: Iterable[Comparison]) -> None:
-    """Write :func:`comparisons_csv_text` atomically (an ``OSError`` names the file)."""
-    write_named(path, atomic_write_text, comparisons_csv_text(comparisons))

@@ -34,7 +34,6 @@ from typing import Any
 from qhn.errors import QHNError
 from qhn.experiments.bootstrap import bootstrap_interval, mean_rows
 from qhn.experiments.comparisons import (
-    COMPARISONS_CSV,
     CONCLUSION_METRICS,
     LEVEL,
     OBJECTIVE_PARAMETERS,
@@ -51,8 +50,8 @@ from qhn.experiments.comparisons import (
     entanglement_comparisons,
     holm_family,
     objective_comparisons,
-    write_comparisons_csv,
 )
+from qhn.experiments.comparisons_csv import COMPARISONS_CSV, write_comparisons_csv
 from qhn.experiments.report_figures import FIGURES, write_figures
 from qhn.experiments.report_verdicts import (
     appendix_section,

@@ -12,7 +12,6 @@ from typing import Any
 
 from qhn.experiments.comparisons import (
     ALPHA,
-    COMPARISONS_CSV,
     CONCLUSION_METRICS,
     LEVEL,
     Comparison,
@@ -20,6 +19,7 @@ from qhn.experiments.comparisons import (
     _arms,
     _group,
 )
+from qhn.experiments.comparisons_csv import COMPARISONS_CSV
 
 __all__ = [
     "appendix_section",
@@ -79,38 +79,57 @@ def _label(c: Comparison) -> str:
     return f"{text} ({c.settings})" if c.settings else text
 
 
+def _entangled(c: Comparison) -> bool:
+    return c.a.endswith(" L0")
+
+
 def pooled(comparisons: Iterable[Comparison]) -> dict[tuple[Any, ...], Comparison]:
     """The widest pooling of each comparison (over all its layers), keyed by task, settings,
-    a, b and metric key, in first-seen order."""
+    a, b (``L≥1`` for every layer count against the product state) and metric key, in
+    first-seen order."""
     out: dict[tuple[Any, ...], Comparison] = {}
     for c in comparisons:
-        key = (c.task, c.settings, c.a, c.b, c.metric.key)
+        b = "L≥1" if _entangled(c) else c.b
+        key = (c.task, c.settings, c.a, b, c.metric.key)
         if key not in out or len(c.layers) > len(out[key].layers):
             out[key] = c
     return out
 
 
-def headline_table(comparisons: Sequence[Comparison]) -> list[str]:
-    """One row per task × pooled comparison × conclusion metric that was measured."""
+def _headline_rows(comparisons: Sequence[Comparison]) -> dict[tuple[Any, ...], list[Comparison]]:
+    """Per task × settings × comparison, its pooled comparisons on the conclusion metrics:
+    every arm against MLE (every pair of arms where a task has no MLE), then every arm's
+    layers ≥ 1 against its product state."""
     keys = {m.key for m in CONCLUSION_METRICS}
-    order = {m.key: i for i, m in enumerate(CONCLUSION_METRICS)}
-    found = [c for c in pooled(comparisons).values() if c.metric.key in keys and c.measured]
-    position = {id(c): i for i, c in enumerate(found)}
-    found.sort(key=lambda c: (c.task, position[id(c)] // len(keys), order[c.metric.key]))
-    rows = [
-        [
-            c.task,
-            _label(c),
-            c.metric.label,
-            str(c.n),
-            _shift(c),
-            _p(c.p_adjusted),
-            f"**{_winner(c)}**" if c.better() else _winner(c),
-        ]
-        for c in found
-    ]
-    header = ["task", "comparison", "metric", "n", "effect B − A [95 % CI]", "adjusted p"]
-    return table([*header, "verdict"], rows)
+    found = [c for c in pooled(comparisons).values() if c.metric.key in keys]
+    with_mle = {c.task for c in found if c.a == "MLE"}
+    rows: dict[tuple[Any, ...], list[Comparison]] = {}
+    for c in found:
+        if _entangled(c) or c.a == "MLE" or c.task not in with_mle:
+            key = (c.task, _entangled(c), c.settings, c.a, "L≥1" if _entangled(c) else c.b)
+            rows.setdefault(key, []).append(c)
+    tasks = list(dict.fromkeys(c.task for c in found))
+    return dict(sorted(rows.items(), key=lambda kv: (tasks.index(kv[0][0]), kv[0][1])))
+
+
+def _cell(c: Comparison | None) -> str:
+    if c is None or not c.measured:
+        return "not measured"
+    verdict = f"**{_winner(c)}**" if c.better() else _winner(c)
+    return f"{_shift(c)}, p̃ = {_p(c.p_adjusted)}, {verdict}"
+
+
+def headline_table(comparisons: Sequence[Comparison]) -> list[str]:
+    """One row per task × comparison (pooled over layers), one cell per conclusion metric:
+    ``effect B − A [95 % CI], p̃ = adjusted p, verdict``."""
+    rows = []
+    for (task, *_), found in _headline_rows(comparisons).items():
+        by_metric = {c.metric.key: c for c in found}
+        cells = [_cell(by_metric.get(m.key)) for m in CONCLUSION_METRICS]
+        if all(cell == "not measured" for cell in cells):
+            continue
+        rows.append([task, _label(found[0]), str(max(c.pairs for c in found)), *cells])
+    return table(["task", "comparison", "pairs", *(m.label for m in CONCLUSION_METRICS)], rows)
 
 
 def headline_section(comparisons: Sequence[Comparison]) -> list[str]:
@@ -124,11 +143,11 @@ def headline_section(comparisons: Sequence[Comparison]) -> list[str]:
         f"_One paired test per comparison: the two-sided Wilcoxon signed-rank test over runs "
         f"with the same task, layers, settings and seeds (pooled over layer counts here), its p "
         f"adjusted by Holm's method over all {m} comparisons of this report (every measured row "
-        f"of `{COMPARISONS_CSV}`). The verdict names the better side only where the adjusted p "
-        f"is below {ALPHA:g}. The effect is the Hodges–Lehmann shift B − A (higher accuracy and "
-        f"mass are better, lower E_q[C] is better) with a {LEVEL:.0%} paired-bootstrap "
-        f"percentile interval. Metrics a task does not measure are left out; the per-layer "
-        f"comparisons are in the appendix._",
+        f"of `{COMPARISONS_CSV}`), p̃. The verdict names the better side only where p̃ < "
+        f"{ALPHA:g}. The effect is the Hodges–Lehmann shift B − A (higher accuracy and mass are "
+        f"better, lower E_q[C] is better) with a {LEVEL:.0%} paired-bootstrap percentile "
+        f"interval. Every other comparison (other pairs of arms, each layer count) is in the "
+        f"appendix._",
         "",
         *headline_table(comparisons),
         "",
