@@ -76,3 +76,27 @@ def test_unsupported_input_is_one_clear_error(build, match):
         from_qiskit(qc)
     with pytest.raises(ConfigError, match="QuantumCircuit"):
         from_qiskit("not a circuit")
+
+
+def test_a_converted_circuit_trains_like_our_own():
+    from qhn.circuits import hardware_efficient
+    from qhn.sklearn import QHNClassifier
+
+    ours = hardware_efficient(3, 1)
+    params = [Parameter(f"p{j:03d}") for j in range(ours.n_params)]
+    qc = QuantumCircuit(3)
+    for gate in ours.gates:
+        name = "cx" if gate.name == "cnot" else gate.name
+        args = [] if gate.param is None else [params[gate.param]]
+        getattr(qc, name)(*args, *gate.wires)
+    converted = from_qiskit(qc)
+    assert converted.gates == ours.gates and converted.n_params == ours.n_params
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 2))
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(int)
+    kwargs = {"steps": 15, "random_state": 2, "layers": 1}
+    mine = QHNClassifier(circuit=converted, **kwargs).fit(x, y)
+    default = QHNClassifier(**kwargs).fit(x, y)
+    assert np.array_equal(mine.q_, default.q_)
+    with pytest.raises(ConfigError, match="4 qubits but the task has 3 bits"):
+        QHNClassifier(circuit=hardware_efficient(4, 1), steps=1).fit(x, y)

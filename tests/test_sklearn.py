@@ -151,3 +151,21 @@ def test_from_cost_function_tabulates_in_bit_order():
     assert task.n_train == 3
     with pytest.raises(ConfigError, match="one value per bitstring"):
         from_cost_function(lambda bits: torch.zeros(1), 3)
+
+
+def test_train_task_on_a_custom_cost_finds_the_brute_force_optimum():
+    from qhn.experiments.config import RunConfig
+    from qhn.experiments.in_memory import train_task
+
+    weights = torch.tensor([0.7, -1.2, 0.4, -0.3, 0.9], dtype=torch.float64)
+
+    def cost(bits: torch.Tensor) -> torch.Tensor:
+        return (bits.double() * weights).sum(-1) + 0.5 * bits[:, 0].double() * bits[:, 1].double()
+
+    task = from_cost_function(cost, 5, n_examples=10)
+    brute = min(range(32), key=lambda i: float(cost(index_to_bits(torch.tensor([i]), 5))[0]))
+    config = RunConfig(task=task.name, objective="mle", layers=1, train={"steps": 150, "lr": 0.1})
+    trained = train_task(task, config)
+    assert trained.metrics["mode_index"] == brute
+    assert trained.metrics["mass_optimal"] > 0.9
+    assert len(trained.history) == 150

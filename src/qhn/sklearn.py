@@ -3,9 +3,10 @@
 ``fit(X, y)`` builds a task from the arrays (:func:`qhn.data.from_arrays`: classes from the sorted
 distinct labels, features standardized with the training statistics, a binary network
 ``d → hidden… → outputs``), a :class:`~qhn.experiments.config.RunConfig` from the
-hyperparameters, and trains exactly as ``qhn train`` does (:func:`build_run_for_task` mirrors
-:func:`qhn.experiments.runner.build_run`; the same :func:`qhn.train.fit`, the same evaluation
-with the same seeds), so the same data, options and seed give the same bits as the CLI run.
+hyperparameters, and trains exactly as ``qhn train`` does
+(:func:`qhn.experiments.in_memory.train_task`: the runner's pieces, the same
+:func:`qhn.train.fit`, the same evaluation with the same seeds), so the same data, options and
+seed give the same bits as the CLI run.
 
 Predictions use the networks the evaluation used (:class:`qhn.export.TrainedNetworks`):
 ``predictor="bma"`` averages ``p(y | x, s)`` over the support of ``q`` (exact ``q`` when
@@ -13,7 +14,7 @@ Predictions use the networks the evaluation used (:class:`qhn.export.TrainedNetw
 
 Bit budget: the network has ``Σ_l (fan_in_l + 1)·fan_out_l`` bits, one qubit each; exact training
 (``shots=None``) enumerates all ``2**n`` networks and stops at
-:data:`~qhn.experiments.runner.MAX_EXACT_BITS` bits, so wide inputs or many classes need
+:data:`~qhn.experiments.runner.MAX_EXACT_BITS` (22) bits, so wide inputs or many classes need
 ``shots``. scikit-learn is imported only with this module.
 """
 
@@ -24,78 +25,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from qhn.circuits.ir import Circuit
 from qhn.data.arrays import from_arrays
-from qhn.data.tasks import Task
 from qhn.errors import ConfigError
 from qhn.experiments.config import RunConfig
-from qhn.experiments.runner import (
-    MAX_EXACT_BITS,
-    Run,
-    build_circuit,
-    build_objective,
-    run_threads,
-)
+from qhn.experiments.in_memory import train_task
+from qhn.experiments.runner import MAX_EXACT_BITS
 from qhn.export import TrainedNetworks, check_predictor, to_sequential
 
-__all__ = ["QHNClassifier", "build_run_for_task"]
-
-
-def build_run_for_task(config: RunConfig, task: Task) -> Run:
-    """:func:`~qhn.experiments.runner.build_run` for an in-memory ``task`` (``config.task`` and
-    its options are not looked up): landscape when enumerable, data term, circuit, model,
-    objective, with the same seeds."""
-    from qhn.backends import StatevectorBackend
-    from qhn.backends.base import check_sample_memory
-    from qhn.backends.sample_only import SampleOnly
-    from qhn.hypernetwork import QuantumHypernetwork
-    from qhn.inference.data_term import DataTerm
-    from qhn.landscape import compute_landscape
-
-    if task.temperature != config.temperature:
-        import dataclasses
-
-        task = dataclasses.replace(task, temperature=config.temperature)
-    landscape = None
-    if task.n_bits <= MAX_EXACT_BITS:
-        landscape = compute_landscape(task)
-    elif config.shots is None:
-        raise ConfigError(
-            f"this network has {task.n_bits} bits; exact training enumerates all networks and "
-            f"stops at {MAX_EXACT_BITS} bits: set shots=<int> to train from samples, or use "
-            "fewer features, classes or hidden units"
-        )
-    exact = config.shots is None
-    data_term = DataTerm(
-        task.n_bits,
-        task.n_train,
-        task.temperature,
-        cost_fn=task.cost,
-        cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
-    )
-    circuit = build_circuit(config, task.n_bits)
-    backend = StatevectorBackend()
-    if config.shots is not None:
-        batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
-        check_sample_memory(max(batch, 1), config.shots, task.n_bits, backend.memory_budget)
-    if config.backend == "sampled":
-        backend = SampleOnly(backend)
-    model = QuantumHypernetwork(
-        circuit,
-        backend,
-        config.resolved_estimator,
-        init=config.init,
-        init_scale=config.init_scale,
-        generator=torch.Generator().manual_seed(config.train.seed),
-    )
-    objective = build_objective(config, data_term, task.n_bits)
-    objective.check(model)
-    return Run(config, task, landscape, data_term, circuit, model, objective)
+__all__ = ["QHNClassifier"]
 
 
 class QHNClassifier(ClassifierMixin, BaseEstimator):
@@ -103,7 +46,9 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
 
     Hyperparameters are those of a run config (see :class:`~qhn.experiments.config.RunConfig`):
     ``objective`` (mle | elbo | selbo), ``beta``, ``lam``, ``prior_p``, ``temperature``;
-    ``ansatz``, ``layers``, ``init``; ``backend`` (statevector | sampled), ``estimator``,
+    ``ansatz``, ``layers``, ``init``, or ``circuit``: a :class:`~qhn.circuits.ir.Circuit` of
+    one's own (e.g. from :func:`qhn.circuits.from_qiskit`) with one qubit per network bit, in
+    place of the ansatz; ``backend`` (statevector | sampled), ``estimator``,
     ``shots`` (None: exact); ``steps``, ``lr``, ``optimizer``; the network: ``hidden`` (int or
     tuple of widths, 0: logistic/softmax regression) and ``activation``; ``predictor``
     (bma | mode); ``test_fraction`` (held out of ``X`` by a stratified split for
@@ -111,7 +56,8 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
     seeds the initialization, the shots and the split).
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``q_`` (``(2**n,)`` the trained
-    distribution: exact, or the empirical one of the evaluation shots), ``mode_network_`` (the
+    distribution: exact, or the empirical one of the evaluation shots; over 22 bits a dict
+    ``{index: probability}`` of the sampled support), ``mode_network_`` (the
     mode network as a ``torch.nn.Sequential`` on standardized inputs, returning logits),
     ``history_`` (one record per step), ``metrics_`` (the run summary's metrics), ``networks_``
     (:class:`~qhn.export.TrainedNetworks`), ``model_`` (the hypernetwork), ``task_``,
@@ -140,6 +86,7 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
         predictor: str = "bma",
         test_fraction: float = 0.0,
         random_state: int | None = None,
+        circuit: Circuit | None = None,
     ) -> None:
         self.objective = objective
         self.layers = layers
@@ -160,6 +107,7 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
         self.predictor = predictor
         self.test_fraction = test_fraction
         self.random_state = random_state
+        self.circuit = circuit
 
     # ------------------------------------------------------------------ config
     def _seed(self) -> int:
@@ -193,8 +141,6 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
         from scipy import sparse
 
         from qhn.data.arrays import validate_xy
-        from qhn.train import fit
-        from qhn.train.evaluate import evaluate_with_support
 
         if sparse.issparse(X):
             raise ConfigError("QHNClassifier does not take sparse X; pass X.toarray()")
@@ -212,16 +158,8 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
             hidden=self.hidden,
             activation=self.activation,
         )
-        with run_threads():
-            built = build_run_for_task(config, task)
-            result = fit(built.model, built.objective, config.train, checkpoint_seconds=None)
-            metrics, support = evaluate_with_support(
-                built.model,
-                built.task,
-                landscape=built.landscape,
-                shots=config.shots,
-                generator=torch.Generator().manual_seed(config.train.seed + 1),
-            )
+        trained = train_task(task, config, circuit=self.circuit)
+        support = trained.support
         info = task.info
         self.classes_ = np.asarray(info["classes"])
         self.networks_ = TrainedNetworks.from_support(
@@ -231,11 +169,14 @@ class QHNClassifier(ClassifierMixin, BaseEstimator):
             feature_std=np.asarray(info["feature_std"]),
             classes=list(info["classes"]),
         )
-        self.q_ = support.distribution(task.n_bits).numpy()
+        if task.n_bits <= MAX_EXACT_BITS:
+            self.q_ = support.distribution(task.n_bits).numpy()
+        else:  # 2**n floats would not fit: the sampled support only
+            self.q_ = dict(zip(support.indices.tolist(), support.weights.tolist(), strict=True))
         self.mode_network_ = to_sequential(self.networks_.to_arrays(top_k=1))
-        self.history_ = result.history
-        self.metrics_ = metrics
-        self.model_ = built.model
+        self.history_ = trained.history
+        self.metrics_ = trained.metrics
+        self.model_ = trained.run.model
         self.task_ = task
         self.run_config_ = config
         return self
