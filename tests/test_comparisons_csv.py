@@ -30,7 +30,12 @@ METRICS = {m.key: m for m in (ACC_BMA, MASS, EXPECTED_COST)}
 # few distinct values, so ties, zero differences and all-equal pairs come up often
 UNIT = st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.floats(0.0, 1.0))
 VALUE = st.one_of(st.none(), UNIT)
-ARM = st.lists(st.tuples(VALUE, VALUE), min_size=0, max_size=14)
+NOISY = st.lists(st.tuples(VALUE, VALUE), min_size=0, max_size=14)
+# B above A on every pair: raw p = 2/2ⁿ, significant alone, often not after Holm
+SHIFTED = st.lists(
+    st.tuples(st.floats(0.0, 0.5), st.floats(0.01, 0.5)), min_size=5, max_size=12
+).map(lambda pairs: [(a, a + shift) for a, shift in pairs])
+ARM = st.one_of(NOISY, SHIFTED)
 FAMILY = st.lists(st.tuples(st.sampled_from(sorted(METRICS)), ARM), min_size=1, max_size=8)
 
 

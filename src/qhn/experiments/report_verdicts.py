@@ -146,8 +146,9 @@ def headline_section(comparisons: Sequence[Comparison]) -> list[str]:
         f"of `{COMPARISONS_CSV}`), p̃. The verdict names the better side only where p̃ < "
         f"{ALPHA:g}. The effect is the Hodges–Lehmann shift B − A (higher accuracy and mass are "
         f"better, lower E_q[C] is better) with a {LEVEL:.0%} paired-bootstrap percentile "
-        f"interval. Every other comparison (other pairs of arms, each layer count) is in the "
-        f"appendix._",
+        f"interval, which describes its size (it is not adjusted; the verdict comes from p̃ "
+        f"alone). Layer counts are pooled per seed against the product state. Every other "
+        f"comparison (other pairs of arms, each layer count) is in the appendix._",
         "",
         *headline_table(comparisons),
         "",
