@@ -120,3 +120,18 @@ def test_cli_predict_errors_are_one_line(tmp_path):
     assert "is not a run directory" in result.output
     result = runner.invoke(app, ["export", str(tmp_path), "--format", "onnx"])
     assert result.exit_code == 2 and "unknown --format 'onnx'" in result.output
+
+
+def test_cli_predict_refuses_a_task_whose_scaling_it_cannot_recompute(tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "run"
+    args = ["train", "--task", "teacher-tiny", "--layers", "1", "--steps", "2", "--no-plots"]
+    assert runner.invoke(app, [*args, "--out", str(run_dir)]).exit_code == 0
+    data = tmp_path / "x.csv"
+    data.write_text("1,2,3,4,5\n")
+    result = runner.invoke(app, ["predict", str(run_dir), "--data", str(data)])
+    assert result.exit_code == 2 and "task 'teacher-tiny'" in result.output
+    assert runner.invoke(app, ["export", str(run_dir)]).exit_code == 0
+    exported = load_export(run_dir / "export.npz")
+    assert "feature_mean" not in exported
+    assert tuple(exported["layer_sizes"]) == (5, 1)

@@ -9,7 +9,9 @@ network and the BMA support are chosen exactly as the run's evaluation chose the
 Feature scaling: the ``csv`` task standardizes with the statistics of its training split, which
 the run directory does not store; they are recomputed deterministically from the run's config
 (the same file, options and ``data_seed`` give the same stratified split) and checked against
-the rebuilt task's training data. Other tasks take their features as given.
+the rebuilt task's training data. ``qhn predict`` therefore takes runs of the ``csv`` task;
+``qhn export`` takes any network task (without a recorded scaling, the exported networks expect
+inputs scaled as that task's ``x_train``).
 """
 
 from __future__ import annotations
@@ -243,6 +245,12 @@ def predict(
 
     check_predictor(predictor)
     loaded = load_trained(run_dir)
+    if loaded.config.task != "csv":
+        raise ConfigError(
+            f"qhn predict reads new data for runs of task 'csv'; task {loaded.config.task!r} "
+            "scaled data it generated itself, so new rows cannot be scaled alike; use qhn export "
+            "for its networks"
+        )
     networks = loaded.networks
     x, labels = read_prediction_table(data, loaded.task)
     proba = networks.predict_proba(x, predictor).numpy()
