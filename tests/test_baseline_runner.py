@@ -199,3 +199,10 @@ def test_a_cost_vector_task_serves_the_searches_and_refuses_gradient_methods(tmp
     with pytest.raises(ConfigError, match="cost vector without a network; use anneal"):
         run_baseline(config, tmp_path / "ste")
     assert not (tmp_path / "ste").exists()
+
+
+def test_progress_sees_every_step_with_its_total(tmp_path):
+    calls = []
+    config = BaselineConfig(method="ste", task="teacher-tiny", steps=7)
+    run_baseline(config, tmp_path / "run", progress=lambda *args: calls.append(args[:2]))
+    assert calls == [(step, 7) for step in range(1, 8)]

@@ -230,7 +230,7 @@ def test_ste_finds_the_teacher_optimum():
 def test_float_logistic_regression_reaches_the_convex_optimum():
     # Label noise makes the data non-separable, so the logistic loss has a finite minimizer.
     config = BaselineConfig(
-        method="float", task="teacher-tiny", task_options={"label_noise": 0.2}, steps=1500, lr=0.05
+        method="float", task="teacher-tiny", task_options={"label_noise": 0.2}, steps=600, lr=0.1
     )
     task = build_task(config)
     x, y = task.x_train.numpy(), task.y_train.numpy()
@@ -244,3 +244,32 @@ def test_float_logistic_regression_reaches_the_convex_optimum():
     assert result.extra["mode_cost"] == pytest.approx(reference, abs=1e-4)
     _, costs = all_costs(task)
     assert reference < float(costs.min())  # real weights beat every binary network here
+
+
+@pytest.mark.parametrize("method", ["ste", "bayesbinn", "float"])
+def test_hyperparameter_bits_are_trained_per_setting_and_reported_as_bits(method):
+    config = BaselineConfig(method=method, task="qhn-gaussian", steps=5, mc_samples=2)
+    task = build_task(config)
+    result = train_baseline(config, task)
+    per_step = {"ste": 1, "bayesbinn": 2, "float": 1}[method]
+    # Two settings of the activation bit, plus one cost of the kept network per setting.
+    assert result.evaluations == 2 * 5 * per_step + (0 if method == "ste" else 2)
+    if method == "float":
+        assert result.model.activation in ("relu", "sigmoid")
+        return
+    mode = result.model.bits if method == "ste" else result.model.mode()
+    assert float(task.cost(mode[None])[0]) == pytest.approx(result.extra["mode_cost"])
+    if method == "bayesbinn":
+        activation = task.network.bit_layout.activation
+        assert float(result.model.p[activation]) in (0.0, 1.0)
+
+
+@pytest.mark.parametrize("method", ["bayesbinn", "ste", "anneal", "random", "float"])
+def test_the_same_seed_gives_the_same_result(method):
+    config = BaselineConfig(method=method, task="teacher", steps=20, budget=40, mc_samples=2)
+    task = build_task(config)
+    first, again = train_baseline(config, task), train_baseline(config, task)
+    assert first.evaluations == again.evaluations
+    assert first.extra["mode_cost"] == again.extra["mode_cost"]
+    if method == "bayesbinn":
+        torch.testing.assert_close(first.model.p, again.model.p, rtol=0, atol=0)
