@@ -273,3 +273,21 @@ def test_the_same_seed_gives_the_same_result(method):
     assert first.extra["mode_cost"] == again.extra["mode_cost"]
     if method == "bayesbinn":
         torch.testing.assert_close(first.model.p, again.model.p, rtol=0, atol=0)
+
+
+def test_product_model_probabilities_samples_and_kl_against_enumeration():
+    from qhn.baselines.common import ProductModel
+
+    p = torch.tensor([0.1, 0.5, 0.93, 0.0, 0.7], dtype=torch.float64)
+    model = ProductModel(p)
+    bits = index_to_bits(torch.arange(32), 5)
+    q = torch.where(bits > 0, p, 1 - p).prod(-1)
+    torch.testing.assert_close(model.probs(), q)
+    prior = torch.where(bits > 0, 0.3, 0.7).prod(-1)
+    kl = float((torch.xlogy(q, q) - q * torch.log(prior)).sum())
+    assert model.kl_to(0.3) == pytest.approx(kl)
+    shots = 20000
+    draws = model.sample(shots, torch.Generator().manual_seed(0)).to(torch.float64)
+    sigma = torch.sqrt(p * (1 - p) / shots)
+    assert bool(((draws.mean(0) - p).abs() <= 4 * sigma + 1e-12).all())
+    assert model.mode().tolist() == [0, 1, 1, 0, 1]

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from qhn.bits import index_to_bits
+from qhn.bits import bits_to_index
 from qhn.data.tasks import Task
 from qhn.errors import ConfigError
 from qhn.models.losses import per_example_loss
@@ -165,8 +165,6 @@ class PointModel:
         self.stats = _NoStats()
 
     def probs(self) -> torch.Tensor:
-        from qhn.bits import bits_to_index
-
         q = torch.zeros(2**self.n_qubits, dtype=torch.float64)
         q[int(bits_to_index(self.bits[None])[0])] = 1.0
         return q
@@ -187,9 +185,11 @@ class ProductModel:
         self.stats = _NoStats()
 
     def probs(self) -> torch.Tensor:
-        bits = index_to_bits(torch.arange(2**self.n_qubits), self.n_qubits).to(torch.float64)
-        p = self.p
-        return torch.where(bits > 0, p, 1 - p).prod(-1)
+        # Kronecker products, qubit 0 most significant: O(2^n) memory, no (2^n, n) bit table.
+        q = torch.ones(1, dtype=torch.float64)
+        for p in self.p:
+            q = (q[:, None] * torch.stack([1 - p, p])[None, :]).reshape(-1)
+        return q
 
     def sample(self, shots: int, generator: torch.Generator | None = None) -> torch.Tensor:
         u = torch.rand(shots, self.n_qubits, generator=generator, dtype=torch.float64)
