@@ -161,3 +161,29 @@ def test_entanglement_pooled_over_layers_tests_one_mean_difference_per_seed():
     assert found["MLE L1", ACC_BMA.key].n == 7
     unmeasured = found["MLE L≥1", EXPECTED_COST.key]
     assert (unmeasured.pairs, unmeasured.verdict()) == (7, "not measured")
+
+
+def test_float_noise_of_a_bounded_metric_is_a_tie_and_nan_stays_missing():
+    noise = [1e-17 * k for k in range(1, 11)]  # masses of 1e-17: no evidence either way
+    (c,) = holm_family([compare_differences(noise, MASS)])
+    assert (c.n, c.wilcoxon.n, c.estimate.mean, c.verdict()) == (
+        10,
+        0,
+        0.0,
+        "no significant difference",
+    )
+    (real,) = holm_family([compare_differences([1e-6 * k for k in range(1, 11)], MASS)])
+    assert real.verdict() == "b better"  # the same pattern well above float noise
+    (cost,) = holm_family([compare_differences(noise, EXPECTED_COST)])  # unbounded: kept
+    assert cost.verdict() == "a better"
+    assert compare_differences([math.nan, 0.5, 0.25], ACC_BMA).n == 2
+
+
+@pytest.mark.parametrize(
+    "p,text", [(0.0496, "0.0496"), (0.05, "0.05"), (0.0504, "0.05"), (0.0014, "0.0014"), (1, "1")]
+)
+def test_a_printed_p_never_rounds_across_alpha(p, text):
+    from qhn.experiments.report_verdicts import _p
+
+    assert _p(p) == text
+    assert (float(_p(p)) < 0.05) == (p < 0.05)

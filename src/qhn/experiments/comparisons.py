@@ -54,6 +54,7 @@ __all__ = [
     "ALPHA",
     "CONCLUSION_METRICS",
     "LEVEL",
+    "NOISE",
     "OBJECTIVE_PARAMETERS",
     "PAIRED_METRICS",
     "TABLE_METRICS",
@@ -73,6 +74,8 @@ logger = logging.getLogger(__name__)
 LEVEL = 0.95
 #: Family-wise error rate: a verdict is "better" only where the Holm-adjusted p is below it.
 ALPHA = 0.05
+#: Differences within this fraction of a bounded metric's range count as zero (float noise).
+NOISE = 1e-12
 VERDICTS = ("a better", "b better", "no significant difference", "not measured")
 _UNBOUNDED = (-math.inf, math.inf)
 
@@ -316,7 +319,14 @@ def compare_differences(
     layers: tuple[int, ...] = (),
 ) -> Comparison:
     """The comparison of the paired differences ``B − A`` (None where a pair lacks the
-    metric), not yet adjusted."""
+    metric), not yet adjusted. For a metric with a finite range, a difference within
+    :data:`NOISE` of the range is float noise and counts as zero (a tie, which the signed-rank
+    test drops): probabilities of a normalized float64 state carry absolute errors near 1e-16,
+    so a mass of 1e-17 against one of 1e-19 is no evidence either way."""
+    low, high = metric.bounds
+    if math.isfinite(high - low):
+        tolerance = NOISE * (high - low)
+        differences = [d if d is None or not abs(d) <= tolerance else 0.0 for d in differences]
     estimate = bootstrap_interval(
         differences, hodges_lehmann_rows, level=LEVEL, bounds=metric.difference_bounds
     )

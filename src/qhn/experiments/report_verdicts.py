@@ -45,7 +45,15 @@ def _layers_text(layers: tuple[int, ...]) -> str:
 
 
 def _p(p: float) -> str:
-    return "—" if not math.isfinite(p) else f"{p:.2g}"
+    """Two significant digits, more where rounding would move p across :data:`ALPHA`."""
+    if not math.isfinite(p):
+        return "—"
+    digits = 2
+    text = f"{p:.{digits}g}"
+    while (float(text) < ALPHA) != (p < ALPHA) and digits < 17:
+        digits += 1
+        text = f"{p:.{digits}g}"
+    return text
 
 
 def _shift(c: Comparison) -> str:
@@ -272,7 +280,7 @@ def _detail_table(comparisons: list[Comparison]) -> list[str]:
             c.metric.label,
             str(c.n),
             _shift(c),
-            _p(c.effect_size) if c.wilcoxon.n else "—",
+            f"{c.effect_size:.2g}" if c.wilcoxon.n else "—",
             p if c.measured else "—",
             _p(c.p_adjusted),
             _winner(c),
