@@ -324,15 +324,16 @@ def compare_differences(
     test drops): probabilities of a normalized float64 state carry absolute errors near 1e-16,
     so a mass of 1e-17 against one of 1e-19 is no evidence either way."""
     low, high = metric.bounds
-    if math.isfinite(high - low):
-        tolerance = NOISE * (high - low)
-        differences = [d if d is None or not abs(d) <= tolerance else 0.0 for d in differences]
+    tolerance = NOISE * (high - low) if math.isfinite(high - low) else 0.0
+    differences = [d if d is None or not abs(d) <= tolerance else 0.0 for d in differences]
     estimate = bootstrap_interval(
         differences, hodges_lehmann_rows, level=LEVEL, bounds=metric.difference_bounds
     )
     if estimate.n:
+        shift = hodges_lehmann(differences)
+        shift = 0.0 if abs(shift) <= tolerance else shift
         low, high = metric.difference_bounds
-        estimate = replace(estimate, mean=min(max(hodges_lehmann(differences), low), high))
+        estimate = replace(estimate, mean=min(max(shift, low), high))
     return Comparison(
         task,
         settings,
