@@ -24,6 +24,7 @@ __all__ = [
     "bits_to_index",
     "bits_to_weights",
     "bitstring",
+    "from_little_endian",
     "index_to_bits",
     "iter_bit_chunks",
     "parse_bitstring",
@@ -155,3 +156,18 @@ def iter_bit_chunks(
     for first in range(start, stop, chunk_size):
         last = min(first + chunk_size, stop)
         yield first, index_to_bits(torch.arange(first, last), n_bits)
+
+
+def from_little_endian(vector: torch.Tensor) -> torch.Tensor:
+    """Reorder a probability or amplitude vector from a little-endian SDK's index order
+    (Qiskit: ``Σ_q s_q 2^q``) to ours: ``ours[Σ_q s_q 2^(n−1−q)] = theirs[Σ_q s_q 2^q]``.
+
+    Shapes: ``(..., 2**n)`` → ``(..., 2**n)``.
+    """
+    vector = torch.as_tensor(vector)
+    size = vector.shape[-1]
+    n = size.bit_length() - 1
+    if size < 2 or 2**n != size:
+        raise ConfigError(f"a state vector has 2**n entries, got {size}")
+    ours = index_to_bits(torch.arange(size), n)
+    return vector[..., bits_to_index(ours.flip(-1))]

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from qhn.bits import bits_to_index, index_to_bits
+from qhn.bits import from_little_endian
 from qhn.circuits.ir import Circuit, Gate
 from qhn.errors import ConfigError
 
@@ -92,15 +92,8 @@ def parameter_values(circuit: Any, values: dict[Any, float]) -> torch.Tensor:
 
 
 def qiskit_order(probs: torch.Tensor) -> torch.Tensor:
-    """Reorder a probability (or amplitude) vector from Qiskit's little-endian index order to
-    ours: ``ours[Σ_q s_q 2^(n−1−q)] = qiskit[Σ_q s_q 2^q]``.
+    """Qiskit's little-endian vector in our bit order (:func:`qhn.bits.from_little_endian`).
 
     Shapes: ``(..., 2**n)`` → ``(..., 2**n)``.
     """
-    probs = torch.as_tensor(probs)
-    size = probs.shape[-1]
-    n = size.bit_length() - 1
-    if size < 2 or 2**n != size:
-        raise ConfigError(f"a state vector has 2**n entries, got {size}")
-    ours = index_to_bits(torch.arange(size), n)
-    return probs[..., bits_to_index(ours.flip(-1))]
+    return from_little_endian(probs)

@@ -10,7 +10,6 @@ and evaluates with the runner's seeds (initialization ``train.seed``, evaluation
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +19,7 @@ from qhn.circuits.ir import Circuit
 from qhn.data.tasks import Task
 from qhn.errors import ConfigError
 from qhn.experiments.config import RunConfig
-from qhn.experiments.runner import (
-    MAX_EXACT_BITS,
-    Run,
-    build_circuit,
-    build_objective,
-    run_threads,
-)
+from qhn.experiments.runner import Run, build_run, run_threads
 from qhn.train.evaluate import Support
 
 __all__ = ["TrainedRun", "build_run_for_task", "train_task"]
@@ -36,62 +29,12 @@ def build_run_for_task(config: RunConfig, task: Task, circuit: Circuit | None = 
     """Landscape (when enumerable), data term, circuit, model and objective for ``task``;
     ``config.task`` and its options are not looked up. ``circuit`` (default: the config's
     ansatz) must have one qubit per bit of the task."""
-    from qhn.backends import StatevectorBackend
-    from qhn.backends.base import check_sample_memory
-    from qhn.backends.sample_only import SampleOnly
-    from qhn.hypernetwork import QuantumHypernetwork
-    from qhn.inference.data_term import DataTerm
-    from qhn.landscape import compute_landscape
-
-    if task.temperature != config.temperature:
-        task = dataclasses.replace(task, temperature=config.temperature)
-    if circuit is not None:
-        if not isinstance(circuit, Circuit):
-            raise ConfigError(
-                f"circuit must be a qhn Circuit (qhn.circuits.from_qiskit converts a Qiskit one), "
-                f"got {type(circuit).__name__}"
-            )
-        if circuit.n_qubits != task.n_bits:
-            raise ConfigError(
-                f"the circuit has {circuit.n_qubits} qubits but the task has {task.n_bits} bits; "
-                "give one qubit per network bit"
-            )
-    landscape = None
-    if task.n_bits <= MAX_EXACT_BITS:
-        landscape = compute_landscape(task)
-    elif config.shots is None:
+    if circuit is not None and not isinstance(circuit, Circuit):
         raise ConfigError(
-            f"this task has {task.n_bits} bits; exact training enumerates all networks and stops "
-            f"at {MAX_EXACT_BITS} bits: set shots=<int> to train from samples, or use fewer "
-            "features, classes or hidden units"
+            f"circuit must be a qhn Circuit (qhn.circuits.from_qiskit converts a Qiskit one), "
+            f"got {type(circuit).__name__}"
         )
-    exact = config.shots is None
-    data_term = DataTerm(
-        task.n_bits,
-        task.n_train,
-        task.temperature,
-        cost_fn=task.cost,
-        cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
-    )
-    circuit = circuit if circuit is not None else build_circuit(config, task.n_bits)
-    backend = StatevectorBackend()
-    if config.shots is not None:
-        # The widest measurement of a step: every parameter-shifted circuit at once.
-        batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
-        check_sample_memory(max(batch, 1), config.shots, task.n_bits, backend.memory_budget)
-    if config.backend == "sampled":
-        backend = SampleOnly(backend)
-    model = QuantumHypernetwork(
-        circuit,
-        backend,
-        config.resolved_estimator,
-        init=config.init,
-        init_scale=config.init_scale,
-        generator=torch.Generator().manual_seed(config.train.seed),
-    )
-    objective = build_objective(config, data_term, task.n_bits)
-    objective.check(model)
-    return Run(config, task, landscape, data_term, circuit, model, objective)
+    return build_run(config, task=task, circuit=circuit)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ atomically at the end, so its presence marks a completed run) and PNG figures.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -104,20 +105,39 @@ def build_objective(config: RunConfig, data_term: DataTerm, n_bits: int):
     )
 
 
-def build_run(config: RunConfig, *, cache_dir: str | Path | None = None) -> Run:
+def build_run(
+    config: RunConfig,
+    *,
+    cache_dir: str | Path | None = None,
+    task: Task | None = None,
+    circuit: Circuit | None = None,
+) -> Run:
     """Build task, landscape (when enumerable), data term, circuit, model and objective.
 
-    Everything is checked here, before any training compute.
+    ``task``: a task built in Python instead of the one ``config`` names (its temperature is
+    set to ``config.temperature``); ``circuit``: a circuit of one's own, one qubit per bit,
+    instead of the config's ansatz. Everything is checked here, before any training compute.
     """
-    task = get_task(
-        config.task, seed=config.data_seed, temperature=config.temperature, **config.task_options
-    )
+    if task is None:
+        task = get_task(
+            config.task,
+            seed=config.data_seed,
+            temperature=config.temperature,
+            **config.task_options,
+        )
+    elif task.temperature != config.temperature:
+        task = dataclasses.replace(task, temperature=config.temperature)
+    if circuit is not None and circuit.n_qubits != task.n_bits:
+        raise ConfigError(
+            f"the circuit has {circuit.n_qubits} qubits but the task has {task.n_bits} bits; "
+            "give one qubit per network bit"
+        )
     landscape = None
     if task.n_bits <= MAX_EXACT_BITS:
         landscape = compute_landscape(task, cache_dir=cache_dir)
     elif config.shots is None:
         raise ConfigError(
-            f"task {config.task!r} has {task.n_bits} bits; exact training enumerates all networks "
+            f"task {task.name!r} has {task.n_bits} bits; exact training enumerates all networks "
             f"and stops at {MAX_EXACT_BITS} bits: set shots = <int> to train from samples"
         )
     exact = config.shots is None
@@ -128,7 +148,7 @@ def build_run(config: RunConfig, *, cache_dir: str | Path | None = None) -> Run:
         cost_fn=task.cost,
         cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
     )
-    circuit = build_circuit(config, task.n_bits)
+    circuit = circuit if circuit is not None else build_circuit(config, task.n_bits)
     backend = StatevectorBackend()
     if config.shots is not None:
         # The widest measurement of a step: every parameter-shifted circuit at once.
