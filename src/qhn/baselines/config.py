@@ -24,10 +24,10 @@ from typing import Any
 
 from qhn.errors import ConfigError
 from qhn.experiments.config import (
-    _toml_table,
-    _toml_value,
     parse_override_value,
     read_text_file,
+    toml_table,
+    toml_value,
 )
 from qhn.io import atomic_write_text
 from qhn.validation import check_choice, check_int, check_number, unknown_key_error
@@ -164,9 +164,9 @@ def baseline_to_toml(config: BaselineConfig) -> str:
     for f in fields(BaselineConfig):
         value = data[f.name]
         if f.name != "task_options" and value is not None:
-            lines.append(f"{f.name} = {_toml_value(value)}")
+            lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")
-    _toml_table(lines, "task_options", data["task_options"])
+    toml_table(lines, "task_options", data["task_options"])
     return "\n".join(lines) + "\n"
 
 

@@ -63,6 +63,8 @@ __all__ = [
     "read_text_file",
     "save_config",
     "to_toml",
+    "toml_table",
+    "toml_value",
     "validate_task",
 ]
 
@@ -419,7 +421,8 @@ def _toml_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` (bool, number, string, array or inline table) as a TOML literal."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -433,14 +436,15 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return _toml_string(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(value.items()))
+        items = ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in sorted(value.items()))
         return "{" + (f" {items} " if items else "") + "}"
     raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) as a TOML value")
 
 
-def _toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
+def toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
+    """Append ``[header]`` and ``table``'s keys to ``lines``, sub-tables as ``[header.key]``."""
     lines.append(f"[{header}]")
     subtables = []
     for key in sorted(table):
@@ -448,10 +452,10 @@ def _toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
         if isinstance(value, dict):
             subtables.append(key)
         elif value is not None:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+            lines.append(f"{_toml_key(key)} = {toml_value(value)}")
     for key in subtables:
         lines.append("")
-        _toml_table(lines, f"{header}.{_toml_key(key)}", table[key])
+        toml_table(lines, f"{header}.{_toml_key(key)}", table[key])
 
 
 def to_toml(config: RunConfig) -> str:
@@ -471,13 +475,13 @@ def to_toml(config: RunConfig) -> str:
             group = f.metadata["group"]
             lines += ["", f"# {group}"]
         if value is not None:
-            lines.append(f"{f.name} = {_toml_value(value)}")
+            lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")
-    _toml_table(lines, "task_options", data["task_options"])
+    toml_table(lines, "task_options", data["task_options"])
     lines.append("")
     train = {k: v for k, v in data["train"].items() if v is not None}
     lines.append("[train]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in train.items()]
+    lines += [f"{k} = {toml_value(v)}" for k, v in train.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qhn.data import get_task
-from qhn.experiments.config import _toml_value
+from qhn.experiments.config import toml_value
 
 __all__ = ["DEFAULT_COST_VECTOR", "ReproduceScale", "reproduce_sweep"]
 
@@ -97,14 +97,14 @@ def reproduce_sweep(
         "[base]",
         'ansatz = "hardware_efficient"',
         "beta = 1.0",
-        f"lam = {_toml_value(float(lam))}",
+        f"lam = {toml_value(float(lam))}",
         "",
         "[base.train]",
         f"steps = {scale.steps}",
-        f"lr = {_toml_value(float(lr))}",
+        f"lr = {toml_value(float(lr))}",
         "",
         "[grid]",
-        f"layers = {_toml_value(list(scale.layers))}",
+        f"layers = {toml_value(list(scale.layers))}",
     ]
     for task in scale.tasks:
         options: dict[str, object] = {}
@@ -131,13 +131,13 @@ def reproduce_sweep(
                 f'name = "{task}/{label}"',
                 "[group.base]",
                 f'task = "{task}"',
-                f"temperature = {_toml_value(float(temperature))}",
+                f"temperature = {toml_value(float(temperature))}",
             ]
-            lines += [f"{key_literal(k)} = {_toml_value(v)}" for k, v in extra.items()]
+            lines += [f"{key_literal(k)} = {toml_value(v)}" for k, v in extra.items()]
             lines += [
-                f"{key_literal('task_options.' + k)} = {_toml_value(v)}" for k, v in options.items()
+                f"{key_literal('task_options.' + k)} = {toml_value(v)}" for k, v in options.items()
             ]
-            lines += ["[group.grid]", f"objective = {_toml_value(objectives)}"]
+            lines += ["[group.grid]", f"objective = {toml_value(objectives)}"]
     return "\n".join(lines) + "\n"
 
 

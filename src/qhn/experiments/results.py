@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import QHNError
-from qhn.experiments.config import OBJECTIVES, RunConfig, _toml_value, loads_config
+from qhn.experiments.config import OBJECTIVES, RunConfig, loads_config, toml_value
 from qhn.io import atomic_write_text
 
 __all__ = [
@@ -416,7 +416,7 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, (list, tuple, dict)):
-        return _toml_value(value)
+        return toml_value(value)
     if isinstance(value, float):
         return repr(value)
     return value
