@@ -86,7 +86,7 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import ConfigError, choices
-from qhn.experiments.config import RunConfig, _toml_value, apply_overrides
+from qhn.experiments.config import RunConfig, apply_overrides, toml_value
 from qhn.experiments.ids import PATH_KEY, data_digest, point_id
 from qhn.train.loop import TrainConfig, check_int
 
@@ -414,7 +414,7 @@ def _describe(point: Mapping[str, Any]) -> str:
 
 
 def _literal(value: Any) -> str:
-    return _toml_value(value)
+    return toml_value(value)
 
 
 def _build(values: Mapping[str, Any], check_task: bool, where: str) -> RunConfig:
