@@ -26,15 +26,52 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"qhn {version('qhn')}")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            typer.echo("qhn (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
     ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     """Train binary neural networks with quantum hypernetworks."""
     ctx.meta[DEBUG_META] = debug
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks: bits, training examples, classes and options (with defaults)."""
+    from qhn.data.tasks import TASKS, get_task, task_options
+
+    for name, builder in TASKS.items():
+        options = {k: v for k, v in task_options(name).items() if k != "temperature"}
+        if "path" in options:
+            shape = "bits and classes from the file (task_options.path)"
+        else:
+            task = get_task(name)
+            classes = task.network.n_classes if task.network is not None else None
+            shape = f"{task.n_bits} bits, {task.n_train} training examples" + (
+                f", {classes} classes" if classes else ""
+            )
+        typer.echo(f"{name}: {builder.summary}; {shape}")
+        listed = ", ".join(f"{key}={value!r}" for key, value in options.items())
+        typer.echo(f"    options: {listed or 'none'}")
 
 
 @app.command()
