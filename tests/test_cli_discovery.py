@@ -29,3 +29,24 @@ def test_tasks_lists_every_task_with_its_bits_and_options():
     assert "; 6 bits, 200 training examples, 2 classes" in by_name["teacher-tiny"]
     assert "from the file" in by_name["csv"]
     assert any(line.strip() == "options: n_train=10000, n_test=10000" for line in lines)
+
+
+def test_config_keys_lists_every_key_with_a_default_that_applies():
+    from qhn.experiments.config import RunConfig, apply_overrides
+
+    result = CliRunner().invoke(app, ["config", "keys"])
+    assert result.exit_code == 0, result.output
+    defaults = RunConfig(task="teacher")
+    listed = []
+    for line in result.output.splitlines():
+        if " = " not in line:
+            continue
+        key, _, rest = line.strip().partition(" = ")
+        value = rest.rsplit("  (", 1)[0]
+        listed.append(key)
+        value = "none" if value == "none (unset)" else value
+        # Setting a key to the printed default leaves the default config unchanged.
+        assert apply_overrides(defaults, [f"{key}={value}"]) == defaults, key
+    flat = set(defaults.to_dict()) - {"train", "task", "task_options"}
+    flat |= {f"train.{key}" for key in defaults.train.to_dict()}
+    assert set(listed) == flat

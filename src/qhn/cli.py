@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from qhn.cli_baseline import baseline
+from qhn.cli_config import config_app
 from qhn.cli_errors import DEBUG_META, ErrorPolicyGroup, debug_first
 from qhn.cli_predict import export, predict
 from qhn.cli_sweep import report, reproduce, sweep
@@ -180,6 +181,7 @@ app.command()(reproduce)
 app.command()(baseline)
 app.command()(predict)
 app.command()(export)
+app.add_typer(config_app)
 
 
 def main() -> None:

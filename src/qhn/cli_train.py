@@ -43,7 +43,8 @@ def train(
         Path | None, typer.Option("--config", help="A run.toml; flags and --set override it.")
     ] = None,
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="key=value override; repeatable.")
+        list[str] | None,
+        typer.Option("--set", help="key=value override; repeatable (qhn config keys lists them)."),
     ] = None,
     resume: Annotated[
         bool,
