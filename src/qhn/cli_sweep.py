@@ -226,9 +226,10 @@ def report(
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     rows = len(written.results.rows) if written.results else 0
     typer.echo(
-        f"wrote {sweep_dir / 'results.csv'} ({rows} runs, one row each), {written.path} and "
-        f"{len(written.figures)} figures"
+        f"wrote {sweep_dir / 'results.csv'} ({rows} runs, one row each), "
+        f"{sweep_dir / 'comparisons.csv'}, {written.path} and {len(written.figures)} figures"
     )
+    typer.echo(_conclusion(written.text))
 
 
 def reproduce(
