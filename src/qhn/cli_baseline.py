@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -44,7 +44,6 @@ def baseline(
     evaluations over the training set."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
     from qhn.baselines import (
@@ -54,6 +53,7 @@ def baseline(
         run_baseline,
     )
     from qhn.cli_errors import describe, exit_code, fail
+    from qhn.cli_progress import step_progress
     from qhn.errors import QHNError
 
     console = Console(stderr=True)
@@ -69,30 +69,8 @@ def baseline(
         flags = {"task": task, "seed": seed, "steps": steps}
         given += [f"{key}={_literal(value)}" for key, value in flags.items() if value is not None]
         run_config = apply_baseline_overrides(base, [*given, *(overrides or [])])
-        bar = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}", markup=False),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        jobs: list[Any] = []
-
-        def progress(step: int, total: int, record: dict[str, Any]) -> None:
-            # Started on the first step, so that a refused run prints its error line alone.
-            if not jobs:
-                bar.start()
-                name = f"{run_config.method} on {run_config.task}"
-                jobs.append(bar.add_task(name, total=total, loss="…"))
-            loss = record.get("loss", float("nan"))
-            bar.update(jobs[0], completed=step, total=total, loss=f"{loss:.6g}")
-
-        try:
+        with step_progress(console, f"{run_config.method} on {run_config.task}") as progress:
             summary = run_baseline(run_config, out, progress=progress)
-        finally:
-            if jobs:
-                bar.stop()
     except (QHNError, OSError, MemoryError) as error:
         fail(describe(error), exit_code(error))
     table = Table(title=escape(f"{run_config.task} · baseline {run_config.method}"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -63,10 +63,10 @@ def train(
     """
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
     from qhn.cli_errors import describe, exit_code, fail
+    from qhn.cli_progress import step_progress
     from qhn.errors import QHNError
     from qhn.experiments.config import RunConfig, apply_overrides, load_config
     from qhn.experiments.runner import CONFIG, run
@@ -98,29 +98,8 @@ def train(
         else:
             run_config = RunConfig(task=task)
         run_config = apply_overrides(run_config, [*given, *(overrides or [])])
-        bar = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}", markup=False),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        jobs: list[Any] = []
-
-        def progress(step: int, total: int, record: dict[str, Any]) -> None:
-            # Started on the first step, so that a refused run prints its error line alone.
-            if not jobs:
-                bar.start()
-                name = f"{run_config.objective} on {run_config.task}"
-                jobs.append(bar.add_task(name, total=total, loss="…"))
-            bar.update(jobs[0], completed=step, loss=f"{record.get('loss', float('nan')):.6g}")
-
-        try:
+        with step_progress(console, f"{run_config.objective} on {run_config.task}") as progress:
             summary = run(run_config, out, resume=resume, progress=progress, plots=plots)
-        finally:
-            if jobs:
-                bar.stop()
     except TrainingInterrupted as stop:
         where = f"checkpoint saved to {stop.checkpoint}" if stop.checkpoint else "nothing saved"
         typer.echo(
