@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -147,7 +146,7 @@ def read_prediction_table(path: Path, task: Any) -> tuple[np.ndarray, list[str] 
     """Features ``(B, d)`` and, when the file has the label column, the raw labels of a CSV in
     the training file's format: with the training header (columns by name, the label optional),
     or without a header, either in the training file's column layout or the features alone."""
-    from qhn.data.tabular import _is_number
+    from qhn.data.tabular import _is_number, feature_value
 
     where = repr(str(path))
     if not path.is_file():
@@ -193,15 +192,7 @@ def read_prediction_table(path: Path, task: Any) -> tuple[np.ndarray, list[str] 
                 f"{where} line {number}: expected {len(names)} fields, got {len(row)}"
             )
         for c, column in enumerate(columns):
-            try:
-                x[r, c] = float(row[column])
-            except ValueError:
-                raise ConfigError(
-                    f"{where} line {number}, column {names[column]!r}: "
-                    f"not a number: {row[column]!r}"
-                ) from None
-            if not math.isfinite(x[r, c]):
-                raise ConfigError(f"{where} line {number}, column {names[column]!r}: not finite")
+            x[r, c] = feature_value(row[column], f"{where} line {number}, column {names[column]!r}")
         if labels is not None:
             labels.append(row[label_column])
     if not len(rows):

@@ -20,6 +20,7 @@ outputs for ``K > 2``; cross-entropy.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from qhn.data.tasks import Task
 from qhn.errors import ConfigError, choices
 from qhn.validation import check_fraction
 
-__all__ = ["HEADER_CHOICES", "Table", "build_csv", "read_table"]
+__all__ = ["HEADER_CHOICES", "Table", "build_csv", "feature_value", "read_table"]
 
 HEADER_CHOICES = ("auto", "yes", "no")
 
@@ -55,6 +56,17 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def feature_value(text: str, where: str) -> float:
+    """A feature field as a finite float; ``where`` names the file, line and column in errors."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: not finite: {text!r}")
+    return value
 
 
 def read_table(
@@ -135,17 +147,7 @@ def read_table(
     x = np.empty((len(rows), len(columns)), dtype=np.float64)
     for r, (number, row) in enumerate(rows):
         for c, column in enumerate(columns):
-            try:
-                x[r, c] = float(row[column])
-            except ValueError:
-                raise ConfigError(
-                    f"{where} line {number}, column {names[column]!r}: "
-                    f"not a number: {row[column]!r}"
-                ) from None
-            if not np.isfinite(x[r, c]):
-                raise ConfigError(
-                    f"{where} line {number}, column {names[column]!r}: not finite: {row[column]!r}"
-                )
+            x[r, c] = feature_value(row[column], f"{where} line {number}, column {names[column]!r}")
 
     raw_labels = [row[names.index(label)] for _, row in rows]
     for number, value in zip((n for n, _ in rows), raw_labels, strict=True):
