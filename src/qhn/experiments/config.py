@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from qhn.backends.registry import BACKEND_KINDS, check_backend_spec
 from qhn.circuits import ANSATZE, TOPOLOGIES
 from qhn.circuits.ir import ENTANGLING_GATES, ROTATION_GATES
 from qhn.errors import ConfigError, choices
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 OBJECTIVES = ("mle", "elbo", "selbo")
-BACKENDS = ("statevector", "sampled")
+BACKENDS = BACKEND_KINDS
 ESTIMATORS = ("auto", *ESTIMATOR_NAMES)
 #: The gradient estimators each backend can serve ("auto" resolves to the first).
 ESTIMATORS_BY_BACKEND = {
@@ -98,9 +99,12 @@ class RunConfig:
     kernel), ``analytic_prior`` (closed-form prior expectations in the MMD), ``temperature`` (T
     in ``ℓ(s) = −N·C(s)/T``). Circuit: ``ansatz``, ``layers``, ``rotations``, ``entangler``,
     ``topology``, ``init`` (uniform in [0, 2π) or ``small``: scaled by ``init_scale``).
-    Execution: ``backend`` (``statevector``, or ``sampled``: the statevector behind a
-    samples-only wrapper, as on hardware), ``estimator`` (``auto`` = backprop on statevector,
-    parameter-shift on sampled), ``shots`` (None = exact expectations). Optimization: ``train``.
+    Execution: ``backend`` (a spec of :func:`qhn.backends.registry.get_backend`:
+    ``statevector``; ``sampled``, the statevector behind a samples-only wrapper, as on hardware;
+    ``noisy``; ``qiskit:<target>``; ``pennylane:<device>``), ``estimator`` (``auto`` = backprop
+    for exact expectations on statevector, parameter-shift otherwise), ``shots`` (None = exact
+    expectations), ``noise`` (the ``[noise]`` table of a noisy backend: ``p1``, ``p2``,
+    ``readout``, ``readout01``, ``readout10``, ``scale``). Optimization: ``train``.
     """
 
     task: str = field(metadata=_group("task"))
@@ -125,6 +129,7 @@ class RunConfig:
     backend: str = field(default="statevector", metadata=_group("backend and gradients"))
     estimator: str = field(default="auto", metadata=_group("backend and gradients"))
     shots: int | None = field(default=None, metadata=_group("backend and gradients"))
+    noise: dict[str, Any] = field(default_factory=dict, metadata=_group("backend and gradients"))
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_group("train"))
 
     def __post_init__(self) -> None:
@@ -174,7 +179,10 @@ class RunConfig:
             check_number("init_scale", self.init_scale, minimum=0.0, open_min=True),
         )
 
-        check_choice("backend", self.backend, BACKENDS)
+        set_(self, "backend", check_backend_spec(self.backend))
+        if not isinstance(self.noise, dict):
+            raise ConfigError(f"noise must be a table of noise rates, got {self.noise!r}")
+        set_(self, "noise", _normalize_table(self.noise, "noise"))
         check_choice("estimator", self.estimator, ESTIMATORS)
         if self.shots is not None:
             check_int("shots", self.shots, 1)
@@ -185,18 +193,24 @@ class RunConfig:
         self._check_combination()
 
     def _check_combination(self) -> None:
-        if self.objective == "elbo" and self.backend == "sampled":
+        samples_only = self.backend == "sampled" or self.backend.startswith("qiskit:")
+        if self.objective == "elbo" and samples_only:
             raise ConfigError(
                 "objective 'elbo' needs exact probabilities (its KL term), which backend "
-                "'sampled' does not give; use objective = \"selbo\" (its sample-based "
+                f'{self.backend!r} does not give; use objective = "selbo" (its sample-based '
                 'counterpart) or backend = "statevector"'
             )
-        if self.backend == "sampled" and self.shots is None:
+        if samples_only and self.shots is None:
             raise ConfigError(
-                "backend 'sampled' returns samples only, so it needs shots = a positive integer "
-                "(e.g. shots = 1000); got shots = None"
+                f"backend {self.backend!r} returns samples only, so it needs shots = a positive "
+                "integer (e.g. shots = 1000); got shots = None"
             )
-        valid = ESTIMATORS_BY_BACKEND[self.backend]
+        if self.noise and self.backend not in ("noisy", "qiskit:aer-noisy"):
+            raise ConfigError(
+                f"a [noise] table needs backend 'noisy' or 'qiskit:aer-noisy', not "
+                f"{self.backend!r}; remove [noise] or change the backend"
+            )
+        valid = ESTIMATORS_BY_BACKEND.get(self.backend, ("parameter-shift",))
         if self.estimator != "auto" and self.estimator not in valid:
             raise ConfigError(
                 f"estimator {self.estimator!r} cannot run on backend {self.backend!r}; "
@@ -232,9 +246,10 @@ class RunConfig:
     @property
     def resolved_estimator(self) -> str:
         """The gradient estimator actually used: ``auto`` is backprop for exact expectations on
-        the statevector backend, parameter-shift whenever shots are taken."""
+        the statevector backend, parameter-shift otherwise (shots, or any other backend)."""
         if self.estimator == "auto":
-            return "parameter-shift" if self.shots is not None else "backprop"
+            exact_simulator = self.shots is None and self.backend == "statevector"
+            return "backprop" if exact_simulator else "parameter-shift"
         return self.estimator
 
     @property
@@ -478,6 +493,10 @@ def to_toml(config: RunConfig) -> str:
             lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")
     toml_table(lines, "task_options", data["task_options"])
+    if data["noise"]:
+        # Written only when set, so configs without noise keep their TOML and their ids.
+        lines.append("")
+        toml_table(lines, "noise", data["noise"])
     lines.append("")
     train = {k: v for k, v in data["train"].items() if v is not None}
     lines.append("[train]")
@@ -607,7 +626,7 @@ def apply_overrides(
         if path[-1] in optional and isinstance(value, str) and value.lower() in ("none", "null"):
             value = None
         head = path[0]
-        if head == "task_options":
+        if head in ("task_options", "noise"):
             _set_nested(data, path, value, key)
         elif head == "train" and len(path) == 2:
             if path[1] not in train_keys:
@@ -629,10 +648,11 @@ def apply_overrides(
 def _set_nested(data: dict[str, Any], path: list[str], value: Any, key: str) -> None:
     if len(path) == 1:
         if not isinstance(value, dict):
-            raise ConfigError(
-                f"task_options must be a table, e.g. task_options={{n_train = 50}}, got {value!r}"
+            example = (
+                "task_options={n_train = 50}" if path[0] == "task_options" else "noise={p1 = 0.001}"
             )
-        data["task_options"] = value
+            raise ConfigError(f"{path[0]} must be a table, e.g. {path[0]}={example}, got {value!r}")
+        data[path[0]] = value
         return
     table = data
     for part in path[:-1]:

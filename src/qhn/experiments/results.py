@@ -330,8 +330,8 @@ def load_runs(sweep_dir: str | os.PathLike[str], *, all_runs: bool = False) -> l
 
 
 def flatten_config(config: RunConfig) -> dict[str, Any]:
-    """The config as ``dotted.name → value`` (``task_options.<k>``, ``train.<k>``); arrays as
-    lists."""
+    """The config as ``dotted.name → value`` (``task_options.<k>``, ``noise.<k>``,
+    ``train.<k>``); arrays as lists."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, table: dict[str, Any]) -> None:
@@ -343,7 +343,7 @@ def flatten_config(config: RunConfig) -> dict[str, Any]:
 
     data = config.to_dict()
     for key, value in data.items():
-        if key in ("task_options", "train"):
+        if key in ("task_options", "noise", "train"):
             walk(f"{key}.", value)
         else:
             out[key] = value

@@ -19,9 +19,8 @@ from typing import Any
 
 import torch
 
-from qhn.backends import StatevectorBackend
-from qhn.backends.base import check_sample_memory
-from qhn.backends.sample_only import SampleOnly
+from qhn.backends.base import DEFAULT_MEMORY_BUDGET, check_sample_memory
+from qhn.backends.registry import get_backend
 from qhn.circuits import build_ansatz
 from qhn.circuits.ir import Circuit
 from qhn.data.tasks import Task, get_task
@@ -149,13 +148,11 @@ def build_run(
         cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
     )
     circuit = circuit if circuit is not None else build_circuit(config, task.n_bits)
-    backend = StatevectorBackend()
     if config.shots is not None:
         # The widest measurement of a step: every parameter-shifted circuit at once.
         batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
-        check_sample_memory(max(batch, 1), config.shots, task.n_bits, backend.memory_budget)
-    if config.backend == "sampled":
-        backend = SampleOnly(backend)
+        check_sample_memory(max(batch, 1), config.shots, task.n_bits, DEFAULT_MEMORY_BUDGET)
+    backend = get_backend(config.backend, seed=config.train.seed, noise=config.noise or None)
     model = QuantumHypernetwork(
         circuit,
         backend,
