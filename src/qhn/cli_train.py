@@ -33,7 +33,10 @@ def train(
         str | None, typer.Option(help="hardware_efficient | product | qhn_reference")
     ] = None,
     layers: Annotated[int | None, typer.Option(help="Entangling layers (0: product).")] = None,
-    backend: Annotated[str | None, typer.Option(help="statevector | sampled")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="statevector | sampled | noisy | qiskit:<target> | pennylane:<device>"),
+    ] = None,
     shots: Annotated[int | None, typer.Option(help="Shots per circuit (unset: exact).")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimization steps.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
