@@ -1,0 +1,288 @@
+"""Run qhn circuits on Qiskit through the SamplerV2 primitive (extra ``qiskit``).
+
+Targets: ``aer`` (ideal Aer), ``aer-noisy`` (Aer with a noise model built from a ``noise`` table,
+see :func:`noise_model`), ``statevector`` (Qiskit's reference ``StatevectorSampler``) and any fake
+device of ``qiskit_ibm_runtime.fake_provider`` by its ``.name`` (``fake_torino``: Aer with that
+snapshot's gate, readout and relaxation noise, fully offline).
+
+Conventions: our qubit ``q`` is Qiskit qubit ``q`` (as in :mod:`qhn.circuits.qiskit_convert`) and
+is measured into classical bit ``q``, so a transpiler's layout (which physical qubit carries which
+logical one, swaps included) never reaches the bits. Qiskit prints classical bit 0 last
+(little-endian); reversing the bit axis gives our order (qubit 0 first).
+
+Cost: the circuit becomes a parameterized ``QuantumCircuit`` once and is transpiled once per
+(circuit, target) and cached; a whole ``(B, P)`` batch (all ``2P`` shifted rows of a
+parameter-shift step) is one PUB with a ``(B, P')`` parameter array, hence one primitive job.
+``jobs``, ``executions`` (parameter rows) and ``shots_taken`` count what was spent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from qhn.backends.base import DEFAULT_MEMORY_BUDGET, Capabilities, as_param_batch, check_shots
+from qhn.circuits.ir import Circuit
+from qhn.errors import ConfigError, choices
+
+__all__ = ["QISKIT_TARGETS", "QiskitBackend", "noise_model", "to_qiskit"]
+
+log = logging.getLogger(__name__)
+
+#: Targets that are not fake devices.
+QISKIT_TARGETS = ("aer", "aer-noisy", "statevector")
+NOISE_KEYS = ("p1", "p2", "readout", "readout01", "readout10", "scale")
+_ONE_QUBIT = ("rx", "ry", "rz", "h", "x")
+_TWO_QUBIT = ("cx", "cz")
+_SEED_HIGH = 2**31 - 1
+
+
+def _require_qiskit(what: str = "the qiskit backend") -> None:
+    try:
+        import qiskit  # noqa: F401
+        import qiskit_aer  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"{what} needs Qiskit and Qiskit Aer: pip install 'qhn[qiskit]'"
+        ) from None
+
+
+def to_qiskit(circuit: Circuit) -> Any:
+    """A parameterized ``QuantumCircuit`` for ``circuit``, measured into register ``meas``.
+
+    Our qubit ``q`` is Qiskit qubit ``q`` and is measured into classical bit ``q``; ``θ[j]`` is
+    ``ParameterVector('θ', P)[j]``; ``cnot`` becomes ``cx`` (control, target).
+    """
+    _require_qiskit("to_qiskit")
+    from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
+    from qiskit.circuit import ParameterVector
+
+    theta = ParameterVector("θ", circuit.n_params)
+    qc = QuantumCircuit(
+        QuantumRegister(circuit.n_qubits, "q"),
+        ClassicalRegister(circuit.n_qubits, "meas"),
+        name=circuit.name,
+    )
+    for gate in circuit.gates:
+        if gate.param is not None:
+            getattr(qc, gate.name)(theta[gate.param], *gate.wires)
+        else:
+            getattr(qc, "cx" if gate.name == "cnot" else gate.name)(*gate.wires)
+    qc.measure(range(circuit.n_qubits), range(circuit.n_qubits))
+    return qc
+
+
+def _rate(noise: dict, key: str, default: float = 0.0) -> float:
+    value = noise.get(key, default)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"noise {key} must be a number, got {value!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"noise {key} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def noise_model(noise: dict) -> Any:
+    """An Aer ``NoiseModel`` for a ``[noise]`` table (PastaQ's convention).
+
+    ``p1``/``p2``: Pauli channel with probability ``p`` spread evenly over the ``4^k − 1``
+    non-identity Paulis after every one-/two-qubit gate. Qiskit's ``depolarizing_error(λ, k)``
+    is ``(1 − λ)ρ + λ I/2^k``, whose non-identity Pauli mass is ``λ(4^k − 1)/4^k``, so
+    ``λ = 4/3·p1`` and ``16/15·p2``. ``scale`` multiplies ``p1`` and ``p2``. ``readout``: a
+    symmetric bit flip at measurement; ``readout01 = P(read 1 | 0)``, ``readout10 =
+    P(read 0 | 1)`` for an asymmetric one.
+    """
+    _require_qiskit("the aer-noisy target")
+    from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+
+    if not isinstance(noise, dict):
+        raise ConfigError(f"noise must be a table of rates, got {type(noise).__name__}")
+    unknown = sorted(set(noise) - set(NOISE_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown noise key(s) {unknown}; valid keys: {choices(NOISE_KEYS)}")
+    if "readout" in noise and ({"readout01", "readout10"} & set(noise)):
+        raise ConfigError("give either noise readout or readout01/readout10, not both")
+    scale = _rate(noise, "scale", 1.0)
+    p1, p2 = _rate(noise, "p1") * scale, _rate(noise, "p2") * scale
+    r01 = _rate(noise, "readout01", _rate(noise, "readout"))
+    r10 = _rate(noise, "readout10", _rate(noise, "readout"))
+    for key, value in (("p1·scale", p1), ("p2·scale", p2), ("readout01", r01), ("readout10", r10)):
+        if value > 1:
+            raise ConfigError(f"noise {key} is a probability, got {value}; use a value in [0, 1]")
+    model = NoiseModel(basis_gates=[*_ONE_QUBIT, *_TWO_QUBIT])
+    if p1 > 0:
+        model.add_all_qubit_quantum_error(depolarizing_error(4 / 3 * p1, 1), list(_ONE_QUBIT))
+    if p2 > 0:
+        model.add_all_qubit_quantum_error(depolarizing_error(16 / 15 * p2, 2), list(_TWO_QUBIT))
+    if r01 > 0 or r10 > 0:
+        model.add_all_qubit_readout_error(ReadoutError([[1 - r01, r01], [r10, 1 - r10]]))
+    return model
+
+
+def fake_device_names() -> list[str]:
+    """Names of the fake devices of ``qiskit_ibm_runtime.fake_provider`` (empty if absent)."""
+    return sorted(b.name for b in _fake_backends())
+
+
+def _fake_backends() -> list[Any]:
+    try:
+        from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
+    except ImportError:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(FakeProviderForBackendV2().backends())
+
+
+class QiskitBackend:
+    """Sample qhn circuits on a Qiskit target through SamplerV2 (see the module docstring).
+
+    Args:
+        target: ``aer``, ``aer-noisy``, ``statevector`` or a fake device name (``fake_torino``).
+        seed: makes runs reproducible when ``sample`` gets no generator: call ``k`` uses the
+            ``k``-th draw of a generator seeded with it.
+        noise: the ``[noise]`` table for ``aer-noisy`` (:func:`noise_model`); refused elsewhere.
+        optimization_level: transpiler level for fake devices.
+        initial_layout: physical qubits for our qubits on a fake device (default: the
+            transpiler's choice).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        seed: int | None = None,
+        noise: dict | None = None,
+        optimization_level: int = 1,
+        initial_layout: list[int] | None = None,
+    ) -> None:
+        _require_qiskit()
+        from qiskit_aer import AerSimulator
+
+        self.target = target
+        self.jobs = 0
+        self.executions = 0
+        self.shots_taken = 0
+        self._rng = None if seed is None else torch.Generator().manual_seed(int(seed))
+        self._cache: dict[Circuit, tuple[Any, list[int]]] = {}
+        self._optimization_level = optimization_level
+        self._initial_layout = initial_layout
+        self._device = None
+        if noise is not None and target != "aer-noisy":
+            raise ConfigError(
+                f"a noise table applies to qiskit:aer-noisy only, not qiskit:{target}; "
+                "a fake device brings its own noise"
+            )
+        if target == "statevector":
+            self._simulator = None
+            max_qubits = int(math.log2(DEFAULT_MEMORY_BUDGET // 16))
+        elif target in ("aer", "aer-noisy"):
+            model = noise_model(noise or {}) if target == "aer-noisy" else None
+            self._simulator = AerSimulator(noise_model=model)
+            max_qubits = self._simulator.num_qubits
+        else:
+            self._device = self._fake_device(target)
+            self._simulator = AerSimulator.from_backend(self._device)
+            max_qubits = self._device.num_qubits
+        if initial_layout is not None and self._device is None:
+            raise ConfigError(f"initial_layout applies to fake devices only, not {target!r}")
+        self.capabilities = Capabilities(exact_probs=False, backprop=False, max_qubits=max_qubits)
+
+    def __repr__(self) -> str:
+        return f"QiskitBackend({self.target!r})"
+
+    @staticmethod
+    def _fake_device(name: str) -> Any:
+        backends = _fake_backends()
+        if not backends:
+            raise ConfigError(
+                f"qiskit:{name} is not one of {choices(QISKIT_TARGETS)} and fake devices need "
+                "qiskit-ibm-runtime: pip install 'qhn[qiskit]'"
+            )
+        for backend in backends:
+            if backend.name == name:
+                return backend
+        names = sorted(b.name for b in backends)
+        raise ConfigError(
+            f"unknown qiskit target {name!r}; choose one of: {choices([*QISKIT_TARGETS, *names])}"
+        )
+
+    def compiled(self, circuit: Circuit) -> tuple[Any, list[int]]:
+        """The circuit as run on this target, cached, and our parameter index of each of its
+        parameters (in Qiskit's order; the transpiler may drop some, e.g. a final RZ)."""
+        if circuit in self._cache:
+            return self._cache[circuit]
+        width, limit = circuit.n_qubits, self.capabilities.max_qubits
+        if limit is not None and width > limit:
+            raise ConfigError(
+                f"{circuit.name} needs {width} qubits but qiskit:{self.target} has {limit}; "
+                "use a smaller circuit or a larger device"
+            )
+        qc = to_qiskit(circuit)
+        if self._device is not None:
+            from qiskit.transpiler import generate_preset_pass_manager
+
+            manager = generate_preset_pass_manager(
+                optimization_level=self._optimization_level,
+                backend=self._device,
+                initial_layout=self._initial_layout,
+                seed_transpiler=0,
+            )
+            qc = manager.run(qc)
+            log.debug("transpiled %s onto %s: %d ops", circuit.name, self.target, qc.size())
+        # Aer and the statevector sampler run our gates natively: no rewrite, so the noise
+        # model lands after exactly the gates of the qhn circuit.
+        order = [int(p.index) for p in qc.parameters]
+        self._cache[circuit] = (qc, order)
+        return qc, order
+
+    def _sdk_seed(self, generator: torch.Generator | None) -> int | None:
+        source = generator if generator is not None else self._rng
+        if source is None:
+            return None
+        return int(torch.randint(_SEED_HIGH, (1,), generator=source))
+
+    def sample(
+        self,
+        circuit: Circuit,
+        params: torch.Tensor,
+        shots: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Measure every parameter row ``shots`` times in ONE primitive job.
+
+        Shapes: params ``(B, P)`` → bits ``(B, shots, n)`` uint8; ``(P,)`` → ``(shots, n)``.
+        """
+        check_shots(shots)
+        batch, batched = as_param_batch(circuit, params)
+        qc, order = self.compiled(circuit)
+        rows = batch.shape[0]
+        values = batch.detach().to(torch.float64).cpu().numpy()[:, order]
+        seed = self._sdk_seed(generator)
+        if self._simulator is None:
+            from qiskit.primitives import StatevectorSampler
+
+            sampler = StatevectorSampler(seed=seed)
+        else:
+            from qiskit_aer.primitives import SamplerV2
+
+            sampler = SamplerV2.from_backend(self._simulator, seed=seed)
+        # Without parameters a PUB has no batch shape: draw all rows' shots at once instead.
+        pub = (qc, values, shots) if order else (qc, None, rows * shots)
+        result = sampler.run([pub]).result()
+        self.jobs += 1
+        self.executions += rows
+        self.shots_taken += rows * shots
+        packed = result[0].data.meas.array.reshape(rows, shots, -1)
+        n = circuit.n_qubits
+        little = np.unpackbits(packed, axis=-1)[..., -n:]
+        # Qiskit's bit strings print classical bit 0 last; our qubit 0 comes first.
+        bits = torch.from_numpy(np.ascontiguousarray(little)).flip(-1).contiguous()
+        return bits if batched else bits[0]
