@@ -221,3 +221,23 @@ def test_bit_order_survives_a_permuting_layout():
     assert int(torch.mode(bits_to_index(bits)).values) == int(
         bits_to_index(torch.tensor(target, dtype=torch.uint8))
     )
+
+
+@needs_runtime
+def test_device_noise_kept_to_touched_qubits_gives_the_same_counts():
+    """The per-circuit simulator (snapshot noise on touched qubits only) reproduces Aer's
+    ``from_backend`` simulator of the whole device shot for shot under the same seed."""
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.primitives import SamplerV2
+
+    circuit = hardware_efficient(2, 1, ("ry",), "cnot")
+    qb = QiskitBackend("fake_manila", seed=0)
+    compiled, order = qb.compiled(circuit)
+    values = random_params(circuit, 3, seed=4).numpy()[:, order]
+    full = SamplerV2.from_backend(AerSimulator.from_backend(qb._device), seed=5)
+    mine = SamplerV2.from_backend(qb._simulators[circuit], seed=5)
+    touched = {compiled.find_bit(q).index for item in compiled.data for q in item.qubits}
+    assert mine._backend.options.noise_model.noise_qubits == sorted(touched)
+    assert len(touched) < qb._device.num_qubits
+    counts = [s.run([(compiled, values, 3000)]).result()[0].data.meas for s in (full, mine)]
+    assert counts[0] == counts[1]
