@@ -241,3 +241,45 @@ def test_device_noise_kept_to_touched_qubits_gives_the_same_counts():
     assert len(touched) < qb._device.num_qubits
     counts = [s.run([(compiled, values, 3000)]).result()[0].data.meas for s in (full, mine)]
     assert counts[0] == counts[1]
+
+
+NOISE = {"p1": 0.02, "p2": 0.05, "readout01": 0.03, "readout10": 0.07, "scale": 1.5}
+
+
+def test_aer_noisy_frequencies_match_exact_noisy_probabilities():
+    """Samples of aer-noisy against the exact noisy distribution of PennyLane's density-matrix
+    simulator with the same table (another SDK's channels)."""
+    pytest.importorskip("pennylane")
+    from qhn.backends.pennylane_backend import PennyLaneBackend
+
+    circuit = qhn_reference(4, 1)
+    params = random_params(circuit, 3, seed=6)
+    bits = QiskitBackend("aer-noisy", noise=NOISE, seed=8).sample(circuit, params, 4000)
+    exact = PennyLaneBackend("default.mixed", noise=NOISE).probs(circuit, params)
+    assert min(chi_square_pvalues(bits, exact)) > 1e-4
+    noiseless = StatevectorBackend().probs(circuit, params)
+    assert max(chi_square_pvalues(bits, noiseless)) < 1e-6
+
+
+def test_parameter_shift_from_aer_noisy_shots_is_unbiased():
+    """Mean over 30 seeds of the shot-based shift-rule gradient on aer-noisy vs the exact
+    gradient of the noisy distribution (shift rule on default.mixed's exact probabilities)."""
+    pytest.importorskip("pennylane")
+    from qhn.backends.pennylane_backend import PennyLaneBackend
+
+    circuit = hardware_efficient(2, 1, ("ry", "rz"), "cnot")
+    theta = random_params(circuit, 1, seed=2)[0]
+    cost = torch.tensor([0.0, 1.0, -2.0, 0.5], dtype=torch.float64)
+    exact = theta.clone().requires_grad_()
+    mixed = PennyLaneBackend("default.mixed", noise=NOISE)
+    ParameterShift().expectation(mixed, circuit, exact, cost).backward()
+    qb = QiskitBackend("aer-noisy", noise=NOISE, seed=1)
+    grads = []
+    for _ in range(30):
+        t = theta.clone().requires_grad_()
+        ParameterShift().expectation(qb, circuit, t, cost, shots=400).backward()
+        grads.append(t.grad)
+    grads = torch.stack(grads)
+    assert qb.jobs == 30
+    z = (grads.mean(0) - exact.grad) / (grads.std(0) / math.sqrt(len(grads)))
+    assert float(z.abs().max()) < 4.0
