@@ -1,0 +1,403 @@
+"""``noisy``: our torch simulator of depolarizing gate noise and readout flips.
+
+Up to ``max_density_qubits`` (default 12) it evolves the exact density matrix, batched over
+parameter rows: per gate ``ρ ← U ρ U†`` (``U`` on the row axes, ``Ū`` on the column axes), then the
+gate's Pauli channel (:mod:`qhn.backends.noise_model`); the outcome distribution is
+``diag(ρ)`` pushed through the readout confusion matrices. Written with plain torch ops, so
+``probs`` is differentiable by autograd in θ and exact ELBO runs under noise.
+
+Above the limit only ``sample`` is served, by **Pauli trajectories**: every shot draws its own
+error pattern (a Pauli per noisy gate, identity with probability ``1 − p``), the state vector is
+evolved with those Paulis inserted, one outcome is drawn from it, and readout flips are applied.
+Each shot is then an independent draw from the noisy distribution, so every estimate linear in q is
+unbiased. Shots that drew the same pattern (at small ``p`` most draw none) share one simulated
+trajectory. ``Y`` is applied as ``X·Z`` (equal up to a global phase), so real circuits stay real.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+
+import torch
+
+from qhn.backends.base import (
+    DEFAULT_MEMORY_BUDGET,
+    Capabilities,
+    as_param_batch,
+    check_memory,
+    check_sample_memory,
+    check_shots,
+)
+from qhn.backends.noise_model import (
+    NoiseModel,
+    apply_one_qubit,
+    apply_readout,
+    apply_superop,
+    depolarize,
+    one_qubit_superop,
+)
+from qhn.backends.sampling import sample_bits
+from qhn.bits import index_to_bits
+from qhn.circuits.ir import Circuit, Gate
+from qhn.errors import CapabilityError, ConfigError
+
+__all__ = ["NoiseModel", "NoisyBackend"]
+
+log = logging.getLogger(__name__)
+
+#: Largest circuit the trajectory sampler accepts (int64 indices and sanity).
+MAX_QUBITS = 30
+#: Largest density-matrix limit one may ask for (a 4^n matrix beyond this never fits).
+MAX_DENSITY_QUBITS = 16
+
+_CNOT = ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 0, 1), (0, 0, 1, 0))
+_CZ = ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, -1))
+_H = ((2**-0.5, 2**-0.5), (2**-0.5, -(2**-0.5)))
+_X = ((0, 1), (1, 0))
+_FIXED = {"cnot": _CNOT, "cz": _CZ, "h": _H, "x": _X}
+
+
+def gate_matrix(gate: Gate, theta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The gate's matrix for every parameter row. Shapes: ``theta (B, P)`` → ``(B, d, d)``
+    for rotations, ``(1, d, d)`` for fixed gates (``d = 2^arity``)."""
+    if gate.param is None:
+        return torch.tensor(_FIXED[gate.name], dtype=dtype, device=theta.device).unsqueeze(0)
+    half = theta[:, gate.param] / 2
+    c, s = torch.cos(half), torch.sin(half)
+    if gate.name == "ry":
+        rows = [torch.stack([c, -s], -1), torch.stack([s, c], -1)]
+        return torch.stack(rows, -2).to(dtype)
+    zero = torch.zeros_like(c)
+    if gate.name == "rx":
+        re = torch.stack([torch.stack([c, zero], -1), torch.stack([zero, c], -1)], -2)
+        im = torch.stack([torch.stack([zero, -s], -1), torch.stack([-s, zero], -1)], -2)
+    else:  # rz = diag(e^{−iθ/2}, e^{iθ/2})
+        re = torch.stack([torch.stack([c, zero], -1), torch.stack([zero, c], -1)], -2)
+        im = torch.stack([torch.stack([-s, zero], -1), torch.stack([zero, s], -1)], -2)
+    return torch.complex(re, im).to(dtype)
+
+
+class NoisyBackend:
+    """Exact noisy probabilities (density matrix) up to ``max_density_qubits``, Pauli-trajectory
+    sampling above it.
+
+    Args:
+        noise: a :class:`NoiseModel`, a ``[noise]`` table (keys ``p1, p2, readout, readout01,
+            readout10, scale``), or None (noiseless).
+        max_density_qubits: the largest circuit simulated as a density matrix (``4^n`` entries).
+        seed: seeds the generator used when ``sample`` gets none.
+        memory_budget: bytes one call may use; larger requests are refused before allocating.
+        chunk_bytes: batches (density matrices) and trajectories are processed in chunks of about
+            this many bytes of state.
+    """
+
+    def __init__(
+        self,
+        noise: NoiseModel | Mapping[str, object] | None = None,
+        *,
+        max_density_qubits: int = 12,
+        seed: int | None = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        chunk_bytes: int = 64 * 2**20,
+    ) -> None:
+        self.noise = NoiseModel.coerce(noise)
+        if (
+            isinstance(max_density_qubits, bool)
+            or not isinstance(max_density_qubits, int)
+            or not 0 <= max_density_qubits <= MAX_DENSITY_QUBITS
+        ):
+            raise ConfigError(
+                f"max_density_qubits must be an integer in 0..{MAX_DENSITY_QUBITS}, "
+                f"got {max_density_qubits!r}"
+            )
+        self.max_density_qubits = max_density_qubits
+        self.seed = seed
+        self._generator = torch.Generator()
+        if seed is not None:
+            self._generator.manual_seed(seed)
+        self.memory_budget = int(memory_budget)
+        self.chunk_bytes = int(chunk_bytes)
+        self.capabilities = Capabilities(exact_probs=True, backprop=True, max_qubits=MAX_QUBITS)
+
+    def __repr__(self) -> str:
+        return f"NoisyBackend(noise={self.noise}, max_density_qubits={self.max_density_qubits})"
+
+    def capabilities_for(self, circuit: Circuit) -> Capabilities:
+        """What this backend serves for ``circuit``: exact, differentiable probabilities up to
+        the density-matrix limit, samples only above it."""
+        exact = circuit.n_qubits <= self.max_density_qubits
+        return Capabilities(exact_probs=exact, backprop=exact, max_qubits=MAX_QUBITS)
+
+    # ----------------------------------------------------------------- public API
+    def density_matrix(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
+        """The noisy state before readout, ``ρ(θ)``, in our index order (qubit 0 most significant).
+
+        Shapes: ``(B, P)`` → ``(B, 2**n, 2**n)``; ``(P,)`` → ``(2**n, 2**n)``. Real dtype for real
+        circuits, else complex128. Differentiable.
+        """
+        batch, batched = self._prepare_density(circuit, params)
+        parts = [
+            self._evolve_density(circuit, batch[i : i + self._density_chunk(circuit)])
+            for i in range(0, batch.shape[0], self._density_chunk(circuit))
+        ]
+        rho = parts[0] if len(parts) == 1 else torch.cat(parts)
+        size = 2**circuit.n_qubits
+        rho = rho.reshape(-1, size, size)
+        return rho if batched else rho[0]
+
+    def probs(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
+        """Noisy outcome probabilities, readout flips included, in our index order.
+
+        Shapes: ``(B, P)`` → ``(B, 2**n)``; ``(P,)`` → ``(2**n,)``. Differentiable in ``params``.
+        Raises :class:`CapabilityError` above ``max_density_qubits``.
+        """
+        batch, batched = self._prepare_density(circuit, params)
+        chunk = self._density_chunk(circuit)
+        parts = [
+            self._probs_chunk(circuit, batch[i : i + chunk]) for i in range(0, len(batch), chunk)
+        ]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return out if batched else out[0]
+
+    def sample(
+        self,
+        circuit: Circuit,
+        params: torch.Tensor,
+        shots: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Measure ``shots`` times under noise. Shapes: ``(B, P)`` → ``(B, shots, n)`` uint8
+        (``(P,)`` → ``(shots, n)``). Reproducible given ``generator``'s state."""
+        check_shots(shots)
+        batch, batched = as_param_batch(circuit, params)
+        n = circuit.n_qubits
+        if n > MAX_QUBITS:
+            raise ConfigError(f"{n} qubits exceed the noisy simulator's limit of {MAX_QUBITS}")
+        check_sample_memory(batch.shape[0], shots, n, self.memory_budget)
+        generator = generator if generator is not None else self._generator
+        batch = batch.detach().to(torch.float64)
+        with torch.no_grad():
+            if n <= self.max_density_qubits:
+                chunk = self._density_chunk(circuit)
+                parts = [
+                    sample_bits(
+                        self.probs(circuit, batch[i : i + chunk]), shots, generator=generator
+                    )
+                    for i in range(0, batch.shape[0], chunk)
+                ]
+            else:
+                parts = [
+                    self._sample_trajectories(circuit, row, shots, generator).unsqueeze(0)
+                    for row in batch
+                ]
+        bits = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return bits if batched else bits[0]
+
+    # ----------------------------------------------------------------- density matrix
+    def _dtype(self, circuit: Circuit) -> torch.dtype:
+        return torch.float64 if circuit.is_real else torch.complex128
+
+    def _density_chunk(self, circuit: Circuit) -> int:
+        item = torch.empty((), dtype=self._dtype(circuit)).element_size()
+        return max(1, self.chunk_bytes // (4**circuit.n_qubits * item))
+
+    def _prepare_density(self, circuit: Circuit, params: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        n = circuit.n_qubits
+        if n > self.max_density_qubits:
+            raise CapabilityError(
+                f"exact noisy probabilities of {n} qubits exceed the density-matrix limit of "
+                f"{self.max_density_qubits} qubits (4^n entries); use a sample-based objective "
+                "(samples come from Pauli trajectories) or raise max_density_qubits"
+            )
+        batch, batched = as_param_batch(circuit, params)
+        item = torch.empty((), dtype=self._dtype(circuit)).element_size()
+        chunk = min(batch.shape[0], self._density_chunk(circuit))
+        # ρ, its moved copy and the matmul output are live at once.
+        check_memory(2 * n, chunk, item, 3, self.memory_budget)
+        return batch.to(torch.float64), batched
+
+    def _evolve_density(self, circuit: Circuit, theta: torch.Tensor) -> torch.Tensor:
+        """``ρ`` after every gate and its channel, flattened. Shapes: ``(B, P)`` → ``(B, 4**n)``.
+
+        Consecutive one-qubit gates on a qubit (with their channels) are multiplied into one
+        ``4 × 4`` superoperator, applied when a two-qubit gate touches the qubit or at the end;
+        maps on different qubits commute, so this order is exact.
+        """
+        n, dtype = circuit.n_qubits, self._dtype(circuit)
+        batch = theta.shape[0]
+        rho = torch.zeros((batch, 4**n), dtype=dtype, device=theta.device)
+        rho[:, 0] = 1
+        pending: dict[int, torch.Tensor] = {}
+
+        def flush(q: int) -> torch.Tensor:
+            s = pending.pop(q, None)
+            return rho if s is None else apply_superop(rho, s, q, n)
+
+        for gate in circuit.gates:
+            if len(gate.wires) == 1:
+                q = gate.wires[0]
+                s = one_qubit_superop(gate_matrix(gate, theta, dtype), self.noise.gate_p1)
+                pending[q] = s if q not in pending else s @ pending[q]
+                continue
+            for q in gate.wires:
+                rho = flush(q)
+            rho = _apply_two_qubit_density(rho, gate, n)
+            if self.noise.gate_p2 > 0:
+                shape = (batch,) + (2,) * (2 * n)
+                rho = depolarize(rho.reshape(shape), gate.wires, n, self.noise.gate_p2)
+                rho = rho.reshape(batch, -1)
+        for q in sorted(pending):
+            rho = flush(q)
+        return rho
+
+    def _probs_chunk(self, circuit: Circuit, theta: torch.Tensor) -> torch.Tensor:
+        size = 2**circuit.n_qubits
+        rho = self._evolve_density(circuit, theta).reshape(-1, size, size)
+        diag = rho.diagonal(dim1=-2, dim2=-1)
+        probs = diag.real if diag.is_complex() else diag
+        return apply_readout(probs, self.noise)
+
+    # ----------------------------------------------------------------- trajectories
+    def _error_sites(self, circuit: Circuit) -> list[tuple[int, int, float]]:
+        """``(gate index, arity, p)`` of every gate followed by a Pauli channel."""
+        sites = []
+        for g, gate in enumerate(circuit.gates):
+            p = self.noise.gate_error(len(gate.wires))
+            if p > 0:
+                sites.append((g, len(gate.wires), p))
+        return sites
+
+    def _draw_patterns(
+        self, sites: list[tuple[int, int, float]], shots: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """One Pauli code per (shot, site): 0 = no error, else ``1..4^k − 1`` uniformly, whose
+        base-4 digits (first wire most significant) are I, X, Y, Z. Shape ``(shots, sites)``."""
+        if not sites:
+            return torch.zeros((shots, 0), dtype=torch.int8)
+        p = torch.tensor([s[2] for s in sites], dtype=torch.float64)
+        kinds = torch.tensor([4 ** s[1] - 1 for s in sites], dtype=torch.float64)
+        hit = torch.rand((shots, len(sites)), generator=generator, dtype=torch.float64) < p
+        which = torch.rand((shots, len(sites)), generator=generator, dtype=torch.float64)
+        codes = 1 + torch.floor(which * kinds).clamp_(max=kinds - 1)
+        return torch.where(hit, codes, 0).to(torch.int8)
+
+    def _sample_trajectories(
+        self, circuit: Circuit, theta: torch.Tensor, shots: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Shots of one parameter row by Pauli trajectories. Shapes: ``theta (P,)`` →
+        ``(shots, n)`` uint8."""
+        n, dtype = circuit.n_qubits, self._dtype(circuit)
+        item = torch.empty((), dtype=dtype).element_size()
+        sites = self._error_sites(circuit)
+        codes = self._draw_patterns(sites, shots, generator)
+        patterns, inverse = torch.unique(codes, dim=0, return_inverse=True)
+        n_traj = patterns.shape[0]
+        chunk = max(1, min(n_traj, self.chunk_bytes // (2**n * item)))
+        check_memory(n, chunk, item, 3, self.memory_budget)
+        log.debug("%d shots share %d distinct error patterns", shots, n_traj)
+        indices = torch.empty(shots, dtype=torch.int64)
+        for start in range(0, n_traj, chunk):
+            stop = min(start + chunk, n_traj)
+            probs = self._trajectory_probs(circuit, theta, sites, patterns[start:stop])
+            mine = ((inverse >= start) & (inverse < stop)).nonzero().squeeze(1)
+            rows = inverse[mine] - start
+            # Each CDF normalized and offset by its row: one sorted search serves all trajectories.
+            cdf = torch.cumsum(probs, 1)
+            cdf = cdf / cdf[:, -1:] + torch.arange(cdf.shape[0], dtype=cdf.dtype)[:, None]
+            u = torch.rand(mine.shape[0], generator=generator, dtype=torch.float64)
+            flat = torch.searchsorted(cdf.reshape(-1), rows.to(torch.float64) + u, right=True)
+            indices[mine] = (flat - rows * 2**n).clamp_(0, 2**n - 1)
+        bits = index_to_bits(indices, n)
+        if self.noise.has_readout:
+            flip_p = torch.where(
+                bits.bool(),
+                torch.tensor(self.noise.readout10, dtype=torch.float64),
+                torch.tensor(self.noise.readout01, dtype=torch.float64),
+            )
+            flips = torch.rand(bits.shape, generator=generator, dtype=torch.float64) < flip_p
+            bits = bits ^ flips.to(torch.uint8)
+        return bits
+
+    def _trajectory_probs(
+        self,
+        circuit: Circuit,
+        theta: torch.Tensor,
+        sites: list[tuple[int, int, float]],
+        patterns: torch.Tensor,
+    ) -> torch.Tensor:
+        """``|ψ_t|²`` of the trajectories with the given error patterns. Shapes: ``theta (P,)``,
+        ``patterns (T, sites)`` → ``(T, 2**n)`` float64."""
+        n, dtype = circuit.n_qubits, self._dtype(circuit)
+        count = patterns.shape[0]
+        psi = torch.zeros((count, 2**n), dtype=dtype)
+        psi[:, 0] = 1
+        site_of = {g: s for s, (g, _, _) in enumerate(sites)}
+        row = theta.unsqueeze(0)
+        for g, gate in enumerate(circuit.gates):
+            if len(gate.wires) == 1:
+                psi = apply_one_qubit(psi, gate_matrix(gate, row, dtype), gate.wires[0], n)
+            else:
+                psi = _apply_two_qubit_state(psi, gate, n)
+            s = site_of.get(g)
+            if s is None:
+                continue
+            hit = (patterns[:, s] != 0).nonzero().squeeze(1)
+            if hit.numel():
+                sub = psi[hit].reshape((-1,) + (2,) * n)
+                sub = _apply_paulis(sub, patterns[hit, s].long(), gate.wires)
+                psi[hit] = sub.reshape(-1, 2**n)
+        return psi.real**2 + psi.imag**2 if psi.is_complex() else psi * psi
+
+
+@functools.cache
+def _two_qubit_action(name: str, wires: tuple[int, int], n: int) -> tuple[torch.Tensor, bool]:
+    """CNOT as an index permutation ``new[i] = old[perm[i]]``; CZ as a ±1 vector. Shape
+    ``(2**n,)``; the flag says which."""
+    index = torch.arange(2**n, dtype=torch.int64)
+    first, second = (1 << (n - 1 - w) for w in wires)
+    if name == "cnot":
+        return torch.where(index & first != 0, index ^ second, index), True
+    both = (index & first != 0) & (index & second != 0)
+    return 1.0 - 2.0 * both.to(torch.float64), False
+
+
+def _apply_two_qubit_state(psi: torch.Tensor, gate: Gate, n: int) -> torch.Tensor:
+    """A CNOT or CZ on state vectors ``(T, 2**n)``."""
+    action, is_perm = _two_qubit_action(gate.name, gate.wires, n)
+    action = action.to(psi.device)
+    return psi.index_select(1, action) if is_perm else psi * action.to(psi.dtype)
+
+
+def _apply_two_qubit_density(rho: torch.Tensor, gate: Gate, n: int) -> torch.Tensor:
+    """``U ρ U†`` for a CNOT or CZ on flattened density matrices ``(B, 4**n)`` (U is real)."""
+    batch, size = rho.shape[0], 2**n
+    action, is_perm = _two_qubit_action(gate.name, gate.wires, n)
+    action = action.to(rho.device)
+    x = rho.reshape(batch, size, size)
+    if is_perm:
+        x = x.index_select(1, action).index_select(2, action)
+    else:
+        sign = action.to(rho.dtype)
+        x = x * (sign[:, None] * sign[None, :])
+    return x.reshape(batch, -1)
+
+
+def _apply_paulis(psi: torch.Tensor, codes: torch.Tensor, wires: tuple[int, ...]) -> torch.Tensor:
+    """Apply per-row Paulis: code digits (base 4, first wire most significant) 0=I, 1=X, 2=Y,
+    3=Z, with ``Y ∝ X·Z``. Shapes: ``psi (T, 2, …, 2)``, ``codes (T,)``."""
+    k = len(wires)
+    shape = (-1,) + (1,) * (psi.ndim - 1)
+    for i, q in enumerate(wires):
+        digit = (codes // 4 ** (k - 1 - i)) % 4
+        axis = 1 + q
+        sign = torch.tensor([1.0, -1.0], dtype=psi.real.dtype).reshape(
+            (2,) + (1,) * (psi.ndim - 2 - q)
+        )
+        z = (digit >= 2).reshape(shape)
+        psi = torch.where(z, psi * sign, psi)
+        x = ((digit == 1) | (digit == 2)).reshape(shape)
+        psi = torch.where(x, psi.flip(axis), psi)
+    return psi
