@@ -37,8 +37,8 @@ __all__ = [
     "apply_one_qubit",
     "apply_readout",
     "apply_superop",
-    "depolarize",
-    "one_qubit_superop",
+    "superop",
+    "superop_pair",
 ]
 
 #: Keys of a ``[noise]`` table.
@@ -153,23 +153,6 @@ def apply_matrix(x: torch.Tensor, matrix: torch.Tensor, axes: Sequence[int]) -> 
     return out.reshape(shape).movedim(tail, tuple(axes))
 
 
-def depolarize(rho: torch.Tensor, wires: Sequence[int], n: int, p: float) -> torch.Tensor:
-    """The Pauli channel of probability ``p`` on ``wires`` of a density matrix
-    ``(B, 2, …, 2)`` (2n axes): ``(1 − λ)ρ + λ · Tr_w(ρ) ⊗ I/d``, ``λ = d²p/(d² − 1)``."""
-    k = len(wires)
-    d = 2**k
-    lam = d * d * p / (d * d - 1)
-    axes = tuple(1 + q for q in wires) + tuple(1 + n + q for q in wires)
-    tail = tuple(range(rho.ndim - 2 * k, rho.ndim))
-    moved = rho.movedim(axes, tail)
-    shape = moved.shape
-    block = moved.reshape(shape[0], -1, d, d)
-    trace = block.diagonal(dim1=-2, dim2=-1).sum(-1)
-    eye = torch.eye(d, dtype=rho.dtype, device=rho.device)
-    out = (1 - lam) * block + (lam / d) * trace[..., None, None] * eye
-    return out.reshape(shape).movedim(tail, axes)
-
-
 def apply_readout(probs: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
     """Outcome distribution after readout flips: ``p' = (⊗_q A)ᵀ p``.
 
@@ -186,34 +169,44 @@ def apply_readout(probs: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
     return x.reshape(batch, size)
 
 
-def one_qubit_superop(u: torch.Tensor, p: float) -> torch.Tensor:
-    """The map ``ρ ↦ E_p(U ρ U†)`` on one qubit as a ``4 × 4`` matrix on ``vec(ρ)`` (index
-    ``2i + j`` for ``ρ_ij``): ``((1 − λ)·I + (λ/2)·|vec I⟩⟨vec I|) · (U ⊗ Ū)``, ``λ = 4p/3``.
+def superop(u: torch.Tensor, p: float) -> torch.Tensor:
+    """The map ``ρ ↦ E_p(U ρ U†)`` on ``k`` wires as a ``d² × d²`` matrix on ``vec(ρ)``
+    (``d = 2^k``, index ``d·i + j`` for ``ρ_ij``):
+    ``((1 − λ)·I + (λ/d)·|vec I⟩⟨vec I|) · (U ⊗ Ū)`` with ``λ = d²p/(d² − 1)``.
 
-    Shapes: ``u (B, 2, 2)`` → ``(B, 4, 4)``.
+    Shapes: ``u (B, d, d)`` → ``(B, d², d²)``.
     """
-    s = (u[:, :, None, :, None] * u.conj()[:, None, :, None, :]).reshape(u.shape[0], 4, 4)
+    batch, d = u.shape[0], u.shape[-1]
+    s = (u[:, :, None, :, None] * u.conj()[:, None, :, None, :]).reshape(batch, d * d, d * d)
     if p <= 0:
         return s
-    lam = 4 * p / 3
-    vec_i = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=s.dtype, device=s.device)
-    depol = (1 - lam) * torch.eye(4, dtype=s.dtype, device=s.device) + (lam / 2) * torch.outer(
-        vec_i, vec_i
-    )
-    return depol @ s
+    lam = d * d * p / (d * d - 1)
+    vec_i = torch.eye(d, dtype=s.dtype, device=s.device).reshape(-1)
+    eye = torch.eye(d * d, dtype=s.dtype, device=s.device)
+    return ((1 - lam) * eye + (lam / d) * torch.outer(vec_i, vec_i)) @ s
 
 
-def apply_superop(rho: torch.Tensor, s: torch.Tensor, q: int, n: int) -> torch.Tensor:
-    """Apply a one-qubit superoperator ``(B, 4, 4)`` (see :func:`one_qubit_superop`) to qubit
-    ``q`` of density matrices flattened as ``(B, 4**n)`` (row bits, then column bits): the
-    ``(row q, column q)`` axes are moved to the front and contracted in one matrix product (far
-    faster than strided elementwise products). Autograd-safe."""
-    batch = rho.shape[0]
-    axes = (1 + q, 1 + n + q)
-    moved = rho.reshape((batch,) + (2,) * (2 * n)).movedim(axes, (1, 2))
+def superop_pair(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Two one-qubit superoperators ``(B, 4, 4)`` on wires ``(a, b)`` as one ``(B, 16, 16)``
+    in the two-qubit ordering ``(r_a, r_b, c_a, c_b)`` of :func:`superop`."""
+    batch = max(first.shape[0], second.shape[0])
+    x = first.expand(batch, 4, 4).reshape(batch, 2, 2, 2, 2)
+    y = second.expand(batch, 4, 4).reshape(batch, 2, 2, 2, 2)
+    return torch.einsum("zaceg,zbdfh->zabcdefgh", x, y).reshape(batch, 16, 16)
+
+
+def apply_superop(rho: torch.Tensor, s: torch.Tensor, wires: Sequence[int], n: int) -> torch.Tensor:
+    """Apply a superoperator on ``k`` wires (``(B, 4^k, 4^k)``, ordering: row bits of ``wires``,
+    then their column bits) to density matrices flattened as ``(B, 4**n)`` (row bits, then
+    column bits). The ``2k`` axes are moved to the front and contracted in one matrix product,
+    far faster than strided elementwise products. Autograd-safe."""
+    batch, k = rho.shape[0], len(wires)
+    axes = tuple(1 + q for q in wires) + tuple(1 + n + q for q in wires)
+    front = tuple(range(1, 1 + 2 * k))
+    moved = rho.reshape((batch,) + (2,) * (2 * n)).movedim(axes, front)
     shape = moved.shape
-    out = torch.matmul(s, moved.reshape(batch, 4, -1)).reshape(shape)
-    return out.movedim((1, 2), axes).reshape(batch, -1)
+    out = torch.matmul(s, moved.reshape(batch, 4**k, -1)).reshape(shape)
+    return out.movedim(front, axes).reshape(batch, -1)
 
 
 def apply_one_qubit(psi: torch.Tensor, u: torch.Tensor, q: int, n: int) -> torch.Tensor:

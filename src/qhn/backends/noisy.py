@@ -35,8 +35,8 @@ from qhn.backends.noise_model import (
     apply_one_qubit,
     apply_readout,
     apply_superop,
-    depolarize,
-    one_qubit_superop,
+    superop,
+    superop_pair,
 )
 from qhn.backends.sampling import sample_bits
 from qhn.bits import index_to_bits
@@ -222,35 +222,34 @@ class NoisyBackend:
     def _evolve_density(self, circuit: Circuit, theta: torch.Tensor) -> torch.Tensor:
         """``ρ`` after every gate and its channel, flattened. Shapes: ``(B, P)`` → ``(B, 4**n)``.
 
-        Consecutive one-qubit gates on a qubit (with their channels) are multiplied into one
-        ``4 × 4`` superoperator, applied when a two-qubit gate touches the qubit or at the end;
-        maps on different qubits commute, so this order is exact.
+        Each gate with its channel is a superoperator (:func:`superop`). A qubit's one-qubit
+        superoperators are multiplied together and held until a two-qubit gate touches the qubit,
+        then folded into that gate's ``16 × 16`` superoperator; what is left at the end is applied
+        two qubits at a time. Maps on different qubits commute, so this is exact, and the matrix
+        is swept once per two-qubit gate instead of once per gate.
         """
         n, dtype = circuit.n_qubits, self._dtype(circuit)
         batch = theta.shape[0]
         rho = torch.zeros((batch, 4**n), dtype=dtype, device=theta.device)
         rho[:, 0] = 1
         pending: dict[int, torch.Tensor] = {}
-
-        def flush(q: int) -> torch.Tensor:
-            s = pending.pop(q, None)
-            return rho if s is None else apply_superop(rho, s, q, n)
-
+        eye = torch.eye(4, dtype=dtype, device=theta.device).unsqueeze(0)
         for gate in circuit.gates:
+            s = superop(gate_matrix(gate, theta, dtype), self.noise.gate_error(len(gate.wires)))
             if len(gate.wires) == 1:
                 q = gate.wires[0]
-                s = one_qubit_superop(gate_matrix(gate, theta, dtype), self.noise.gate_p1)
                 pending[q] = s if q not in pending else s @ pending[q]
                 continue
-            for q in gate.wires:
-                rho = flush(q)
-            rho = _apply_two_qubit_density(rho, gate, n)
-            if self.noise.gate_p2 > 0:
-                shape = (batch,) + (2,) * (2 * n)
-                rho = depolarize(rho.reshape(shape), gate.wires, n, self.noise.gate_p2)
-                rho = rho.reshape(batch, -1)
-        for q in sorted(pending):
-            rho = flush(q)
+            a, b = gate.wires
+            if a in pending or b in pending:
+                s = s @ superop_pair(pending.pop(a, eye), pending.pop(b, eye))
+            rho = apply_superop(rho, s, gate.wires, n)
+        left = sorted(pending)
+        for i in range(0, len(left) - 1, 2):
+            pair = superop_pair(pending[left[i]], pending[left[i + 1]])
+            rho = apply_superop(rho, pair, (left[i], left[i + 1]), n)
+        if len(left) % 2:
+            rho = apply_superop(rho, pending[left[-1]], (left[-1],), n)
         return rho
 
     def _probs_chunk(self, circuit: Circuit, theta: torch.Tensor) -> torch.Tensor:
@@ -369,20 +368,6 @@ def _apply_two_qubit_state(psi: torch.Tensor, gate: Gate, n: int) -> torch.Tenso
     action, is_perm = _two_qubit_action(gate.name, gate.wires, n)
     action = action.to(psi.device)
     return psi.index_select(1, action) if is_perm else psi * action.to(psi.dtype)
-
-
-def _apply_two_qubit_density(rho: torch.Tensor, gate: Gate, n: int) -> torch.Tensor:
-    """``U ρ U†`` for a CNOT or CZ on flattened density matrices ``(B, 4**n)`` (U is real)."""
-    batch, size = rho.shape[0], 2**n
-    action, is_perm = _two_qubit_action(gate.name, gate.wires, n)
-    action = action.to(rho.device)
-    x = rho.reshape(batch, size, size)
-    if is_perm:
-        x = x.index_select(1, action).index_select(2, action)
-    else:
-        sign = action.to(rho.dtype)
-        x = x * (sign[:, None] * sign[None, :])
-    return x.reshape(batch, -1)
 
 
 def _apply_paulis(psi: torch.Tensor, codes: torch.Tensor, wires: tuple[int, ...]) -> torch.Tensor:
