@@ -233,8 +233,11 @@ def test_trajectory_sampling_agrees_with_density_matrix():
     bits = trajectories.sample(circuit, theta, shots, generator=torch.Generator().manual_seed(5))
     assert bits.shape == (2, shots, 4)
     probs = exact.probs(circuit, theta)
+    noiseless = NoisyBackend().probs(circuit, theta)
     for b in range(2):
         assert chi_square_pvalue(bits[b], probs[b]) > 1e-3
+        # The test has power: the same shots clearly reject the noiseless distribution.
+        assert chi_square_pvalue(bits[b], noiseless[b]) < 1e-6
     # Unbiased for anything linear in q: the mean of a ±1 observable within 4 standard errors.
     signs = 1.0 - 2.0 * bits[..., 0].double()
     expected = probs.reshape(2, 2, -1).sum(-1) @ torch.tensor([1.0, -1.0], dtype=torch.float64)

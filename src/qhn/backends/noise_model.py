@@ -34,7 +34,6 @@ __all__ = [
     "NOISE_KEYS",
     "NoiseModel",
     "apply_matrix",
-    "apply_one_qubit",
     "apply_readout",
     "apply_superop",
     "superop",
@@ -207,13 +206,3 @@ def apply_superop(rho: torch.Tensor, s: torch.Tensor, wires: Sequence[int], n: i
     shape = moved.shape
     out = torch.matmul(s, moved.reshape(batch, 4**k, -1)).reshape(shape)
     return out.movedim(front, axes).reshape(batch, -1)
-
-
-def apply_one_qubit(psi: torch.Tensor, u: torch.Tensor, q: int, n: int) -> torch.Tensor:
-    """``ψ ← U_q ψ`` for state vectors ``(T, 2**n)`` and ``u (T or 1, 2, 2)``: one elementwise
-    pass. Autograd-safe."""
-    x = psi.reshape(psi.shape[0], 2**q, 2, 2 ** (n - 1 - q))
-    x0, x1 = x[:, :, 0, :], x[:, :, 1, :]
-    c = u.reshape(u.shape[0], 2, 2, 1, 1)
-    out = torch.stack([c[:, a, 0] * x0 + c[:, a, 1] * x1 for a in range(2)], 2)
-    return out.reshape(psi.shape[0], -1)

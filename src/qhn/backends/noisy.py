@@ -16,7 +16,6 @@ trajectory. ``Y`` is applied as ``X·Z`` (equal up to a global phase), so real c
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 
@@ -32,7 +31,7 @@ from qhn.backends.base import (
 )
 from qhn.backends.noise_model import (
     NoiseModel,
-    apply_one_qubit,
+    apply_matrix,
     apply_readout,
     apply_superop,
     superop,
@@ -328,61 +327,55 @@ class NoisyBackend:
         patterns: torch.Tensor,
     ) -> torch.Tensor:
         """``|ψ_t|²`` of the trajectories with the given error patterns. Shapes: ``theta (P,)``,
-        ``patterns (T, sites)`` → ``(T, 2**n)`` float64."""
+        ``patterns (T, sites)`` → ``(T, 2**n)`` float64.
+
+        Every trajectory's Paulis are per-row ``2 × 2`` matrices, so a qubit's one-qubit gates and
+        errors multiply into one matrix per row, held until a two-qubit gate touches the qubit
+        and then applied with it as one ``4 × 4`` matrix per row (one sweep per entangler).
+        """
         n, dtype = circuit.n_qubits, self._dtype(circuit)
         count = patterns.shape[0]
-        psi = torch.zeros((count, 2**n), dtype=dtype)
-        psi[:, 0] = 1
+        psi = torch.zeros((count,) + (2,) * n, dtype=dtype)
+        psi.view(count, -1)[:, 0] = 1
         site_of = {g: s for s, (g, _, _) in enumerate(sites)}
         row = theta.unsqueeze(0)
+        paulis = _PAULIS.to(dtype)
+        eye = paulis[:1]
+        pending: dict[int, torch.Tensor] = {}
         for g, gate in enumerate(circuit.gates):
-            if len(gate.wires) == 1:
-                psi = apply_one_qubit(psi, gate_matrix(gate, row, dtype), gate.wires[0], n)
-            else:
-                psi = _apply_two_qubit_state(psi, gate, n)
             s = site_of.get(g)
-            if s is None:
+            codes = None if s is None else patterns[:, s].long()
+            if len(gate.wires) == 1:
+                q = gate.wires[0]
+                m = gate_matrix(gate, row, dtype)
+                if codes is not None:
+                    m = paulis[codes] @ m
+                pending[q] = m if q not in pending else m @ pending[q]
                 continue
-            hit = (patterns[:, s] != 0).nonzero().squeeze(1)
-            if hit.numel():
-                sub = psi[hit].reshape((-1,) + (2,) * n)
-                sub = _apply_paulis(sub, patterns[hit, s].long(), gate.wires)
-                psi[hit] = sub.reshape(-1, 2**n)
+            a, b = gate.wires
+            m = gate_matrix(gate, row, dtype)
+            if a in pending or b in pending:
+                m = m @ _kron(pending.pop(a, eye), pending.pop(b, eye))
+            psi = apply_matrix(psi, m, (1 + a, 1 + b))
+            if codes is not None:
+                pending[a], pending[b] = paulis[codes // 4], paulis[codes % 4]
+        left = sorted(pending)
+        for i in range(0, len(left) - 1, 2):
+            m = _kron(pending[left[i]], pending[left[i + 1]])
+            psi = apply_matrix(psi, m, (1 + left[i], 1 + left[i + 1]))
+        if len(left) % 2:
+            psi = apply_matrix(psi, pending[left[-1]], (1 + left[-1],))
+        psi = psi.reshape(count, 2**n)
         return psi.real**2 + psi.imag**2 if psi.is_complex() else psi * psi
 
 
-@functools.cache
-def _two_qubit_action(name: str, wires: tuple[int, int], n: int) -> tuple[torch.Tensor, bool]:
-    """CNOT as an index permutation ``new[i] = old[perm[i]]``; CZ as a ±1 vector. Shape
-    ``(2**n,)``; the flag says which."""
-    index = torch.arange(2**n, dtype=torch.int64)
-    first, second = (1 << (n - 1 - w) for w in wires)
-    if name == "cnot":
-        return torch.where(index & first != 0, index ^ second, index), True
-    both = (index & first != 0) & (index & second != 0)
-    return 1.0 - 2.0 * both.to(torch.float64), False
+#: I, X, X·Z (= −iY, so real circuits stay real), Z: the Pauli codes 0..3 as matrices.
+_PAULIS = torch.tensor(
+    [[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1], [1, 0]], [[1, 0], [0, -1]]], dtype=torch.float64
+)
 
 
-def _apply_two_qubit_state(psi: torch.Tensor, gate: Gate, n: int) -> torch.Tensor:
-    """A CNOT or CZ on state vectors ``(T, 2**n)``."""
-    action, is_perm = _two_qubit_action(gate.name, gate.wires, n)
-    action = action.to(psi.device)
-    return psi.index_select(1, action) if is_perm else psi * action.to(psi.dtype)
-
-
-def _apply_paulis(psi: torch.Tensor, codes: torch.Tensor, wires: tuple[int, ...]) -> torch.Tensor:
-    """Apply per-row Paulis: code digits (base 4, first wire most significant) 0=I, 1=X, 2=Y,
-    3=Z, with ``Y ∝ X·Z``. Shapes: ``psi (T, 2, …, 2)``, ``codes (T,)``."""
-    k = len(wires)
-    shape = (-1,) + (1,) * (psi.ndim - 1)
-    for i, q in enumerate(wires):
-        digit = (codes // 4 ** (k - 1 - i)) % 4
-        axis = 1 + q
-        sign = torch.tensor([1.0, -1.0], dtype=psi.real.dtype).reshape(
-            (2,) + (1,) * (psi.ndim - 2 - q)
-        )
-        z = (digit >= 2).reshape(shape)
-        psi = torch.where(z, psi * sign, psi)
-        x = ((digit == 1) | (digit == 2)).reshape(shape)
-        psi = torch.where(x, psi.flip(axis), psi)
-    return psi
+def _kron(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Per-row Kronecker product. Shapes: ``(B, 2, 2)``, ``(B', 2, 2)`` → ``(max, 4, 4)``."""
+    out = first[:, :, None, :, None] * second[:, None, :, None, :]
+    return out.reshape(out.shape[0], 4, 4)
