@@ -184,6 +184,9 @@ def test_bad_noise_tables_are_refused(noise, fragment):
 def test_noise_on_other_targets_and_unknown_targets_are_refused():
     with pytest.raises(ConfigError, match="aer-noisy only"):
         QiskitBackend("aer", noise={"p1": 0.1})
+    with pytest.raises(ConfigError, match="needs a \\[noise\\] table"):
+        QiskitBackend("aer-noisy")
+    assert QiskitBackend("aer", noise={}).target == "aer"
     with pytest.raises(ConfigError, match="aer, aer-noisy, statevector"):
         QiskitBackend("quantum_toaster")
 

@@ -137,7 +137,7 @@ class PennyLaneBackend:
                 "include default.qubit, default.mixed, lightning.qubit"
             ) from None
         self.mixed = device in MIXED_STATE_DEVICES
-        if noise is not None and not self.mixed:
+        if noise and not self.mixed:
             raise ConfigError(
                 f"noise needs a density-matrix device ({choices(MIXED_STATE_DEVICES)}), "
                 f"not {device!r}"

@@ -147,7 +147,8 @@ class QiskitBackend:
         target: ``aer``, ``aer-noisy``, ``statevector`` or a fake device name (``fake_torino``).
         seed: makes runs reproducible when ``sample`` gets no generator: call ``k`` uses the
             ``k``-th draw of a generator seeded with it.
-        noise: the ``[noise]`` table for ``aer-noisy`` (:func:`noise_model`); refused elsewhere.
+        noise: the ``[noise]`` table ``aer-noisy`` needs (:func:`noise_model`); refused on other
+            targets (an empty table is ignored).
         optimization_level: transpiler level for fake devices.
         initial_layout: physical qubits for our qubits on a fake device (default: the
             transpiler's choice).
@@ -176,7 +177,7 @@ class QiskitBackend:
         self._optimization_level = optimization_level
         self._initial_layout = initial_layout
         self._device = None
-        if noise is not None and target != "aer-noisy":
+        if noise and target != "aer-noisy":
             raise ConfigError(
                 f"a noise table applies to qiskit:aer-noisy only, not qiskit:{target}; "
                 "a fake device brings its own noise"
@@ -185,7 +186,12 @@ class QiskitBackend:
             self._simulator = None
             max_qubits = int(math.log2(DEFAULT_MEMORY_BUDGET // 16))
         elif target in ("aer", "aer-noisy"):
-            model = noise_model(noise or {}) if target == "aer-noisy" else None
+            if target == "aer-noisy" and not noise:
+                raise ConfigError(
+                    "qiskit:aer-noisy needs a [noise] table (p1, p2, readout, scale); "
+                    "use qiskit:aer for the ideal simulator"
+                )
+            model = noise_model(noise) if target == "aer-noisy" else None
             self._simulator = AerSimulator(noise_model=model)
             max_qubits = self._simulator.num_qubits
         else:
