@@ -209,7 +209,7 @@ def test_bad_requests_are_refused_with_one_line():
         PennyLaneBackend("default.qubit", noise={"p1": 0.1})
     with pytest.raises(ConfigError, match="unknown noise key"):
         PennyLaneBackend("default.mixed", noise={"p9": 0.1})
-    with pytest.raises(ConfigError, match="p1·scale"):
+    with pytest.raises(ConfigError, match="scale·p1"):
         PennyLaneBackend("default.mixed", noise={"p1": 0.6, "scale": 2})
     with pytest.raises(MemoryBudgetError):
         PennyLaneBackend("default.mixed", memory_budget=2**10).probs(product(6), torch.zeros(6))

@@ -171,7 +171,7 @@ def test_noise_scale_multiplies_gate_errors_only():
     [
         ({"p3": 0.1}, "unknown noise key"),
         ({"p1": -0.1}, "p1"),
-        ({"p1": 0.6, "scale": 2}, "p1·scale"),
+        ({"p1": 0.6, "scale": 2}, "scale·p1"),
         ({"readout": 0.1, "readout01": 0.1}, "either"),
         ({"p2": "lots"}, "p2"),
     ],

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from qhn.backends.base import (
     check_memory,
     check_shots,
 )
+from qhn.backends.noise_model import NoiseModel
 from qhn.circuits.ir import Circuit
 from qhn.errors import CapabilityError, ConfigError, choices
 
@@ -42,7 +44,6 @@ __all__ = ["MIXED_STATE_DEVICES", "PennyLaneBackend"]
 MIXED_STATE_DEVICES = ("default.mixed",)
 #: Analytic simulators whose ``qml.probs`` is the exact Born distribution.
 EXACT_DEVICES = ("default.qubit", "lightning.qubit", "lightning.kokkos", "lightning.gpu")
-NOISE_KEYS = ("p1", "p2", "readout", "readout01", "readout10", "scale")
 _SEED_HIGH = 2**31 - 1
 
 
@@ -54,33 +55,6 @@ def _qml() -> Any:
             "the pennylane backend needs PennyLane: pip install 'qhn[pennylane]'"
         ) from None
     return qml
-
-
-def _rate(noise: dict, key: str, default: float = 0.0) -> float:
-    value = noise.get(key, default)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"noise {key} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= 1:
-        raise ConfigError(f"noise {key} is a probability, got {value!r}; use a value in [0, 1]")
-    return value
-
-
-def _noise_rates(noise: dict) -> tuple[float, float, float, float]:
-    """``(p1, p2, readout01, readout10)`` of a ``[noise]`` table, scale applied."""
-    unknown = sorted(set(noise) - set(NOISE_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown noise key(s) {unknown}; valid keys: {choices(NOISE_KEYS)}")
-    if "readout" in noise and ({"readout01", "readout10"} & set(noise)):
-        raise ConfigError("give either noise readout or readout01/readout10, not both")
-    scale = float(noise.get("scale", 1.0))
-    if not math.isfinite(scale) or scale < 0:
-        raise ConfigError(f"noise scale must be a finite number >= 0, got {scale!r}")
-    p1 = _rate({"p1·scale": _rate(noise, "p1") * scale}, "p1·scale")
-    p2 = _rate({"p2·scale": _rate(noise, "p2") * scale}, "p2·scale")
-    readout = _rate(noise, "readout")
-    return p1, p2, _rate(noise, "readout01", readout), _rate(noise, "readout10", readout)
 
 
 @functools.cache
@@ -124,7 +98,7 @@ class PennyLaneBackend:
         device: str,
         *,
         seed: int | None = None,
-        noise: dict | None = None,
+        noise: NoiseModel | Mapping[str, object] | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> None:
         qml = _qml()
@@ -142,9 +116,8 @@ class PennyLaneBackend:
                 f"noise needs a density-matrix device ({choices(MIXED_STATE_DEVICES)}), "
                 f"not {device!r}"
             )
-        if noise is not None and not isinstance(noise, dict):
-            raise ConfigError(f"noise must be a table of rates, got {type(noise).__name__}")
-        self.noise = _noise_rates(noise) if noise else (0.0, 0.0, 0.0, 0.0)
+        model = NoiseModel.coerce(noise or None)
+        self.noise = (model.gate_p1, model.gate_p2, model.readout01, model.readout10)
         self.memory_budget = memory_budget
         self.jobs = 0
         self.executions = 0

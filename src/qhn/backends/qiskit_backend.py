@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from qhn.backends.base import DEFAULT_MEMORY_BUDGET, Capabilities, as_param_batch, check_shots
+from qhn.backends.noise_model import NoiseModel
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError, choices
 
@@ -36,9 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Targets that are not fake devices.
 QISKIT_TARGETS = ("aer", "aer-noisy", "statevector")
-NOISE_KEYS = ("p1", "p2", "readout", "readout01", "readout10", "scale")
-_ONE_QUBIT = ("rx", "ry", "rz", "h", "x")
-_TWO_QUBIT = ("cx", "cz")
+_ONE_QUBIT = ["rx", "ry", "rz", "h", "x"]
+_TWO_QUBIT = ["cx", "cz"]
 _SEED_HIGH = 2**31 - 1
 
 
@@ -77,52 +78,29 @@ def to_qiskit(circuit: Circuit) -> Any:
     return qc
 
 
-def _rate(noise: dict, key: str, default: float = 0.0) -> float:
-    value = noise.get(key, default)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"noise {key} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"noise {key} must be a finite number >= 0, got {value!r}")
-    return value
+def noise_model(noise: NoiseModel | Mapping[str, object]) -> Any:
+    """An Aer ``NoiseModel`` for a ``[noise]`` table or our
+    :class:`~qhn.backends.noise_model.NoiseModel` (PastaQ's convention, see there).
 
-
-def noise_model(noise: dict) -> Any:
-    """An Aer ``NoiseModel`` for a ``[noise]`` table (PastaQ's convention).
-
-    ``p1``/``p2``: Pauli channel with probability ``p`` spread evenly over the ``4^k − 1``
-    non-identity Paulis after every one-/two-qubit gate. Qiskit's ``depolarizing_error(λ, k)``
-    is ``(1 − λ)ρ + λ I/2^k``, whose non-identity Pauli mass is ``λ(4^k − 1)/4^k``, so
-    ``λ = 4/3·p1`` and ``16/15·p2``. ``scale`` multiplies ``p1`` and ``p2``. ``readout``: a
-    symmetric bit flip at measurement; ``readout01 = P(read 1 | 0)``, ``readout10 =
-    P(read 0 | 1)`` for an asymmetric one.
+    A Pauli channel with probability ``p`` spread evenly over the ``4^k − 1`` non-identity
+    Paulis is Qiskit's ``depolarizing_error(λ, k)`` (``(1 − λ)ρ + λ I/2^k``, non-identity Pauli
+    mass ``λ(4^k − 1)/4^k``) with ``λ = 4/3·scale·p1`` after every one-qubit gate and
+    ``16/15·scale·p2`` after every two-qubit gate. Readout: ``ReadoutError`` with rows
+    ``[1 − readout01, readout01]`` (true 0) and ``[readout10, 1 − readout10]`` (true 1).
     """
     _require_qiskit("the aer-noisy target")
-    from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+    from qiskit_aer.noise import NoiseModel as AerNoiseModel
+    from qiskit_aer.noise import ReadoutError, depolarizing_error
 
-    if not isinstance(noise, dict):
-        raise ConfigError(f"noise must be a table of rates, got {type(noise).__name__}")
-    unknown = sorted(set(noise) - set(NOISE_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown noise key(s) {unknown}; valid keys: {choices(NOISE_KEYS)}")
-    if "readout" in noise and ({"readout01", "readout10"} & set(noise)):
-        raise ConfigError("give either noise readout or readout01/readout10, not both")
-    scale = _rate(noise, "scale", 1.0)
-    p1, p2 = _rate(noise, "p1") * scale, _rate(noise, "p2") * scale
-    r01 = _rate(noise, "readout01", _rate(noise, "readout"))
-    r10 = _rate(noise, "readout10", _rate(noise, "readout"))
-    for key, value in (("p1·scale", p1), ("p2·scale", p2), ("readout01", r01), ("readout10", r10)):
-        if value > 1:
-            raise ConfigError(f"noise {key} is a probability, got {value}; use a value in [0, 1]")
-    model = NoiseModel(basis_gates=[*_ONE_QUBIT, *_TWO_QUBIT])
-    if p1 > 0:
-        model.add_all_qubit_quantum_error(depolarizing_error(4 / 3 * p1, 1), list(_ONE_QUBIT))
-    if p2 > 0:
-        model.add_all_qubit_quantum_error(depolarizing_error(16 / 15 * p2, 2), list(_TWO_QUBIT))
-    if r01 > 0 or r10 > 0:
-        model.add_all_qubit_readout_error(ReadoutError([[1 - r01, r01], [r10, 1 - r10]]))
-    return model
+    model = NoiseModel.coerce(noise)
+    aer = AerNoiseModel(basis_gates=[*_ONE_QUBIT, *_TWO_QUBIT])
+    if model.gate_p1 > 0:
+        aer.add_all_qubit_quantum_error(depolarizing_error(4 / 3 * model.gate_p1, 1), _ONE_QUBIT)
+    if model.gate_p2 > 0:
+        aer.add_all_qubit_quantum_error(depolarizing_error(16 / 15 * model.gate_p2, 2), _TWO_QUBIT)
+    if model.has_readout:
+        aer.add_all_qubit_readout_error(ReadoutError(model.confusion().tolist()))
+    return aer
 
 
 def fake_device_names() -> list[str]:
@@ -159,7 +137,7 @@ class QiskitBackend:
         target: str,
         *,
         seed: int | None = None,
-        noise: dict | None = None,
+        noise: NoiseModel | Mapping[str, object] | None = None,
         optimization_level: int = 1,
         initial_layout: list[int] | None = None,
     ) -> None:
