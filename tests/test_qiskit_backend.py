@@ -286,3 +286,12 @@ def test_parameter_shift_from_aer_noisy_shots_is_unbiased():
     assert qb.jobs == 30
     z = (grads.mean(0) - exact.grad) / (grads.std(0) / math.sqrt(len(grads)))
     assert float(z.abs().max()) < 4.0
+
+
+def test_too_many_shots_are_refused_before_any_job():
+    from qhn.errors import MemoryBudgetError
+
+    qb = QiskitBackend("aer", seed=0)
+    with pytest.raises(MemoryBudgetError, match="use fewer shots"):
+        qb.sample(product(4), torch.zeros(1000, 4), 10**7)
+    assert qb.jobs == 0

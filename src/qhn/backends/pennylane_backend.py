@@ -32,6 +32,7 @@ from qhn.backends.base import (
     Capabilities,
     as_param_batch,
     check_memory,
+    check_sample_memory,
     check_shots,
 )
 from qhn.backends.noise_model import NoiseModel
@@ -185,6 +186,7 @@ class PennyLaneBackend:
         batch, batched = as_param_batch(circuit, params)
         rows, n = batch.shape[0], circuit.n_qubits
         self._check(circuit, rows)
+        check_sample_memory(rows, shots, n, self.memory_budget)
         source = generator if generator is not None else self._rng
         seed = None if source is None else int(torch.randint(_SEED_HIGH, (1,), generator=source))
         theta = batch.detach().to(torch.float64).cpu().numpy()

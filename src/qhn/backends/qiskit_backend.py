@@ -27,12 +27,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from qhn.backends.base import DEFAULT_MEMORY_BUDGET, Capabilities, as_param_batch, check_shots
+from qhn.backends.base import (
+    DEFAULT_MEMORY_BUDGET,
+    Capabilities,
+    as_param_batch,
+    check_sample_memory,
+    check_shots,
+)
 from qhn.backends.noise_model import NoiseModel
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError, choices
 
-__all__ = ["QISKIT_TARGETS", "QiskitBackend", "noise_model", "to_qiskit"]
+__all__ = ["QISKIT_TARGETS", "QiskitBackend", "fake_device_names", "noise_model", "to_qiskit"]
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +289,9 @@ class QiskitBackend:
         """
         check_shots(shots)
         batch, batched = as_param_batch(circuit, params)
-        qc, order = self.compiled(circuit)
         rows = batch.shape[0]
+        check_sample_memory(rows, shots, circuit.n_qubits, DEFAULT_MEMORY_BUDGET)
+        qc, order = self.compiled(circuit)
         values = batch.detach().to(torch.float64).cpu().numpy()[:, order]
         seed = self._sdk_seed(generator)
         simulator = self._simulators.get(circuit, self._simulator)
