@@ -276,3 +276,19 @@ def test_density_matrix_over_the_memory_budget_is_refused_before_allocating():
     backend = NoisyBackend(NOISE, memory_budget=2**20)
     with pytest.raises(MemoryBudgetError, match="memory budget"):
         backend.probs(circuit, torch.zeros(circuit.n_params, dtype=torch.float64))
+
+
+def test_noiseless_sampling_follows_the_born_distribution():
+    # Without gate noise every shot shares one trajectory, so sampling takes the trajectory path.
+    circuit = qhn_reference(3, 1)
+    theta = (
+        torch.rand(
+            circuit.n_params, dtype=torch.float64, generator=torch.Generator().manual_seed(8)
+        )
+        * 6
+    )
+    backend = NoisyBackend()
+    assert not backend._sample_exactly(circuit, 4000)
+    bits = backend.sample(circuit, theta, 4000, generator=torch.Generator().manual_seed(9))
+    probs = torch.as_tensor(qiskit_probs(circuit, theta))
+    assert chi_square_pvalue(bits, probs) > 1e-3

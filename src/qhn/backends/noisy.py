@@ -6,7 +6,8 @@ gate's Pauli channel (:mod:`qhn.backends.noise_model`); the outcome distribution
 ``diag(ρ)`` pushed through the readout confusion matrices. Written with plain torch ops, so
 ``probs`` is differentiable by autograd in θ and exact ELBO runs under noise.
 
-Above the limit only ``sample`` is served, by **Pauli trajectories**: every shot draws its own
+Above the limit only ``sample`` is served, by **Pauli trajectories** (below it too, when they are
+expected to be cheaper than the density matrix): every shot draws its own
 error pattern (a Pauli per noisy gate, identity with probability ``1 − p``), the state vector is
 evolved with those Paulis inserted, one outcome is drawn from it, and readout flips are applied.
 Each shot is then an independent draw from the noisy distribution, so every estimate linear in q is
@@ -179,7 +180,7 @@ class NoisyBackend:
         generator = generator if generator is not None else self._generator
         batch = batch.detach().to(torch.float64)
         with torch.no_grad():
-            if n <= self.max_density_qubits:
+            if self._sample_exactly(circuit, shots):
                 chunk = self._density_chunk(circuit)
                 parts = [
                     sample_bits(
@@ -194,6 +195,18 @@ class NoisyBackend:
                 ]
         bits = parts[0] if len(parts) == 1 else torch.cat(parts)
         return bits if batched else bits[0]
+
+    def _sample_exactly(self, circuit: Circuit, shots: int) -> bool:
+        """Sample from the density matrix (cost ∝ 4^n) or from trajectories (cost ∝ distinct
+        error patterns × 2^n, expected ``1 + shots·P(any error)``)? Both give independent draws
+        from the same distribution; pick the cheaper."""
+        n = circuit.n_qubits
+        if n > self.max_density_qubits:
+            return False
+        clean = 1.0
+        for _, _, p in self._error_sites(circuit):
+            clean *= 1 - p
+        return 1 + shots * (1 - clean) >= 2**n / 2
 
     # ----------------------------------------------------------------- density matrix
     def _dtype(self, circuit: Circuit) -> torch.dtype:
@@ -291,7 +304,10 @@ class NoisyBackend:
         item = torch.empty((), dtype=dtype).element_size()
         sites = self._error_sites(circuit)
         codes = self._draw_patterns(sites, shots, generator)
-        patterns, inverse = torch.unique(codes, dim=0, return_inverse=True)
+        if sites:
+            patterns, inverse = torch.unique(codes, dim=0, return_inverse=True)
+        else:
+            patterns, inverse = codes[:1], torch.zeros(shots, dtype=torch.int64)
         n_traj = patterns.shape[0]
         chunk = max(1, min(n_traj, self.chunk_bytes // (2**n * item)))
         check_memory(n, chunk, item, 3, self.memory_budget)
