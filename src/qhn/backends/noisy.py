@@ -138,9 +138,10 @@ class NoisyBackend:
         circuits, else complex128. Differentiable.
         """
         batch, batched = self._prepare_density(circuit, params)
+        chunk = self._density_chunk(circuit)
         parts = [
-            self._evolve_density(circuit, batch[i : i + self._density_chunk(circuit)])
-            for i in range(0, batch.shape[0], self._density_chunk(circuit))
+            self._evolve_density(circuit, batch[i : i + chunk])
+            for i in range(0, batch.shape[0], chunk)
         ]
         rho = parts[0] if len(parts) == 1 else torch.cat(parts)
         size = 2**circuit.n_qubits
