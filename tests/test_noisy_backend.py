@@ -292,3 +292,19 @@ def test_noiseless_sampling_follows_the_born_distribution():
     bits = backend.sample(circuit, theta, 4000, generator=torch.Generator().manual_seed(9))
     probs = torch.as_tensor(qiskit_probs(circuit, theta))
     assert chi_square_pvalue(bits, probs) > 1e-3
+
+
+def test_chunked_trajectories_follow_the_same_distribution():
+    # A tiny chunk forces many shot chunks and several trajectory chunks per shot chunk.
+    circuit = qhn_reference(4, 1)
+    noise = {"p1": 0.05, "p2": 0.15, "readout": 0.05}
+    backend = NoisyBackend(noise, max_density_qubits=2, chunk_bytes=4096)
+    theta = (
+        torch.rand(
+            circuit.n_params, dtype=torch.float64, generator=torch.Generator().manual_seed(13)
+        )
+        * 6
+    )
+    bits = backend.sample(circuit, theta, 3000, generator=torch.Generator().manual_seed(14))
+    assert bits.shape == (3000, 4)
+    assert chi_square_pvalue(bits, NoisyBackend(noise).probs(circuit, theta)) > 1e-3

@@ -301,9 +301,41 @@ class NoisyBackend:
     ) -> torch.Tensor:
         """Shots of one parameter row by Pauli trajectories. Shapes: ``theta (P,)`` →
         ``(shots, n)`` uint8."""
+        n = circuit.n_qubits
+        sites = self._error_sites(circuit)
+        # Error patterns cost two float64 draws and a byte per (shot, site): draw them in chunks.
+        per_chunk = max(1, self.chunk_bytes // (17 * max(1, len(sites))))
+        indices = torch.cat(
+            [
+                self._trajectory_indices(
+                    circuit, theta, sites, min(per_chunk, shots - start), generator
+                )
+                for start in range(0, shots, per_chunk)
+            ]
+        )
+        bits = index_to_bits(indices, n)
+        if self.noise.has_readout:
+            flip_p = torch.where(
+                bits.bool(),
+                torch.tensor(self.noise.readout10, dtype=torch.float64),
+                torch.tensor(self.noise.readout01, dtype=torch.float64),
+            )
+            flips = torch.rand(bits.shape, generator=generator, dtype=torch.float64) < flip_p
+            bits = bits ^ flips.to(torch.uint8)
+        return bits
+
+    def _trajectory_indices(
+        self,
+        circuit: Circuit,
+        theta: torch.Tensor,
+        sites: list[tuple[int, int, float]],
+        shots: int,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Basis indices of ``shots`` shots, each with its own error pattern; shots that drew the
+        same pattern share one simulated trajectory. Shape ``(shots,)`` int64."""
         n, dtype = circuit.n_qubits, self._dtype(circuit)
         item = torch.empty((), dtype=dtype).element_size()
-        sites = self._error_sites(circuit)
         codes = self._draw_patterns(sites, shots, generator)
         if sites:
             patterns, inverse = torch.unique(codes, dim=0, return_inverse=True)
@@ -325,16 +357,7 @@ class NoisyBackend:
             u = torch.rand(mine.shape[0], generator=generator, dtype=torch.float64)
             flat = torch.searchsorted(cdf.reshape(-1), rows.to(torch.float64) + u, right=True)
             indices[mine] = (flat - rows * 2**n).clamp_(0, 2**n - 1)
-        bits = index_to_bits(indices, n)
-        if self.noise.has_readout:
-            flip_p = torch.where(
-                bits.bool(),
-                torch.tensor(self.noise.readout10, dtype=torch.float64),
-                torch.tensor(self.noise.readout01, dtype=torch.float64),
-            )
-            flips = torch.rand(bits.shape, generator=generator, dtype=torch.float64) < flip_p
-            bits = bits ^ flips.to(torch.uint8)
-        return bits
+        return indices
 
     def _trajectory_probs(
         self,
