@@ -1,18 +1,19 @@
 """``noisy``: our torch simulator of depolarizing gate noise and readout flips.
 
 Up to ``max_density_qubits`` (default 12) it evolves the exact density matrix, batched over
-parameter rows: per gate ``ρ ← U ρ U†`` (``U`` on the row axes, ``Ū`` on the column axes), then the
-gate's Pauli channel (:mod:`qhn.backends.noise_model`); the outcome distribution is
-``diag(ρ)`` pushed through the readout confusion matrices. Written with plain torch ops, so
+parameter rows: each gate followed by its Pauli channel is one superoperator
+``E_p(U ρ U†)`` (:mod:`qhn.backends.noise_model`); one-qubit ones are multiplied per qubit and
+folded into the next two-qubit one, so ``ρ`` is swept once per entangler. The outcome distribution
+is ``diag(ρ)`` pushed through the readout confusion matrices. Written with plain torch ops, so
 ``probs`` is differentiable by autograd in θ and exact ELBO runs under noise.
 
 Above the limit only ``sample`` is served, by **Pauli trajectories** (below it too, when they are
-expected to be cheaper than the density matrix): every shot draws its own
-error pattern (a Pauli per noisy gate, identity with probability ``1 − p``), the state vector is
-evolved with those Paulis inserted, one outcome is drawn from it, and readout flips are applied.
-Each shot is then an independent draw from the noisy distribution, so every estimate linear in q is
-unbiased. Shots that drew the same pattern (at small ``p`` most draw none) share one simulated
-trajectory. ``Y`` is applied as ``X·Z`` (equal up to a global phase), so real circuits stay real.
+expected to be cheaper than the density matrix): every shot draws its own error pattern (a Pauli
+per noisy gate, identity with probability ``1 − p``), the state vector is evolved with those Paulis
+inserted, one outcome is drawn from it, and readout flips are applied. Each shot is then an
+independent draw from the noisy distribution, so every estimate linear in q is unbiased. Shots that
+drew the same pattern (at small ``p`` most draw none) share one simulated trajectory. ``Y`` is
+applied as ``X·Z`` (equal up to a global phase), so real circuits stay real.
 """
 
 from __future__ import annotations
