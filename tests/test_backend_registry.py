@@ -76,7 +76,10 @@ def test_run_configs_take_any_spec_and_check_what_a_spec_cannot_do():
         RunConfig(task="t", backend="qiskit:aer", objective="selbo")
     with pytest.raises(ConfigError, match="objective 'elbo' needs exact probabilities"):
         RunConfig(task="t", backend="qiskit:fake_torino", objective="elbo", shots=10)
-    with pytest.raises(ConfigError, match=r"a \[noise\] table needs backend 'noisy'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"a \[noise\] table needs backend noisy, qiskit:aer-noisy, pennylane:default.mixed",
+    ):
         RunConfig(task="t", noise={"p1": 0.01})
     with pytest.raises(ConfigError, match="estimator 'backprop' cannot run"):
         RunConfig(task="t", backend="pennylane:default.qubit", estimator="backprop")

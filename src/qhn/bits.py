@@ -25,6 +25,7 @@ __all__ = [
     "bits_to_weights",
     "bitstring",
     "from_little_endian",
+    "from_little_endian_bits",
     "index_to_bits",
     "iter_bit_chunks",
     "parse_bitstring",
@@ -171,3 +172,9 @@ def from_little_endian(vector: torch.Tensor) -> torch.Tensor:
         raise ConfigError(f"a state vector has 2**n entries, got {size}")
     ours = index_to_bits(torch.arange(size), n)
     return vector[..., bits_to_index(ours.flip(-1))]
+
+
+def from_little_endian_bits(bits: torch.Tensor) -> torch.Tensor:
+    """Measured bits in a little-endian SDK's order (Qiskit's bitstrings print qubit 0 last)
+    to ours (bit 0 first). Shapes: ``(..., n)`` → ``(..., n)``."""
+    return torch.as_tensor(bits).flip(-1)

@@ -35,6 +35,7 @@ from qhn.backends.base import (
     check_shots,
 )
 from qhn.backends.noise_model import NoiseModel
+from qhn.bits import from_little_endian_bits
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError, choices
 
@@ -313,5 +314,5 @@ class QiskitBackend:
         n = circuit.n_qubits
         little = np.unpackbits(packed, axis=-1)[..., -n:]
         # Qiskit's bit strings print classical bit 0 last; our qubit 0 comes first.
-        bits = torch.from_numpy(np.ascontiguousarray(little)).flip(-1).contiguous()
+        bits = from_little_endian_bits(torch.from_numpy(np.ascontiguousarray(little))).contiguous()
         return bits if batched else bits[0]

@@ -6,7 +6,8 @@
 - ``noisy``: our noisy simulator (density matrix up to a qubit limit, Pauli trajectories above);
 - ``qiskit:aer``, ``qiskit:aer-noisy``, ``qiskit:statevector``, ``qiskit:<fake device>`` (any
   ``qiskit_ibm_runtime.fake_provider`` backend by its ``.name``, e.g. ``qiskit:fake_torino``);
-- ``pennylane:<device>``: any installed PennyLane device (``pennylane:default.qubit``, …);
+- ``pennylane:<device>``: any installed PennyLane device (``pennylane:default.qubit``, …;
+  ``pennylane:default.mixed`` takes a noise table and gives exact noisy probabilities);
 - ``mps`` is reserved for the matrix-product-state simulator.
 
 SDK adapters live in their own modules, imported only when their spec is asked for, so
@@ -109,12 +110,4 @@ def get_backend(spec: str, **options: Any) -> Backend:
     if spec == "noisy":
         return _load("noisy")(noise=options.pop("noise", None), **options)
     prefix, _, target = spec.partition(":")
-    cls = _load(prefix)
-    if prefix == "pennylane":
-        if options.get("noise"):
-            raise ConfigError(
-                "pennylane devices take their own noise; a [noise] table needs backend "
-                "'noisy' or 'qiskit:aer-noisy'"
-            )
-        options.pop("noise", None)
-    return cls(target, **options)
+    return _load(prefix)(target, **options)

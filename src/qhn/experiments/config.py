@@ -71,6 +71,8 @@ __all__ = [
 
 OBJECTIVES = ("mle", "elbo", "selbo")
 BACKENDS = BACKEND_KINDS
+#: The backends that take a ``[noise]`` table.
+NOISY_BACKENDS = ("noisy", "qiskit:aer-noisy", "pennylane:default.mixed")
 ESTIMATORS = ("auto", *ESTIMATOR_NAMES)
 #: The gradient estimators each backend can serve ("auto" resolves to the first).
 ESTIMATORS_BY_BACKEND = {
@@ -205,9 +207,9 @@ class RunConfig:
                 f"backend {self.backend!r} returns samples only, so it needs shots = a positive "
                 "integer (e.g. shots = 1000); got shots = None"
             )
-        if self.noise and self.backend not in ("noisy", "qiskit:aer-noisy"):
+        if self.noise and self.backend not in NOISY_BACKENDS:
             raise ConfigError(
-                f"a [noise] table needs backend 'noisy' or 'qiskit:aer-noisy', not "
+                f"a [noise] table needs backend {choices(NOISY_BACKENDS)}, not "
                 f"{self.backend!r}; remove [noise] or change the backend"
             )
         valid = ESTIMATORS_BY_BACKEND.get(self.backend, ("parameter-shift",))
