@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from qhn.bits import iter_bit_chunks
-from qhn.data.splits import as_tensors, rng_streams, standardize, stratified_split
+from qhn.data.splits import rng_streams, standardize, stratified_split
+from qhn.data.tabular import classification_task
 from qhn.data.tasks import PRECOMPUTED, Task
 from qhn.errors import ConfigError
 from qhn.validation import check_fraction
@@ -150,8 +151,6 @@ def from_arrays(
     for training); ``hidden``: hidden widths (int or sequence; 0: logistic/softmax regression);
     ``activation``: the hidden activation.
     """
-    from qhn.models.network import BinaryNetwork
-
     if y is None:
         if isinstance(x, np.ndarray | torch.Tensor):
             raise ConfigError("labels y are missing: from_arrays(x, y), or pass a torch Dataset")
@@ -171,29 +170,21 @@ def from_arrays(
     std = x[train].std(axis=0)
     std = np.where(std > 0, std, 1.0)
     scaled = standardize(x[train], *(() if test is None else (x[test],)))
-    n_classes = len(classes)
-    outputs = 1 if n_classes == 2 else n_classes
-    network = BinaryNetwork((x.shape[1], *widths, outputs), bias=True, hidden_activation=activation)
-    x_train, y_train = as_tensors(scaled[0], codes[train])
-    x_test = y_test = None
-    if test is not None:
-        x_test, y_test = as_tensors(scaled[1], codes[test])
-    return Task(
-        name=name,
-        n_bits=network.n_bits,
-        loss="cross_entropy",
-        network=network,
-        x_train=x_train,
-        y_train=y_train,
-        x_test=x_test,
-        y_test=y_test,
-        n_classes=n_classes,
+    return classification_task(
+        name,
+        x_train=scaled[0],
+        y_train=codes[train],
+        x_test=None if test is None else scaled[1],
+        y_test=None if test is None else codes[test],
+        n_classes=len(classes),
+        hidden_widths=tuple(widths),
+        activation=activation,
+        seed=int(seed),
         options={
             "hidden": list(widths),
             "activation": activation,
             "test_fraction": float(test_fraction),
         },
-        seed=int(seed),
         info={
             "classes": classes.tolist(),
             "feature_mean": mean.tolist(),

@@ -23,6 +23,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,14 @@ from qhn.data.tasks import Task
 from qhn.errors import ConfigError, choices
 from qhn.validation import check_fraction
 
-__all__ = ["HEADER_CHOICES", "Table", "build_csv", "feature_value", "read_table"]
+__all__ = [
+    "HEADER_CHOICES",
+    "Table",
+    "build_csv",
+    "classification_task",
+    "feature_value",
+    "read_table",
+]
 
 HEADER_CHOICES = ("auto", "yes", "no")
 
@@ -167,6 +175,52 @@ def read_table(
     return Table(x, y, list(distinct), list(features))
 
 
+def classification_task(
+    name: str,
+    *,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+    n_classes: int,
+    hidden_widths: tuple[int, ...],
+    activation: str,
+    seed: int,
+    options: dict[str, Any],
+    info: dict[str, Any],
+) -> Task:
+    """A cross-entropy task of the binary network ``d → hidden_widths… → outputs`` with biases
+    (one sigmoid output for two classes, ``K`` softmax outputs for ``K > 2``) on prepared
+    (split, scaled) data; ``x_test`` None: no test split.
+
+    Shapes: ``x_train (B, d)``, ``y_train (B,)`` class indices; likewise the test split.
+    """
+    from qhn.models.network import BinaryNetwork
+
+    outputs = 1 if n_classes == 2 else n_classes
+    network = BinaryNetwork(
+        (x_train.shape[1], *hidden_widths, outputs), bias=True, hidden_activation=activation
+    )
+    x_train_t, y_train_t = as_tensors(x_train, y_train)
+    x_test_t = y_test_t = None
+    if x_test is not None:
+        x_test_t, y_test_t = as_tensors(x_test, y_test)
+    return Task(
+        name=name,
+        n_bits=network.n_bits,
+        loss="cross_entropy",
+        network=network,
+        x_train=x_train_t,
+        y_train=y_train_t,
+        x_test=x_test_t,
+        y_test=y_test_t,
+        n_classes=n_classes,
+        options=options,
+        seed=int(seed),
+        info=info,
+    )
+
+
 def build_csv(
     *,
     seed: int,
@@ -179,7 +233,6 @@ def build_csv(
     test_fraction: float = 0.3,
 ) -> Task:
     """A classification task from a CSV file; see the module docstring."""
-    from qhn.models.network import BinaryNetwork
 
     if path is None:
         raise ConfigError("task 'csv' needs option path (a CSV file)")
@@ -193,23 +246,16 @@ def build_csv(
     (split_rng,) = rng_streams(seed, 1)
     train, test = stratified_split(table.y, test_fraction, split_rng)
     x_train, x_test = standardize(table.x[train], table.x[test])
-    n_classes = len(table.classes)
-    outputs = 1 if n_classes == 2 else n_classes
-    d = table.x.shape[1]
-    sizes = (d, hidden, outputs) if hidden else (d, outputs)
-    network = BinaryNetwork(sizes, bias=True, hidden_activation=activation)
-    x_train_t, y_train_t = as_tensors(x_train, table.y[train])
-    x_test_t, y_test_t = as_tensors(x_test, table.y[test])
-    return Task(
-        name="csv",
-        n_bits=network.n_bits,
-        loss="cross_entropy",
-        network=network,
-        x_train=x_train_t,
-        y_train=y_train_t,
-        x_test=x_test_t,
-        y_test=y_test_t,
-        n_classes=n_classes,
+    return classification_task(
+        "csv",
+        x_train=x_train,
+        y_train=table.y[train],
+        x_test=x_test,
+        y_test=table.y[test],
+        n_classes=len(table.classes),
+        hidden_widths=(hidden,) if hidden else (),
+        activation=activation,
+        seed=seed,
         options={
             "path": str(resolved),
             "label": label,
@@ -219,6 +265,5 @@ def build_csv(
             "activation": activation,
             "test_fraction": test_fraction,
         },
-        seed=seed,
         info={"class_names": table.classes, "feature_names": table.feature_names},
     )
