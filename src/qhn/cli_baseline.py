@@ -43,8 +43,6 @@ def baseline(
     and write config.toml, history.jsonl and summary.json; `evaluations` counts network-loss
     evaluations over the training set."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     from qhn.baselines import (
         BaselineConfig,
@@ -53,7 +51,7 @@ def baseline(
         run_baseline,
     )
     from qhn.cli_errors import describe, exit_code, fail
-    from qhn.cli_progress import step_progress
+    from qhn.cli_progress import print_summary, step_progress
     from qhn.errors import QHNError
 
     console = Console(stderr=True)
@@ -73,15 +71,7 @@ def baseline(
             summary = run_baseline(run_config, out, progress=progress)
     except (QHNError, OSError, MemoryError) as error:
         fail(describe(error), exit_code(error))
-    table = Table(title=escape(f"{run_config.task} · baseline {run_config.method}"))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, label in SHOWN:
-        if summary.get(key) is not None:
-            value = summary[key]
-            text = f"{value:.6g}" if isinstance(value, float) else str(value)
-            table.add_row(escape(label), escape(text))
-    Console().print(table)
+    print_summary(f"{run_config.task} · baseline {run_config.method}", summary, SHOWN)
     typer.echo(f"wrote {out}/config.toml, history.jsonl, summary.json")
 
 

@@ -1,12 +1,13 @@
-"""The progress bar of a training command (``qhn train``, ``qhn baseline``)."""
+"""What a training command (``qhn train``, ``qhn baseline``) shows: its progress bar while it
+trains and its summary table at the end."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["step_progress"]
+__all__ = ["print_summary", "step_progress"]
 
 StepCallback = Callable[[int, int, dict[str, Any]], None]
 
@@ -42,3 +43,21 @@ def step_progress(console: Any, name: str) -> Iterator[StepCallback]:
     finally:
         if jobs:
             bar.stop()
+
+
+def print_summary(title: str, summary: dict[str, Any], shown: Sequence[tuple[str, str]]) -> None:
+    """Print the ``shown`` (key, label) metrics of ``summary`` that are set, as a table on
+    stdout; every text literally (no markup)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in shown:
+        if summary.get(key) is not None:
+            value = summary[key]
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            table.add_row(escape(label), escape(text))
+    Console().print(table)

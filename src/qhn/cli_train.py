@@ -65,11 +65,9 @@ def train(
     an interrupted run continues with --resume.
     """
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     from qhn.cli_errors import describe, exit_code, fail
-    from qhn.cli_progress import step_progress
+    from qhn.cli_progress import print_summary, step_progress
     from qhn.errors import QHNError
     from qhn.experiments.config import RunConfig, apply_overrides, load_config
     from qhn.experiments.runner import CONFIG, run
@@ -113,15 +111,9 @@ def train(
         raise typer.Exit(code=stop.exit_code) from None
     except (QHNError, OSError, MemoryError) as error:
         fail(describe(error), exit_code(error))
-    table = Table(title=escape(f"{run_config.task} · {run_config.objective} · {summary['ansatz']}"))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, label in SHOWN:
-        if summary.get(key) is not None:
-            value = summary[key]
-            text = f"{value:.6g}" if isinstance(value, float) else str(value)
-            table.add_row(escape(label), escape(text))
-    Console().print(table)
+    print_summary(
+        f"{run_config.task} · {run_config.objective} · {summary['ansatz']}", summary, SHOWN
+    )
     written = "config.toml, history.jsonl, summary.json" + (" and figures" if plots else "")
     typer.echo(f"wrote {out}/{written}")
 
