@@ -7,11 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.stats import chi2
 
+from chi_square import chi_square_pvalue
 from oracles import qiskit_circuit, qiskit_probs
 from qhn.backends.noisy import NoiseModel, NoisyBackend
-from qhn.bits import bits_to_index
 from qhn.circuits import Circuit, Gate
 from qhn.circuits.ansatz import hardware_efficient, qhn_reference
 from qhn.circuits.ir import GATE_ARITY, ROTATION_GATES
@@ -98,19 +97,6 @@ def pennylane_mixed_probs(circuit: Circuit, theta: torch.Tensor, noise: NoiseMod
         return qml.probs(wires=range(circuit.n_qubits))
 
     return np.asarray(run(), dtype=np.float64)
-
-
-def chi_square_pvalue(bits: torch.Tensor, probs: torch.Tensor) -> float:
-    """Pearson chi-square of observed outcomes against ``probs`` (cells pooled below 5 expected)."""
-    shots = bits.shape[0]
-    counts = torch.bincount(bits_to_index(bits), minlength=probs.shape[0]).double()
-    expected = probs.double() * shots
-    small = expected < 5
-    obs = torch.cat([counts[~small], counts[small].sum().reshape(1)])
-    exp = torch.cat([expected[~small], expected[small].sum().reshape(1)])
-    keep = exp > 0
-    stat = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
-    return float(chi2.sf(stat, int(keep.sum()) - 1))
 
 
 # ------------------------------------------------------------------------------ noise model

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from scipy import stats
+
+from chi_square import chi_square_pvalues
 
 pytest.importorskip("pennylane")
 
@@ -29,25 +30,6 @@ ANSATZE = {
     "qhn_reference": qhn_reference(4, 1),
 }
 NOISE = {"p1": 0.02, "p2": 0.05, "readout01": 0.03, "readout10": 0.07, "scale": 1.5}
-
-
-def chi_square_pvalues(bits: torch.Tensor, probs: torch.Tensor) -> list[float]:
-    """Pearson chi-square p-value of each row's counts against ``probs`` (bins expected fewer
-    than 5 times pooled)."""
-    n = bits.shape[-1]
-    counts = torch.nn.functional.one_hot(bits_to_index(bits), 2**n).sum(-2).double().numpy()
-    pvalues = []
-    for observed, p in zip(counts, probs.numpy(), strict=True):
-        expected = p * observed.sum()
-        small = expected < 5
-        obs = np.append(observed[~small], observed[small].sum())
-        exp = np.append(expected[~small], expected[small].sum())
-        if exp[-1] == 0:
-            assert obs[-1] == 0, "outcomes of probability zero were observed"
-            obs, exp = obs[:-1], exp[:-1]
-        exp *= obs.sum() / exp.sum()
-        pvalues.append(float(stats.chisquare(obs, exp).pvalue))
-    return pvalues
 
 
 def random_params(circuit: Circuit, rows: int, seed: int) -> torch.Tensor:

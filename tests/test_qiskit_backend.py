@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from scipy import stats
+
+from chi_square import chi_square_pvalues
 
 pytest.importorskip("qiskit")
 pytest.importorskip("qiskit_aer")
@@ -39,25 +40,6 @@ ANSATZE = {
     "he_ry_rz_cz_brick": hardware_efficient(4, 2, ("ry", "rz"), "cz", "brick"),
     "qhn_reference": qhn_reference(4, 1),
 }
-
-
-def chi_square_pvalues(bits: torch.Tensor, probs: torch.Tensor) -> list[float]:
-    """Pearson chi-square p-value of each row's counts against ``probs``; bins expected fewer
-    than 5 times are pooled so the asymptotic distribution holds."""
-    n = bits.shape[-1]
-    counts = torch.nn.functional.one_hot(bits_to_index(bits), 2**n).sum(-2).double().numpy()
-    pvalues = []
-    for observed, p in zip(counts, probs.numpy(), strict=True):
-        expected = p * observed.sum()
-        small = expected < 5
-        obs = np.append(observed[~small], observed[small].sum())
-        exp = np.append(expected[~small], expected[small].sum())
-        if exp[-1] == 0:
-            assert obs[-1] == 0, "outcomes of probability zero were observed"
-            obs, exp = obs[:-1], exp[:-1]
-        exp *= obs.sum() / exp.sum()
-        pvalues.append(float(stats.chisquare(obs, exp).pvalue))
-    return pvalues
 
 
 def random_params(circuit: Circuit, rows: int, seed: int) -> torch.Tensor:
