@@ -16,6 +16,7 @@ from qhn.data.splits import (
     rng_streams,
     standardize,
 )
+from qhn.data.tabular import classification_task
 from qhn.data.tasks import Task
 from qhn.errors import ConfigError, choices
 from qhn.validation import check_int, check_number
@@ -158,8 +159,6 @@ def _toy_task(
 ) -> Task:
     """A 2-D toy task: features standardized on the training set, a 2→hidden→1 BiNN with biases
     (``4·hidden + 1`` bits), cross-entropy."""
-    from qhn.models.network import BinaryNetwork
-
     n_train = check_int("n_train", n_train, 1)
     n_test = check_int("n_test", n_test, 1)
     hidden = check_int("hidden", hidden, 1)
@@ -169,19 +168,16 @@ def _toy_task(
     x_train, y_train = generate(n_train, noise, train_rng)
     x_test, y_test = generate(n_test, noise, test_rng)
     x_train, x_test = standardize(x_train, x_test)
-    network = BinaryNetwork((2, hidden, 1), bias=True, hidden_activation=activation)
-    x_train, y_train = as_tensors(x_train, y_train)
-    x_test, y_test = as_tensors(x_test, y_test)
-    return Task(
-        name=name,
-        n_bits=network.n_bits,
-        loss="cross_entropy",
-        network=network,
+    return classification_task(
+        name,
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,
         y_test=y_test,
         n_classes=2,
+        hidden_widths=(hidden,),
+        activation=activation,
+        seed=seed,
         options={
             "n_train": n_train,
             "n_test": n_test,
@@ -189,7 +185,7 @@ def _toy_task(
             "hidden": hidden,
             "activation": activation,
         },
-        seed=seed,
+        info={},
     )
 
 
