@@ -30,6 +30,7 @@ PAGES = (
     "tutorials/04-sweeps-and-reports",
     "tutorials/05-backends",
     "tutorials/07-baselines",
+    "execution",
     "reference/cli",
     "reference/config",
     "reference/api",
