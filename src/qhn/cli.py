@@ -76,11 +76,22 @@ def tasks() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """A small showcase: build a circuit, print its top bitstrings and a gradient."""
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run directory to write.")] = Path(
+        "runs/demo-quick"
+    ),
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimization steps.")] = 100,
+) -> None:
+    """Train a small quantum hypernetwork in seconds (SELBO on moons) and show where its
+    figures went."""
+    from qhn.cli_errors import describe, exit_code, fail
     from qhn.demo import run_demo
+    from qhn.errors import QHNError
 
-    typer.echo(run_demo())
+    try:
+        typer.echo(run_demo(out, steps=steps))
+    except (QHNError, OSError) as error:
+        fail(describe(error), exit_code(error))
 
 
 @app.command()

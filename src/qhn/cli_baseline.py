@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from qhn.baselines.config import METHODS
+from qhn.cli_help import baseline_default
 from qhn.data.tasks import TASKS
 
 #: Summary keys shown after a run, in order, with their labels.
@@ -29,14 +30,28 @@ def baseline(
     method: Annotated[str, typer.Argument(help=f"Method: {', '.join(METHODS)}.")],
     task: Annotated[str | None, typer.Option(help=f"Task: {', '.join(TASKS)}.")] = None,
     out: Annotated[Path, typer.Option(help="Run directory to write.")] = Path("runs/baseline"),
-    seed: Annotated[int | None, typer.Option(help="Seed of initialization and sampling.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Steps (see qhn.baselines.config).")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of initialization and sampling.", show_default=baseline_default("seed")
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Steps (see qhn.baselines.config).", show_default=baseline_default("steps")
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A baseline TOML; flags and --set override it.")
     ] = None,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="key=value (tau=0.5, budget=4096, task_options.n_train=50)."),
+        typer.Option(
+            "--set",
+            help="key=value (tau=0.5, budget=4096, task_options.n_train=50); repeatable. "
+            "Keys and defaults: qhn config keys --baseline.",
+        ),
     ] = None,
 ) -> None:
     """Train a classical baseline (bayesbinn, ste, anneal, random, exhaustive, float) on a task

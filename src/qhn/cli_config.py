@@ -10,9 +10,17 @@ config_app = typer.Typer(
 
 
 @config_app.command("keys")
-def keys() -> None:
+def keys(
+    baseline: bool = typer.Option(
+        False, "--baseline", help="List the keys of qhn baseline's config instead."
+    ),
+) -> None:
     """List every run-config key by group, with its type and default (`--set key=value`)."""
     from dataclasses import MISSING, fields
+
+    if baseline:
+        _baseline_keys()
+        return
 
     from qhn.experiments.config import RunConfig, toml_value
     from qhn.train import TrainConfig
@@ -43,3 +51,18 @@ def _line(key: str, f, toml_value) -> str:
     default = f.default if f.default is not MISSING else f.default_factory()
     shown = "none (unset)" if default is None else toml_value(default)
     return f"{key} = {shown}  ({f.type})"
+
+
+def _baseline_keys() -> None:
+    from dataclasses import MISSING, fields
+
+    from qhn.baselines.config import BaselineConfig
+    from qhn.experiments.config import toml_value
+
+    for f in fields(BaselineConfig):
+        if f.name == "task_options":
+            typer.echo("  task_options.<option>  (per task; qhn tasks lists them)")
+        elif f.default is MISSING and f.default_factory is MISSING:
+            typer.echo(f"  {f.name}  ({f.type}, required)")
+        else:
+            typer.echo(f"  {_line(f.name, f, toml_value)}")

@@ -46,6 +46,11 @@ def sweep(
 ) -> None:
     """Run every point of a sweep file, then write results.csv and report.md.
 
+    The file: its base table is a run config (every key and its default: qhn config keys), its
+    grid table maps keys to arrays of values, seeds = k repeats each point over train.seed
+    0..k-1, and include, exclude and group tables refine the grid (the docs' tutorial 4, or the
+    docstring of qhn.experiments.sweep).
+
     Resumable: complete runs are skipped, checkpointed runs resume, failed runs run again. A
     point another process is running (a second sweep on the same directory) is waited for and
     counted as done by that process. Exit status 0 when every point is complete (by whoever ran

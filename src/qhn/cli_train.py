@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from qhn.cli_help import SET_HELP, run_default
 from qhn.data.tasks import TASKS
 
 #: Summary keys shown after a run, in order, with their labels.
@@ -28,26 +29,51 @@ SHOWN = (
 
 def train(
     task: Annotated[str | None, typer.Option(help=f"Task: {', '.join(TASKS)}.")] = None,
-    objective: Annotated[str | None, typer.Option(help="mle | elbo | selbo")] = None,
-    ansatz: Annotated[
-        str | None, typer.Option(help="hardware_efficient | product | qhn_reference")
+    objective: Annotated[
+        str | None, typer.Option(help="mle | elbo | selbo", show_default=run_default("objective"))
     ] = None,
-    layers: Annotated[int | None, typer.Option(help="Entangling layers (0: product).")] = None,
+    ansatz: Annotated[
+        str | None,
+        typer.Option(
+            help="hardware_efficient | product | qhn_reference",
+            show_default=run_default("ansatz"),
+        ),
+    ] = None,
+    layers: Annotated[
+        int | None,
+        typer.Option(help="Entangling layers (0: product).", show_default=run_default("layers")),
+    ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help="statevector | sampled | noisy | qiskit:<target> | pennylane:<device>"),
+        typer.Option(
+            help="statevector | sampled | noisy | qiskit:<target> | pennylane:<device>",
+            show_default=run_default("backend"),
+        ),
     ] = None,
-    shots: Annotated[int | None, typer.Option(help="Shots per circuit (unset: exact).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Optimization steps.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of initialization and shots.")] = None,
+    shots: Annotated[
+        int | None,
+        typer.Option(help="Shots per circuit (unset: exact).", show_default=run_default("shots")),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Optimization steps.", show_default=run_default("train.steps")),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate.", show_default=run_default("train.lr"))
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of initialization and shots.", show_default=run_default("train.seed")
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Run directory to write.")] = Path("runs/latest"),
     config: Annotated[
         Path | None, typer.Option("--config", help="A run.toml; flags and --set override it.")
     ] = None,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="key=value override; repeatable (qhn config keys lists them)."),
+        typer.Option("--set", help=SET_HELP),
     ] = None,
     resume: Annotated[
         bool,
@@ -60,6 +86,9 @@ def train(
     ] = True,
 ) -> None:
     """Train a quantum hypernetwork on a task and write config, history, summary and figures.
+
+    Every config key has a default (shown below for the flags; all of them: qhn config keys);
+    --config FILE sets keys from a run.toml, and flags and --set override it.
 
     A checkpoint is written every ~10 s of training, at the end, and on Ctrl-C or SIGTERM, so
     an interrupted run continues with --resume.

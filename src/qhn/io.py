@@ -1,8 +1,8 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either.
 
 Each writer fills a temporary file in the target's directory (same filesystem, so the rename is
-atomic), flushes and fsyncs it, then ``os.replace``s it over the target and fsyncs the directory.
-On any failure the temporary file is removed and the previous file is left untouched.
+atomic), flushes and fsyncs it, then moves it over the target (``os.replace``) and fsyncs the
+directory. On any failure the temporary file is removed and the previous file is left untouched.
 """
 
 from __future__ import annotations

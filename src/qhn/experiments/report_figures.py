@@ -114,7 +114,9 @@ def write_figures(sweep_dir: Path, entries: list[Entry]) -> list[tuple[str, Path
                     f"{metric.label} against layers, per objective (mean over seeds and 95 % "
                     "percentile-bootstrap interval)",
                     name,
-                    lambda p=panels, m=metric: metric_vs_layers(p, ylabel=m.label, colors=colors),
+                    lambda p=panels, m=metric: metric_vs_layers(
+                        p, ylabel=m.label, colors=colors, bounds=m.bounds
+                    ),
                 )
             )
     for key, label, name in (

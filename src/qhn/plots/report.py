@@ -101,6 +101,31 @@ def _colors(
     return colors
 
 
+def _clip(value: float, bounds: tuple[float, float] | None) -> float:
+    if bounds is None or not math.isfinite(value):
+        return value
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def _extent(upper: float, lower: float) -> float:
+    """The length of an error bar from ``lower`` to ``upper``: 0 when an end is undefined."""
+    if not (math.isfinite(upper) and math.isfinite(lower)):
+        return 0.0
+    return max(0.0, upper - lower)
+
+
+def _limit_axis(ax: Axes, bounds: tuple[float, float]) -> None:
+    """Keep the y axis inside ``bounds`` plus a margin of 2 % of the range (finite ends only)."""
+    low, high = ax.get_ylim()
+    finite = [b for b in bounds if math.isfinite(b)]
+    margin = 0.02 * (max(finite) - min(finite)) if len(finite) == 2 else 0.0
+    if math.isfinite(bounds[0]):
+        low = max(low, bounds[0] - margin)
+    if math.isfinite(bounds[1]):
+        high = min(high, bounds[1] + margin)
+    ax.set_ylim(low, high)
+
+
 def series_colors(labels: Sequence[str]) -> dict[str, str]:
     """A color per label, in order, from the same cycle the builders use."""
     return {label: _COLORS[i % len(_COLORS)] for i, label in enumerate(dict.fromkeys(labels))}
@@ -113,9 +138,13 @@ def metric_vs_layers(
     title: str | None = None,
     ncols: int | None = None,
     colors: Mapping[str, str] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> Figure:
     """One panel per key of ``panels`` (e.g. a task); in each, one line per series: the mean
-    against the number of layers, with its confidence interval as error bars."""
+    against the number of layers, with its confidence interval as error bars.
+
+    ``bounds`` is the metric's range (an accuracy's ``(0, 1)``): intervals are clipped to it and
+    the axis does not extend past it. Layer counts are integers, and so are the ticks."""
     figure, nrows, ncols = _grid(len(panels), ncols, 4.0, 3.2)
     colors = _colors(panels, colors)
     axes_list = []
@@ -127,8 +156,8 @@ def metric_vs_layers(
             offset = 0.04 * (j - (len(series) - 1) / 2)  # keep error bars apart
             xs = [e.x + offset for e in points]
             means = [e.mean for e in points]
-            below = [e.mean - e.low if math.isfinite(e.low) else 0.0 for e in points]
-            above = [e.high - e.mean if math.isfinite(e.high) else 0.0 for e in points]
+            below = [_extent(e.mean, _clip(e.low, bounds)) for e in points]
+            above = [_extent(_clip(e.high, bounds), e.mean) for e in points]
             ax.errorbar(
                 xs,
                 means,
@@ -142,6 +171,8 @@ def metric_vs_layers(
         ax.set_ylabel(ylabel)
         ax.set_title(panel, fontsize=10)
         ax.xaxis.get_major_locator().set_params(integer=True)
+        if bounds is not None:
+            _limit_axis(ax, bounds)
     _legend(figure, axes_list)
     if title:
         figure.suptitle(title)

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = ["decision_boundary", "top_bitstrings", "training_curves"]
 
+#: Markers and colors of the training points of each class on a decision boundary.
+_MARKERS = ("o", "^", "s", "D", "v", "P")
+_POINT_COLORS = ("navy", "darkorange", "darkgreen", "purple", "black", "gold")
+
 _CURVES = (
     ("loss", "loss (−objective)"),
     ("expected_cost", "E_q[C] (train)"),
@@ -71,7 +75,8 @@ def top_bitstrings(
     left.barh(positions, values.numpy(), color=colors)
     left.set_yticks(list(positions), labels, fontsize=7, family="monospace")
     left.invert_yaxis()
-    left.set_xlabel("q(s)")
+    left.set_xscale("log")  # q spans orders of magnitude; a linear axis hides all but the mode
+    left.set_xlabel("q(s) (log scale)")
     left.set_title("most probable networks (red: optimal set)", fontsize=10)
     right.barh(positions, costs[indices].numpy(), color=colors)
     right.axvline(float(costs.min()), color="k", linestyle=":", linewidth=1)
@@ -118,15 +123,21 @@ def decision_boundary(
         vmax=1,
     )
     figure.colorbar(mesh, ax=axes, label="BMA P(y = 1 | x)")
-    axes.scatter(
-        x[:, 0].numpy(),
-        x[:, 1].numpy(),
-        c=y.numpy(),
-        cmap="RdBu_r",
-        s=6,
-        edgecolors="k",
-        linewidths=0.2,
-    )
+    # Points drawn in the background's own colormap vanish into it: one marker and a fixed,
+    # contrasting color per class, with a white edge, stay visible over any region.
+    for k, label in enumerate(torch.unique(y).tolist()):
+        chosen = y == label
+        axes.scatter(
+            x[chosen, 0].numpy(),
+            x[chosen, 1].numpy(),
+            marker=_MARKERS[k % len(_MARKERS)],
+            color=_POINT_COLORS[k % len(_POINT_COLORS)],
+            s=14,
+            edgecolors="white",
+            linewidths=0.5,
+            label=f"y = {label}",
+        )
+    axes.legend(loc="upper right", fontsize=8, framealpha=0.8)
     axes.set_xlabel("x₁")
     axes.set_ylabel("x₂")
     return figure
