@@ -47,6 +47,7 @@ from qhn.experiments.comparisons import (
     _number,
     _text,
     _varying,
+    baseline_comparisons,
     entanglement_comparisons,
     holm_family,
     objective_comparisons,
@@ -143,7 +144,7 @@ def write_report(
     assert table.scan is not None
     records = table.records
     entries = _entries(records)
-    paired = objective_comparisons(entries)
+    paired = objective_comparisons(entries) + baseline_comparisons(entries)
     family = holm_family([*paired, *entangled_unadjusted(entries)])
     paired, entangled = family[: len(paired)], family[len(paired) :]
     write_comparisons_csv(sweep_dir / COMPARISONS_CSV, family)

@@ -287,7 +287,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, 
     """Nested tables (TOML dotted keys) as dotted keys; arrays and scalars are leaves."""
     for key, value in table.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and path.split(".")[0] in ("train", "task_options"):
+        if isinstance(value, dict) and path.split(".")[0] in ("train", "task_options", "baseline"):
             if path == "task_options" and not value:
                 yield path, value
             yield from _flatten(value, f"{path}.")
@@ -445,8 +445,8 @@ def _effective(values: Mapping[str, Any], key: str) -> Any:
     if key in values:
         return values[key]
     head, _, rest = key.partition(".")
-    if head == "task_options" and rest:
-        table = values.get("task_options", {})
+    if head in ("task_options", "baseline") and rest:
+        table = values.get(head, {})
         for part in rest.split("."):
             if not isinstance(table, dict) or part not in table:
                 return _UNSET
