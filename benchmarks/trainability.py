@@ -40,7 +40,7 @@ import torch
 
 TASKS = {
     # task: (Adam steps, L-BFGS steps, layers)
-    "qhn-gaussian": (80, 4, (0, 1, 2)),
+    "qhn-gaussian": (60, 3, (0, 1, 2)),
     "moons": (300, 15, (0, 1, 2)),
 }
 INITS = ("uniform", "small", "warm")

@@ -64,6 +64,19 @@ or default; ``"none"`` matches an unset optional field), before validation, so t
 invalid combinations; they never drop ``[[include]]`` points. ``seeds`` and a grid over
 ``train.seed`` cannot be combined. Points whose configurations are equal are run once.
 
+Baselines are points too: ``method`` (``"qhn"``, the default, or a baseline name) is a key like
+any other, and a baseline's own options are ``baseline.<option>`` keys. A QHN point refuses
+baseline options, so give them in the group that runs the baselines:
+
+.. code-block:: toml
+
+    [[group]]
+    name = "baselines"
+    [group.base.baseline]
+    budget = 19200                   # = the QHN's evaluations: steps · 2^n for exact Adam runs
+    [group.grid]
+    method = ["anneal", "random"]
+
 Every point's configuration is validated by :func:`expand` (a :class:`ConfigError` names the
 point) before anything runs. A point's id is
 ``{task}-{objective}-L{layers}-s{seed}-{config_hash[:8]}``: it depends on that point's
