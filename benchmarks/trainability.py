@@ -49,10 +49,12 @@ ADAM_LR = 0.05
 RESTARTS = 3
 
 
-def _config(task: str, init: str, optimizer: str, layers: int, seed: int):
+def _config(
+    task: str, init: str, optimizer: str, layers: int, seed: int, budget: tuple[int, int] | None
+):
     from qhn.experiments.config import RunConfig, apply_overrides
 
-    adam_steps, lbfgs_steps, _ = TASKS[task]
+    adam_steps, lbfgs_steps = budget or TASKS[task][:2]
     steps, lr = (adam_steps, ADAM_LR) if optimizer == "adam" else (lbfgs_steps, 1.0)
     return apply_overrides(
         RunConfig(task=task),
@@ -102,13 +104,21 @@ class _Watch:
         return False
 
 
-def one_run(task: str, init: str, optimizer: str, layers: int, seed: int, cache: str) -> dict:
+def one_run(
+    task: str,
+    init: str,
+    optimizer: str,
+    layers: int,
+    seed: int,
+    cache: str,
+    budget: tuple[int, int] | None = None,
+) -> dict:
     from qhn.experiments.runner import build_run, run_threads, training_evaluations
     from qhn.experiments.warm_start import warm_start
     from qhn.train.loop import fit
 
     started = time.perf_counter()
-    config = _config(task, init, optimizer, layers, seed)
+    config = _config(task, init, optimizer, layers, seed, budget)
     with run_threads():
         built = build_run(config, cache_dir=cache)
         warm = warm_start(built, cache_dir=cache) if init == "warm" else 0
@@ -127,6 +137,7 @@ def one_run(task: str, init: str, optimizer: str, layers: int, seed: int, cache:
         "optimizer": optimizer,
         "layers": layers,
         "seed": seed,
+        "steps": config.train.steps,
         "final_loss": float(last["loss"]),
         "grad_norm_init": float(result.history[0]["grad_norm"]),
         "expected_cost": float(probs @ landscape.train_costs),
@@ -147,7 +158,16 @@ def _key(row: dict) -> tuple:
     return (row["task"], row["init"], row["optimizer"], row["layers"], row["seed"])
 
 
-def run_all(out: Path, seeds: int, workers: int, tasks: list[str]) -> None:
+def run_all(
+    out: Path,
+    seeds: int,
+    workers: int,
+    tasks: list[str],
+    inits: tuple[str, ...] = INITS,
+    budget: tuple[int, int] | None = None,
+) -> None:
+    """Every run of ``tasks`` × ``inits`` × optimizers × layers × seeds not yet in
+    ``out/runs.jsonl``; ``budget``: (Adam steps, L-BFGS steps) instead of :data:`TASKS`'."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "runs.jsonl"
     done = set()
@@ -157,7 +177,7 @@ def run_all(out: Path, seeds: int, workers: int, tasks: list[str]) -> None:
         (task, init, opt, layers, seed)
         for task in tasks
         for layers in TASKS[task][2]
-        for init in INITS
+        for init in inits
         for opt in OPTIMIZERS
         for seed in range(seeds)
         if not (init == "warm" and layers == 0)
@@ -168,10 +188,10 @@ def run_all(out: Path, seeds: int, workers: int, tasks: list[str]) -> None:
     for task in tasks:  # enumerate each landscape once, before the workers share the cache
         from qhn.experiments.runner import build_run
 
-        build_run(_config(task, "uniform", "adam", 0, 0), cache_dir=cache)
+        build_run(_config(task, "uniform", "adam", 0, 0, budget), cache_dir=cache)
     spawn = multiprocessing.get_context("spawn")  # fork after torch's thread pool can hang
     with ProcessPoolExecutor(workers, mp_context=spawn) as pool, path.open("a") as handle:
-        futures = [pool.submit(one_run, *job, cache) for job in jobs]
+        futures = [pool.submit(one_run, *job, cache, budget) for job in jobs]
         for future in as_completed(futures):
             row = future.result()
             handle.write(json.dumps(row) + "\n")
@@ -258,7 +278,7 @@ def runs_table(rows: list[dict]) -> list[str]:
     lines = [
         "| task | layers | init | optimizer | seeds | success (mode = optimum) | "
         f"best of {RESTARTS} | success (test acc) | median evals to optimum | evals per run | "
-        "median ‖∇‖ at init | median mass on optimum | median E_q[C] − C* |",
+        "median ‖∇‖ at init | mean mass on optimum | median E_q[C] − C* |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups: dict[tuple, list[dict]] = {}
@@ -276,7 +296,7 @@ def runs_table(rows: list[dict]) -> list[str]:
             f"| {task} | {layers} | {INITS[init]} | {opt} | {n} | {ok}/{n} | {best} | {test}/{n} "
             f"| {_median(reach)} | {_median([r['evaluations'] for r in group])} "
             f"| {_median([r['grad_norm_init'] for r in group])} "
-            f"| {_median([r['mass_optimal'] for r in group])} "
+            f"| {statistics.fmean(r['mass_optimal'] for r in group):.2f} "
             f"| {_median([r['expected_cost'] - r['optimum_value'] for r in group])} |"
         )
     return lines
@@ -311,9 +331,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="*", default=[6, 10, 14, 18])
     parser.add_argument("--layers", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--inits", type=int, default=50)
+    parser.add_argument("--init", nargs="*", default=list(INITS), help="runs: these inits")
+    parser.add_argument("--budget", type=int, nargs=2, default=None, help="Adam, L-BFGS steps")
     args = parser.parse_args()
     if args.what == "runs":
-        run_all(args.out, args.seeds, args.workers, args.tasks)
+        budget = tuple(args.budget) if args.budget else None
+        run_all(args.out, args.seeds, args.workers, args.tasks, tuple(args.init), budget)
     elif args.what == "gradients":
         gradients_all(args.out, args.n, args.layers, args.inits)
     else:

@@ -121,3 +121,19 @@ def test_baseline_keys_in_a_grid_expand():
     points = expand(loads_sweep(text))
     budgets = sorted(p.config.baseline.get("budget", 0) for p in points if p.config.method)
     assert budgets == [64, 64, 128, 128]
+
+
+def test_qhn_train_runs_a_baseline_named_by_method(tmp_path):
+    from typer.testing import CliRunner
+
+    from qhn.cli import app
+
+    out = tmp_path / "a"
+    args = ["train", "--task", "teacher-tiny", "--out", str(out), "--set", "method=random"]
+    result = CliRunner().invoke(app, [*args, "--set", "baseline.budget=100", "--set", "steps=3"])
+    assert result.exit_code == 0, result.output
+    assert "network-loss evaluations" in result.output
+    assert load_config(out / "config.toml").method == "random"
+    assert read_summary(out)["evaluations"] == 100
+    bad = CliRunner().invoke(app, [*args, "--set", "baseline.budget=0"])
+    assert bad.exit_code == 2 and "budget" in bad.output
