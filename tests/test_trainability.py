@@ -181,3 +181,31 @@ def test_summary_has_evaluations_written_to_disk(tmp_path):
     run(_config("objective=mle", "layers=0", "steps=3"), tmp_path / "r", plots=False)
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["evaluations"] == 3 * 2**6
+
+
+# --- restarts -----------------------------------------------------------------------------------
+
+
+def test_restarts_keep_the_lowest_final_loss_and_count_every_candidate(tmp_path):
+    plain = _config("objective=mle", "layers=1", "steps=12", "lr=0.1")
+    single = run(plain, tmp_path / "plain", plots=False)
+    config = apply_overrides(plain, ["restarts=3"])
+    summary = run(config, tmp_path / "restarts", plots=False)
+    losses = summary["restart_losses"]
+    assert len(losses) == 3 and len(set(losses)) == 3  # three different starts
+    assert losses[0] == pytest.approx(single["final_loss"], rel=1e-12)  # candidate 0 = plain run
+    assert summary["restart_chosen"] == losses.index(min(losses))
+    # the run directory holds the chosen candidate trained again: it ends at the same loss
+    assert summary["final_loss"] == pytest.approx(min(losses), rel=1e-10)
+    assert summary["final_loss"] <= single["final_loss"]
+    assert summary["evaluations"] == 3 * 12 * 2**6  # k candidates, exact Adam: steps · 2^n each
+    history = (tmp_path / "restarts" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 12
+
+
+def test_restarts_with_a_warm_start_are_refused_on_one_line():
+    with pytest.raises(ConfigError) as error:
+        _config("init=warm", "layers=1", "restarts=2")
+    assert "\n" not in str(error.value) and "restarts = 2" in str(error.value)
+    with pytest.raises(ConfigError, match="restarts"):
+        _config("restarts=0")

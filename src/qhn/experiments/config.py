@@ -102,7 +102,9 @@ class RunConfig:
     in ``ℓ(s) = −N·C(s)/T``). Circuit: ``ansatz``, ``layers``, ``rotations``, ``entangler``,
     ``topology``, ``init`` (``uniform`` in [0, 2π); ``small``: within ``±init_scale`` of the
     uniform product state; ``warm``: the product state trained for ``warm_steps`` steps, default
-    ``train.steps``, embedded in the circuit, see :mod:`qhn.experiments.warm_start`).
+    ``train.steps``, embedded in the circuit, see :mod:`qhn.experiments.warm_start`),
+    ``restarts`` (unset = 1: train that many initializations, keep the lowest final training
+    loss, :mod:`qhn.experiments.restarts`).
     Method: ``method`` (unset or ``"qhn"``: this hypernetwork; a baseline name of
     :mod:`qhn.baselines` runs that baseline on the same task, seed and steps, with its own options
     in the ``baseline`` table, see :mod:`qhn.experiments.methods`).
@@ -136,6 +138,7 @@ class RunConfig:
     init: str = field(default="uniform", metadata=_group("circuit"))
     init_scale: float = field(default=0.1, metadata=_group("circuit"))
     warm_steps: int | None = field(default=None, metadata=_group("circuit"))
+    restarts: int | None = field(default=None, metadata=_group("circuit"))
     backend: str = field(default="statevector", metadata=_group("backend and gradients"))
     estimator: str = field(default="auto", metadata=_group("backend and gradients"))
     shots: int | None = field(default=None, metadata=_group("backend and gradients"))
@@ -368,6 +371,14 @@ def _check_method_and_init(config: RunConfig) -> None:
             raise ConfigError(
                 f'warm_steps = {config.warm_steps} is used only by init = "warm", not '
                 f'init = {config.init!r}; remove warm_steps or set init = "warm"'
+            )
+    if config.restarts is not None:
+        check_int("restarts", config.restarts, 1)
+        if config.restarts > 1 and config.init == "warm":
+            raise ConfigError(
+                f'restarts = {config.restarts} cannot be combined with init = "warm" (every '
+                "candidate would start from the same trained product state); use init = "
+                '"uniform" or "small", or leave restarts unset'
             )
     if config.init == "warm":
         ok = config.ansatz == "hardware_efficient" and config.entangler == "cz"

@@ -337,6 +337,11 @@ def run(
             from qhn.experiments.warm_start import warm_start
 
             warm_evaluations = warm_start(built, cache_dir=cache_dir, state=state, out=out)
+        restart: dict[str, Any] = {}
+        if (config.restarts or 1) > 1:
+            from qhn.experiments.restarts import choose_start
+
+            restart = choose_start(built, state=state, out=out)
         result = fit(
             built.model,
             built.objective,
@@ -350,6 +355,7 @@ def run(
                 "run_config": config.to_dict(),
                 "task_fingerprint": built.task.fingerprint(),
                 "warm_evaluations": warm_evaluations,
+                **restart,
             },
         )
         train_seconds = result.wall_time
@@ -357,6 +363,8 @@ def run(
         evaluations = warm_evaluations + training_evaluations(
             trained, built.task.n_bits, exact=config.shots is None
         )
+        if restart:  # the k candidates; the chosen one's replay above repeats one of them
+            evaluations = int(restart["restart_evaluations"])
         final, support = evaluate_with_support(
             built.model,
             built.task,
@@ -388,6 +396,7 @@ def run(
             **built.model.stats.snapshot(),
             "evaluations": evaluations,
             "example_evaluations": evaluations * built.task.n_train,
+            **{k: v for k, v in restart.items() if k != "restart_evaluations"},
             "train_seconds": train_seconds,
             "wall_seconds": time.perf_counter() - started,
         }
