@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import QHNError
+from qhn.experiments.baseline_comparisons import baseline_comparisons
 from qhn.experiments.bootstrap import bootstrap_interval, mean_rows
 from qhn.experiments.comparisons import (
     CONCLUSION_METRICS,
@@ -47,7 +48,6 @@ from qhn.experiments.comparisons import (
     _number,
     _text,
     _varying,
-    baseline_comparisons,
     entanglement_comparisons,
     holm_family,
     objective_comparisons,

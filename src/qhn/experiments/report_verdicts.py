@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from qhn.experiments.baseline_comparisons import is_baseline_arm
 from qhn.experiments.comparisons import (
     ALPHA,
     CONCLUSION_METRICS,
@@ -18,7 +19,6 @@ from qhn.experiments.comparisons import (
     Entry,
     _arms,
     _group,
-    is_baseline_arm,
 )
 from qhn.experiments.comparisons_csv import COMPARISONS_CSV
 
