@@ -137,3 +137,21 @@ def test_qhn_train_runs_a_baseline_named_by_method(tmp_path):
     assert read_summary(out)["evaluations"] == 100
     bad = CliRunner().invoke(app, [*args, "--set", "baseline.budget=0"])
     assert bad.exit_code == 2 and "budget" in bad.output
+
+
+def test_a_baseline_point_on_a_task_too_large_to_enumerate_passes_the_sweep_check():
+    from qhn.experiments.sweep import check_tasks
+
+    text = """
+    [base]
+    task = "teacher"
+    [base.task_options]
+    n_inputs = 24
+    [grid]
+    method = ["qhn", "anneal"]
+    """
+    points = expand(loads_sweep(text))
+    assert get_task("teacher", n_inputs=24).n_bits > 22
+    check_tasks([p for p in points if p.config.method == "anneal"])  # no enumeration needed
+    with pytest.raises(ConfigError, match="exact training stops at 22 bits"):
+        check_tasks([p for p in points if p.config.method is None])

@@ -522,7 +522,7 @@ def check_tasks(points: Iterable[SweepPoint]) -> None:
             if key not in built:
                 task = get_task(config.task, seed=config.data_seed, **config.task_options)
                 built[key] = task.n_bits
-            if config.shots is None and built[key] > MAX_EXACT_BITS:
+            if config.shots is None and config.method is None and built[key] > MAX_EXACT_BITS:
                 raise ConfigError(
                     f"task {config.task!r} has {built[key]} bits; exact training stops at "
                     f"{MAX_EXACT_BITS} bits: set shots = <int> to train from samples"
