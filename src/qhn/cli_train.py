@@ -23,6 +23,7 @@ SHOWN = (
     ("mmd2", "MMD²(q,p)"),
     ("circuit_executions", "circuit executions"),
     ("shots", "shots"),
+    ("evaluations", "network-loss evaluations"),
     ("train_seconds", "training time [s]"),
 )
 
@@ -141,9 +142,13 @@ def train(
     except (QHNError, OSError, MemoryError) as error:
         fail(describe(error), exit_code(error))
     print_summary(
-        f"{run_config.task} · {run_config.objective} · {summary['ansatz']}", summary, SHOWN
+        f"{run_config.task} · {run_config.method or run_config.objective} · "
+        f"{summary.get('ansatz', 'baseline')}",
+        summary,
+        SHOWN,
     )
-    written = "config.toml, history.jsonl, summary.json" + (" and figures" if plots else "")
+    figures = plots and run_config.method is None
+    written = "config.toml, history.jsonl, summary.json" + (" and figures" if figures else "")
     typer.echo(f"wrote {out}/{written}")
 
 

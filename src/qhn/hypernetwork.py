@@ -12,9 +12,29 @@ from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError, choices
 from qhn.gradients import make_estimator
 
-__all__ = ["INITS", "QuantumHypernetwork"]
+__all__ = ["INITS", "QuantumHypernetwork", "product_center"]
 
-INITS = ("uniform", "small")
+INITS = ("uniform", "small", "warm")
+#: The rotations that move ``|0⟩`` off the Z axis (``rz`` only adds a phase).
+_TILTING = ("rx", "ry")
+
+
+def product_center(circuit: Circuit) -> torch.Tensor:
+    """Angles at which ``circuit`` prepares the uniform product state ``|+⟩^n`` (up to phases):
+    the first ``rx``/``ry`` on each qubit is ``π/2``, every other angle 0. Shapes: ``(P,)``.
+
+    This holds for the ansätze of :mod:`qhn.circuits`, which tilt every qubit before any
+    entangler acts on a tilted one: entanglers on ``|0…0⟩`` do nothing, ``R_y(π/2)|0⟩ = |+⟩``
+    (``R_x(π/2)`` gives the same measured distribution), zero angles are identities, ``cz`` adds
+    only phases and ``cnot`` maps ``|+⟩|+⟩`` to itself.
+    """
+    center = torch.zeros(circuit.n_params, dtype=torch.float64)
+    tilted: set[int] = set()
+    for gate in circuit.gates:
+        if gate.name in _TILTING and gate.param is not None and gate.wires[0] not in tilted:
+            tilted.add(gate.wires[0])
+            center[gate.param] = torch.pi / 2
+    return center
 
 
 class QuantumHypernetwork(torch.nn.Module):
@@ -30,7 +50,11 @@ class QuantumHypernetwork(torch.nn.Module):
             that take shots need ``"parameter-shift"`` or ``"score-function"``), ``"backprop"``,
             ``"parameter-shift"`` or ``"score-function"``.
         init: ``"uniform"``: θ uniform in ``[0, 2π)`` (the reference QHN); ``"small"``:
-            ``init_center + init_scale·N(0, 1)``.
+            ``init_center + init_scale·U(−1, 1)``, so every angle is within ``init_scale`` of
+            its centre; ``"warm"``: ``init_center`` exactly (the caller embeds a trained product
+            state, :mod:`qhn.experiments.warm_start`).
+        init_center: the centre of ``"small"`` / ``"warm"``; None: :func:`product_center`, the
+            uniform product state ``|+⟩^n``.
         generator: randomness of the initialisation.
     """
 
@@ -42,7 +66,7 @@ class QuantumHypernetwork(torch.nn.Module):
         *,
         init: str = "uniform",
         init_scale: float = 0.1,
-        init_center: float | torch.Tensor = 0.0,
+        init_center: float | torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -59,8 +83,11 @@ class QuantumHypernetwork(torch.nn.Module):
         if init == "uniform":
             theta = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 * torch.pi
         else:
-            noise = torch.randn(shape, generator=generator, dtype=torch.float64)
-            theta = torch.as_tensor(init_center, dtype=torch.float64) + init_scale * noise
+            center = product_center(circuit) if init_center is None else init_center
+            theta = torch.as_tensor(center, dtype=torch.float64).expand(shape).clone()
+            if init == "small":
+                noise = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
+                theta = theta + init_scale * noise
         self.theta = torch.nn.Parameter(theta)
 
     @property

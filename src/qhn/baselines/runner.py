@@ -95,8 +95,12 @@ def run_baseline(
     *,
     cache_dir: str | Path | None = None,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    save: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Run one baseline and write its run directory; returns the summary.
+
+    ``save(path)`` writes ``config.toml`` (default: the baseline config; a sweep point writes
+    its run config, :mod:`qhn.experiments.methods`).
 
     Everything is validated (config, task, directory) before anything is written. A directory
     that already holds a finished run is refused.
@@ -115,7 +119,10 @@ def run_baseline(
 
             landscape = compute_landscape(task, cache_dir=cache_dir)
         out.mkdir(parents=True, exist_ok=True)
-        save_baseline_config(config, out / CONFIG)
+        if save is None:
+            save_baseline_config(config, out / CONFIG)
+        else:
+            save(out / CONFIG)
         writer = HistoryWriter(out / "history.jsonl")
         writer.on_start([])
 

@@ -35,7 +35,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from qhn.experiments.bootstrap import bootstrap_interval, hodges_lehmann_rows
@@ -133,6 +133,7 @@ class Entry:
     settings: str
     replicate: tuple[Any, ...]
     values: dict[str, float | None]
+    method: str = "qhn"
 
 
 def _text(value: Any) -> str:
@@ -179,21 +180,23 @@ def _entries(records: list[RunRecord]) -> list[Entry]:
             labels[record.id] = name + (f" ({', '.join(options)})" if options else "")
     entries = []
     for task, group in _by(records, lambda r: labels[r.id]).items():
-        roles = ("task", "objective", "layers", *_REPLICATE, *_ALL_OBJECTIVE_PARAMETERS)
+        roles = ("task", "objective", "layers", "method", *_REPLICATE, *_ALL_OBJECTIVE_PARAMETERS)
         settings_keys = [
-            k for k in _varying(group) if k not in roles and not k.startswith("task_options.")
+            k
+            for k in _varying(group)
+            if k not in roles and not k.startswith(("task_options.", "baseline."))
         ]
-        for objective, runs in _by(group, lambda r: r.config.objective).items():
+        for objective, runs in _by(group, _kind).items():
             varying = _varying(runs)
-            parameters = [k for k in OBJECTIVE_PARAMETERS[objective] if k in varying]
+            parameters = [k for k in _parameters(objective) if k in varying]
             for record in runs:
                 flat = flatten_config(record.config)
-                arm = _NAMES[objective]
+                arm = _NAMES.get(objective, objective)
                 if parameters:
-                    arm += f" ({', '.join(f'{k}={_text(flat[k])}' for k in parameters)})"
+                    arm += f" ({', '.join(f'{k}={_text(flat.get(k))}' for k in parameters)})"
                 arm_order = (
-                    OBJECTIVES.index(objective),
-                    *(_sort_value(flat[k]) for k in parameters),
+                    _kind_order(objective),
+                    *(_sort_value(flat.get(k)) for k in parameters),
                 )
                 settings = ", ".join(f"{k}={_text(flat.get(k))}" for k in settings_keys)
                 values = {m.key: _number(record.summary.get(m.key)) for m in TABLE_METRICS}
@@ -208,11 +211,34 @@ def _entries(records: list[RunRecord]) -> list[Entry]:
                         settings,
                         (record.config.data_seed, record.config.train.seed),
                         values,
+                        record.config.method or "qhn",
                     )
                 )
     order = {record.id: i for i, record in enumerate(records)}
     entries.sort(key=lambda e: order[e.record.id])
     return entries
+
+
+def _kind(record: RunRecord) -> str:
+    """The objective of a QHN run, the method of a baseline run."""
+    return record.config.method or record.config.objective
+
+
+def _parameters(kind: str) -> tuple[str, ...]:
+    """The fields that belong to an arm: an objective's parameters, a baseline's options."""
+    if kind in OBJECTIVE_PARAMETERS:
+        return OBJECTIVE_PARAMETERS[kind]
+    from qhn.baselines.config import BaselineConfig
+
+    return tuple(f"baseline.{f.name}" for f in fields(BaselineConfig))
+
+
+def _kind_order(kind: str) -> int:
+    if kind in OBJECTIVES:
+        return OBJECTIVES.index(kind)
+    from qhn.baselines.config import METHODS
+
+    return len(OBJECTIVES) + METHODS.index(kind)
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
@@ -398,8 +424,9 @@ def _matched(a: list[Entry], b: list[Entry]) -> list[tuple[Entry, Entry]]:
 def objective_comparisons(
     entries: list[Entry], metrics: Sequence[Metric] = PAIRED_METRICS
 ) -> list[Comparison]:
-    """Every pair of arms within each task × settings: per layer count, then pooled."""
+    """Every pair of QHN arms within each task × settings: per layer count, then pooled."""
     out = []
+    entries = [e for e in entries if e.method == "qhn"]
     for (task, settings), group in _group(entries, lambda e: (e.task, e.settings)).items():
         arms = _arms(group)
         by_arm_layers = _group(group, lambda e: (e.arm, e.layers))
@@ -452,6 +479,7 @@ def entanglement_comparisons(
     replicate, the mean over its layer counts of ``x_L − x_0`` (every ``L`` shares the same
     product-state run, so the replicate, not the run, is the unit of the test)."""
     out = []
+    entries = [e for e in entries if e.method == "qhn"]
     key = lambda e: (e.task, e.settings, e.arm)  # noqa: E731
     for (task, settings, arm), group in _group(entries, key).items():
         by_layers = _group(group, lambda e: e.layers)

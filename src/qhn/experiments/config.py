@@ -100,7 +100,14 @@ class RunConfig:
     (``P(bit = 1)`` of the factorized Bernoulli prior), ``kernel_bandwidths`` (σ_j of the Hamming
     kernel), ``analytic_prior`` (closed-form prior expectations in the MMD), ``temperature`` (T
     in ``ℓ(s) = −N·C(s)/T``). Circuit: ``ansatz``, ``layers``, ``rotations``, ``entangler``,
-    ``topology``, ``init`` (uniform in [0, 2π) or ``small``: scaled by ``init_scale``).
+    ``topology``, ``init`` (``uniform`` in [0, 2π); ``small``: within ``±init_scale`` of the
+    uniform product state; ``warm``: the product state trained for ``warm_steps`` steps, default
+    ``train.steps``, embedded in the circuit, see :mod:`qhn.experiments.warm_start`),
+    ``restarts`` (unset = 1: train that many initializations, keep the lowest final training
+    loss, :mod:`qhn.experiments.restarts`).
+    Method: ``method`` (unset or ``"qhn"``: this hypernetwork; a baseline name of
+    :mod:`qhn.baselines` runs that baseline on the same task, seed and steps, with its own options
+    in the ``baseline`` table, see :mod:`qhn.experiments.methods`).
     Execution: ``backend`` (a spec of :func:`qhn.backends.registry.get_backend`:
     ``statevector``; ``sampled``, the statevector behind a samples-only wrapper, as on hardware;
     ``noisy``; ``qiskit:<target>``; ``pennylane:<device>``), ``estimator`` (``auto`` = backprop
@@ -121,6 +128,8 @@ class RunConfig:
     )
     analytic_prior: bool = field(default=True, metadata=_group("objective"))
     temperature: float = field(default=1.0, metadata=_group("objective"))
+    method: str | None = field(default=None, metadata=_group("objective"))
+    baseline: dict[str, Any] = field(default_factory=dict, metadata=_group("objective"))
     ansatz: str = field(default="hardware_efficient", metadata=_group("circuit"))
     layers: int = field(default=2, metadata=_group("circuit"))
     rotations: tuple[str, ...] = field(default=("ry",), metadata=_group("circuit"))
@@ -128,6 +137,8 @@ class RunConfig:
     topology: str = field(default="chain", metadata=_group("circuit"))
     init: str = field(default="uniform", metadata=_group("circuit"))
     init_scale: float = field(default=0.1, metadata=_group("circuit"))
+    warm_steps: int | None = field(default=None, metadata=_group("circuit"))
+    restarts: int | None = field(default=None, metadata=_group("circuit"))
     backend: str = field(default="statevector", metadata=_group("backend and gradients"))
     estimator: str = field(default="auto", metadata=_group("backend and gradients"))
     shots: int | None = field(default=None, metadata=_group("backend and gradients"))
@@ -193,6 +204,7 @@ class RunConfig:
         elif not isinstance(self.train, TrainConfig):
             raise ConfigError(f"train must be a TrainConfig or a table, got {self.train!r}")
         self._check_combination()
+        _check_method_and_init(self)
 
     def _check_combination(self) -> None:
         samples_only = self.backend == "sampled" or self.backend.startswith("qiskit:")
@@ -332,6 +344,50 @@ def config_differences(old: RunConfig, new: RunConfig) -> dict[str, tuple[Any, A
 
     a, b = flat("", old.to_dict(), {}), flat("", new.to_dict(), {})
     return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def _check_method_and_init(config: RunConfig) -> None:
+    """``method`` (None or ``"qhn"``: the hypernetwork; else a baseline, whose options sit in
+    ``baseline``) and the warm start (``init = "warm"``, ``warm_steps``)."""
+    set_ = object.__setattr__
+    if config.method == "qhn":
+        set_(config, "method", None)  # the default, spelled out: same TOML, same id
+    if not isinstance(config.baseline, dict):
+        raise ConfigError(f"baseline must be a table of baseline options, got {config.baseline!r}")
+    set_(config, "baseline", _normalize_table(config.baseline, "baseline"))
+    if config.method is not None:
+        from qhn.experiments.methods import baseline_config, method_names
+
+        check_choice("method", config.method, method_names())
+        baseline_config(config)  # every baseline option checked now
+    elif config.baseline:
+        raise ConfigError(
+            f"baseline options {sorted(config.baseline)} need method = a baseline name "
+            '(e.g. method = "anneal"); remove the [baseline] table for a QHN run'
+        )
+    if config.warm_steps is not None:
+        check_int("warm_steps", config.warm_steps, 1)
+        if config.init != "warm":
+            raise ConfigError(
+                f'warm_steps = {config.warm_steps} is used only by init = "warm", not '
+                f'init = {config.init!r}; remove warm_steps or set init = "warm"'
+            )
+    if config.restarts is not None:
+        check_int("restarts", config.restarts, 1)
+        if config.restarts > 1 and config.init == "warm":
+            raise ConfigError(
+                f'restarts = {config.restarts} cannot be combined with init = "warm" (every '
+                "candidate would start from the same trained product state); use init = "
+                '"uniform" or "small", or leave restarts unset'
+            )
+    if config.init == "warm":
+        ok = config.ansatz == "hardware_efficient" and config.entangler == "cz"
+        if config.layers < 1 or not ok:
+            raise ConfigError(
+                f'init = "warm" embeds a trained product state into a hardware_efficient '
+                f"circuit with entangler 'cz' and layers >= 1; got ansatz {config.ansatz!r}, "
+                f"entangler {config.entangler!r}, layers {config.layers}"
+            )
 
 
 def _check_bool(key: str, value: object) -> None:
@@ -499,6 +555,9 @@ def to_toml(config: RunConfig) -> str:
         # Written only when set, so configs without noise keep their TOML and their ids.
         lines.append("")
         toml_table(lines, "noise", data["noise"])
+    if data["baseline"]:
+        lines.append("")
+        toml_table(lines, "baseline", data["baseline"])
     lines.append("")
     train = {k: v for k, v in data["train"].items() if v is not None}
     lines.append("[train]")
@@ -628,7 +687,7 @@ def apply_overrides(
         if path[-1] in optional and isinstance(value, str) and value.lower() in ("none", "null"):
             value = None
         head = path[0]
-        if head in ("task_options", "noise"):
+        if head in ("task_options", "noise", "baseline"):
             _set_nested(data, path, value, key)
         elif head == "train" and len(path) == 2:
             if path[1] not in train_keys:

@@ -41,7 +41,8 @@ def data_digest(config: RunConfig) -> str | None:
 
 
 def point_id(config: RunConfig) -> str:
-    """``{task}-{objective}-L{layers}-s{seed}-{hash8}``, unsafe characters as ``_``.
+    """``{task}-{objective}-L{layers}-s{seed}-{hash8}``, unsafe characters as ``_`` (a baseline
+    point has its ``method`` in place of the objective).
 
     ``hash8`` is ``config_hash(config)[:8]``; for a task read from a file it is the first 8 hex
     digits of sha256(``config_hash(config)`` + ``":"`` + :func:`data_digest`), so other content
@@ -51,5 +52,6 @@ def point_id(config: RunConfig) -> str:
     data = data_digest(config)
     if data is not None:
         digest = hashlib.sha256(f"{digest}:{data}".encode()).hexdigest()
-    raw = f"{config.task}-{config.objective}-L{config.layers}-s{config.train.seed}-{digest[:8]}"
+    name = config.method or config.objective
+    raw = f"{config.task}-{name}-L{config.layers}-s{config.train.seed}-{digest[:8]}"
     return _UNSAFE.sub("_", raw).lstrip(".")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import QHNError
+from qhn.experiments.baseline_comparisons import baseline_comparisons
 from qhn.experiments.bootstrap import bootstrap_interval, mean_rows
 from qhn.experiments.comparisons import (
     CONCLUSION_METRICS,
@@ -143,7 +144,7 @@ def write_report(
     assert table.scan is not None
     records = table.records
     entries = _entries(records)
-    paired = objective_comparisons(entries)
+    paired = objective_comparisons(entries) + baseline_comparisons(entries)
     family = holm_family([*paired, *entangled_unadjusted(entries)])
     paired, entangled = family[: len(paired)], family[len(paired) :]
     write_comparisons_csv(sweep_dir / COMPARISONS_CSV, family)

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from qhn.experiments.baseline_comparisons import is_baseline_arm
 from qhn.experiments.comparisons import (
     ALPHA,
     CONCLUSION_METRICS,
@@ -113,7 +114,7 @@ def _headline_rows(comparisons: Sequence[Comparison]) -> dict[tuple[Any, ...], l
     with_mle = {c.task for c in found if c.a == "MLE"}
     rows: dict[tuple[Any, ...], list[Comparison]] = {}
     for c in found:
-        if _entangled(c) or c.a == "MLE" or c.task not in with_mle:
+        if _entangled(c) or c.a == "MLE" or c.task not in with_mle or is_baseline_arm(c.b):
             key = (c.task, _entangled(c), c.settings, c.a, "L≥1" if _entangled(c) else c.b)
             rows.setdefault(key, []).append(c)
     tasks = list(dict.fromkeys(c.task for c in found))
@@ -191,8 +192,10 @@ def conclusion_section(
         return [*lines, "No complete runs yet.", ""]
     for task, group in _group(entries, lambda e: e.task).items():
         lines += [f"### {task}", ""]
-        lines += _objective_conclusion(task, group, paired)
-        lines += _entanglement_conclusion(task, group, entangled)
+        ours = [e for e in group if e.method == "qhn"]
+        lines += _objective_conclusion(task, ours, paired)
+        lines += _baseline_conclusion(task, paired)
+        lines += _entanglement_conclusion(task, ours, entangled)
         lines.append("")
     return lines
 
@@ -237,6 +240,22 @@ def _objective_conclusion(task: str, group: list[Entry], paired: list[Comparison
                     summary.append(f"no significant difference on {', '.join(buckets[0])}")
                 if summary:
                     lines.append(f"  - Verdict: {'; '.join(summary)}.")
+    return lines
+
+
+def _baseline_conclusion(task: str, paired: list[Comparison]) -> list[str]:
+    """Each QHN arm and layer count against each baseline (budgets as the sweep set them)."""
+    lines = []
+    found_all = pooled(c for c in paired if c.task == task and is_baseline_arm(c.b))
+    for (_, settings, a, b, metric_key), first in found_all.items():
+        if metric_key != CONCLUSION_METRICS[0].key:
+            continue
+        where = f" ({settings})" if settings else ""
+        lines.append(f"- **{b} vs {a}**{where}, n = {first.pairs} matched runs:")
+        for metric in CONCLUSION_METRICS:
+            c = found_all.get((task, settings, a, b, metric.key))
+            if c is not None:
+                lines.append(f"  - {_clause(c)}")
     return lines
 
 

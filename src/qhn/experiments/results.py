@@ -343,7 +343,7 @@ def flatten_config(config: RunConfig) -> dict[str, Any]:
 
     data = config.to_dict()
     for key, value in data.items():
-        if key in ("task_options", "noise", "train"):
+        if key in ("task_options", "noise", "train", "baseline"):
             walk(f"{key}.", value)
         else:
             out[key] = value

@@ -49,6 +49,7 @@ __all__ = [
     "read_summary",
     "run",
     "run_threads",
+    "training_evaluations",
 ]
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,18 @@ def build_run(
     objective = build_objective(config, data_term, task.n_bits)
     objective.check(model)
     return Run(config, task, landscape, data_term, circuit, model, objective)
+
+
+def training_evaluations(record: dict[str, Any], n_bits: int, *, exact: bool) -> int:
+    """Network-loss evaluations over the training set a QHN run spent, as the baselines count
+    them (:mod:`qhn.baselines.common`), from a history record's execution counts: an exact
+    objective enumerates ``E_q[C] = Σ_s q(s) C(s)`` over all ``2^n`` networks for each
+    probability vector (one per step with backprop and Adam, one per function evaluation of
+    L-BFGS, ``2P + 1`` per step with parameter shift); a sampled one evaluates one network per
+    shot."""
+    if exact:
+        return int(record.get("probability_vectors", 0)) * 2**n_bits
+    return int(record.get("shots", 0))
 
 
 def run_threads() -> contextlib.AbstractContextManager[None]:
@@ -306,6 +319,10 @@ def run(
     """
     out = Path(out_dir)
     check_out_dir(out)
+    if config.method is not None:
+        from qhn.experiments.methods import run_method
+
+        return run_method(config, out, cache_dir=cache_dir, resume=resume)
     started = time.perf_counter()
     with run_threads():
         built = build_run(config, cache_dir=cache_dir)
@@ -315,6 +332,16 @@ def run(
             return read_summary(out) or {}
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / CONFIG)
+        warm_evaluations = 0
+        if config.init == "warm":
+            from qhn.experiments.warm_start import warm_start
+
+            warm_evaluations = warm_start(built, cache_dir=cache_dir, state=state, out=out)
+        restart: dict[str, Any] = {}
+        if (config.restarts or 1) > 1:
+            from qhn.experiments.restarts import choose_start
+
+            restart = choose_start(built, state=state, out=out)
         result = fit(
             built.model,
             built.objective,
@@ -327,9 +354,17 @@ def run(
             checkpoint_extra={
                 "run_config": config.to_dict(),
                 "task_fingerprint": built.task.fingerprint(),
+                "warm_evaluations": warm_evaluations,
+                **restart,
             },
         )
         train_seconds = result.wall_time
+        trained = result.history[-1] if result.history else {}
+        evaluations = warm_evaluations + training_evaluations(
+            trained, built.task.n_bits, exact=config.shots is None
+        )
+        if restart:  # the k candidates; the chosen one's replay above repeats one of them
+            evaluations = int(restart["restart_evaluations"])
         final, support = evaluate_with_support(
             built.model,
             built.task,
@@ -359,6 +394,9 @@ def run(
             "kl": at_end.get("kl"),
             **final,
             **built.model.stats.snapshot(),
+            "evaluations": evaluations,
+            "example_evaluations": evaluations * built.task.n_train,
+            **{k: v for k, v in restart.items() if k != "restart_evaluations"},
             "train_seconds": train_seconds,
             "wall_seconds": time.perf_counter() - started,
         }

@@ -64,6 +64,19 @@ or default; ``"none"`` matches an unset optional field), before validation, so t
 invalid combinations; they never drop ``[[include]]`` points. ``seeds`` and a grid over
 ``train.seed`` cannot be combined. Points whose configurations are equal are run once.
 
+Baselines are points too: ``method`` (``"qhn"``, the default, or a baseline name) is a key like
+any other, and a baseline's own options are ``baseline.<option>`` keys. A QHN point refuses
+baseline options, so give them in the group that runs the baselines:
+
+.. code-block:: toml
+
+    [[group]]
+    name = "baselines"
+    [group.base.baseline]
+    budget = 19200                   # = the QHN's evaluations: steps · 2^n for exact Adam runs
+    [group.grid]
+    method = ["anneal", "random"]
+
 Every point's configuration is validated by :func:`expand` (a :class:`ConfigError` names the
 point) before anything runs. A point's id is
 ``{task}-{objective}-L{layers}-s{seed}-{config_hash[:8]}``: it depends on that point's
@@ -287,7 +300,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, 
     """Nested tables (TOML dotted keys) as dotted keys; arrays and scalars are leaves."""
     for key, value in table.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and path.split(".")[0] in ("train", "task_options"):
+        if isinstance(value, dict) and path.split(".")[0] in ("train", "task_options", "baseline"):
             if path == "task_options" and not value:
                 yield path, value
             yield from _flatten(value, f"{path}.")
@@ -445,8 +458,8 @@ def _effective(values: Mapping[str, Any], key: str) -> Any:
     if key in values:
         return values[key]
     head, _, rest = key.partition(".")
-    if head == "task_options" and rest:
-        table = values.get("task_options", {})
+    if head in ("task_options", "baseline") and rest:
+        table = values.get(head, {})
         for part in rest.split("."):
             if not isinstance(table, dict) or part not in table:
                 return _UNSET
@@ -509,7 +522,7 @@ def check_tasks(points: Iterable[SweepPoint]) -> None:
             if key not in built:
                 task = get_task(config.task, seed=config.data_seed, **config.task_options)
                 built[key] = task.n_bits
-            if config.shots is None and built[key] > MAX_EXACT_BITS:
+            if config.shots is None and config.method is None and built[key] > MAX_EXACT_BITS:
                 raise ConfigError(
                     f"task {config.task!r} has {built[key]} bits; exact training stops at "
                     f"{MAX_EXACT_BITS} bits: set shots = <int> to train from samples"
