@@ -177,3 +177,18 @@ def test_float32_state_matches_qiskit_statevector():
         len(sv._plan(circuit, theta[None].float(), torch.float32, torch.complex64, 4)[0]) * 17 * eps
     )
     assert np.linalg.norm(ours.numpy() - expected) <= bound
+
+
+def test_budget_counts_the_adjoint_buffers_before_allocating():
+    # Per amplitude (float64 real state): forward 2 state buffers + the real output, the
+    # gradient arriving on it and the caller-dtype copy = 40 bytes; the adjoint pass keeps six
+    # states = 72 bytes. A budget between the two admits the value and refuses the gradient.
+    from qhn.errors import MemoryBudgetError
+
+    circuit = hardware_efficient(16, 2)
+    backend = StatevectorBackend(memory_budget=56 * 2**16)
+    theta = angles(circuit.n_params, 2, batch=1)[0]
+    with torch.no_grad():
+        backend.probs(circuit, theta)
+    with pytest.raises(MemoryBudgetError, match="larger budget"):
+        backend.probs(circuit, theta.requires_grad_(True))
