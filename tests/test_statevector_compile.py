@@ -180,13 +180,13 @@ def test_float32_state_matches_qiskit_statevector():
 
 
 def test_budget_counts_the_adjoint_buffers_before_allocating():
-    # Per amplitude (float64 real state): forward 2 state buffers + the real output, the
-    # gradient arriving on it and the caller-dtype copy = 40 bytes; the adjoint pass keeps six
-    # states = 72 bytes. A budget between the two admits the value and refuses the gradient.
+    # Per amplitude of a real float64 state: the forward pass keeps 2 state buffers (16 bytes);
+    # the adjoint pass six states and two real vectors (64 bytes). A budget between the two
+    # admits the value and refuses the gradient, before allocating.
     from qhn.errors import MemoryBudgetError
 
     circuit = hardware_efficient(16, 2)
-    backend = StatevectorBackend(memory_budget=56 * 2**16)
+    backend = StatevectorBackend(memory_budget=40 * 2**16)
     theta = angles(circuit.n_params, 2, batch=1)[0]
     with torch.no_grad():
         backend.probs(circuit, theta)

@@ -578,16 +578,23 @@ class StatevectorBackend:
         return torch.empty((), dtype=dtype).element_size()
 
     def _bytes_per_amplitude(self, circuit: Circuit, grad: bool) -> int:
-        """Peak bytes per amplitude of one circuit in a chunk: the live state buffers (two in
-        the forward pass; the saved state, λ and two pools of two in the adjoint pass; every
-        pass's output under plain autograd), the real probabilities, the gradient arriving on
-        them and the output in the caller's dtype, and a CNOT run's int64 gather index."""
-        states = 2
+        """Peak bytes per amplitude of one circuit in a chunk.
+
+        Forward: two state buffers (a real state's probabilities overwrite one of them; a complex
+        one's take a real vector). Adjoint: the saved state, λ and two pools of two states, the
+        probabilities and the gradient arriving on them. Plain autograd: every pass's output.
+        Always: a float64 copy for the caller when simulating in float32, and a CNOT run's int64
+        gather index.
+        """
+        real = torch.empty((), dtype=self.dtype).element_size()
         if grad:
             states = 6 if self.adjoint else len(circuit.gates) + 2
-        real = torch.empty((), dtype=self.dtype).element_size()
-        index = 8 if any(g.name == "cnot" for g in circuit.gates) else 0
-        return states * self._state_itemsize(circuit) + 2 * real + 8 + index
+            extra = 2 * real
+        else:
+            states, extra = 2, (0 if circuit.is_real else real)
+        extra += 8 if self.dtype != torch.float64 else 0
+        extra += 8 if any(g.name == "cnot" for g in circuit.gates) else 0
+        return states * self._state_itemsize(circuit) + extra
 
     def _chunk_size(self, circuit: Circuit) -> int:
         return max(1, self.chunk_bytes // ((2**circuit.n_qubits) * self._state_itemsize(circuit)))
