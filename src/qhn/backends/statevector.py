@@ -607,7 +607,7 @@ class StatevectorBackend:
         batch, batched = as_param_batch(circuit, params)
         batch = batch.to(device=self.device, dtype=self.dtype)
         chunk = min(batch.shape[0], self._chunk_size(circuit))
-        grad = torch.is_grad_enabled() and params.requires_grad
+        grad = torch.is_grad_enabled() and batch.requires_grad
         check_memory(
             circuit.n_qubits, chunk, self._bytes_per_amplitude(circuit, grad), 1, self.memory_budget
         )
