@@ -562,11 +562,12 @@ class StatevectorBackend:
         batch, batched = as_param_batch(circuit, params)
         check_sample_memory(batch.shape[0], shots, circuit.n_qubits, self.memory_budget)
         chunk = self._chunk_size(circuit)
+        rows = batch.to(self.dtype)  # probabilities in the simulation's precision: no copy
         with torch.no_grad():
             # Chunk by chunk, so a large batch (e.g. 2P shifted circuits) never holds all its
             # probability vectors at once.
             parts = [
-                sample_bits(self.probs(circuit, batch[i : i + chunk]), shots, generator=generator)
+                sample_bits(self.probs(circuit, rows[i : i + chunk]), shots, generator=generator)
                 for i in range(0, batch.shape[0], chunk)
             ]
         bits = parts[0] if len(parts) == 1 else torch.cat(parts)
