@@ -33,7 +33,7 @@ from qhn.circuits import Circuit, hardware_efficient
 CELL_BUDGET_S = 15.0
 
 FIRST_CALL = r"""
-import json, resource, sys, time, torch
+import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[4]))
 from qhn.backends import StatevectorBackend
 from qhn.circuits import hardware_efficient
@@ -42,12 +42,16 @@ circuit = hardware_efficient(n, layers)
 generator = torch.Generator().manual_seed(n)
 theta = torch.rand(circuit.n_params, generator=generator, dtype=torch.float64)
 backend = StatevectorBackend(dtype=dtype)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def high_water_kib():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+before = high_water_kib()
 with torch.no_grad():
     start = time.perf_counter()
     backend.probs(circuit, theta)
     seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = high_water_kib()
 print(json.dumps({"seconds": seconds, "rss_before_kib": before, "rss_peak_kib": peak}))
 """
 
