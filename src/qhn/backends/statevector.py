@@ -1,21 +1,24 @@
 """A fast, batched PyTorch statevector simulator.
 
-The circuit is compiled once (cached per circuit) into a short program of passes over the state:
+The circuit is compiled once (cached by its gates) into a short program of passes over the state:
 
 - a run of one-qubit gates at the start becomes a **product state** built directly as a Kronecker
   product of per-qubit columns, instead of gates applied to ``|0…0⟩``;
 - a later run of one-qubit gates is fused per qubit into one 2×2 matrix per qubit, and qubits are
   grouped into blocks of ``k`` whose Kronecker product (``2^k × 2^k``) is applied as one matrix
   product over the reshaped state, so a layer costs ``⌈n/k⌉`` passes instead of ``n``;
-- a run of CZ gates becomes one precomputed ±1 vector; a run containing CNOTs becomes one signed
-  permutation (a gather and a sign).
+- a CZ gate inside a block (or a product-state half) just before it is folded into that block's
+  matrix as ±1 rows; one across blocks negates a quarter of the state in place; a run of CNOTs is
+  one gather through an index built from two tables of ``2^⌈n/2⌉`` entries
+  (:mod:`qhn.backends.entanglers`). The compiled program, cached by the gate list, holds no
+  ``2^n`` tensor.
 
 Real circuits (RY, H, X, CZ, CNOT) run in real arithmetic; others in complex.
 
 Gradients use the **adjoint method** (a custom autograd function): the forward pass keeps only the
 final state; the backward pass walks the program in reverse, un-applying each unitary pass to the
 state and to the adjoint vector ``λ = ∂L/∂ψ̄`` together, and contracts them into the gradient of each
-small block matrix, which autograd then carries to θ. Memory stays at four state vectors whatever
+small block matrix, which autograd then carries to θ. Memory stays at six state vectors whatever
 the depth, and every pass writes into a preallocated buffer.
 """
 
