@@ -109,11 +109,12 @@ def gather_index(run: CNOTRun, device: torch.device) -> torch.Tensor:
     return index
 
 
+@functools.lru_cache(maxsize=256)
 def split_pairs(
-    pairs: tuple[tuple[int, int], ...], groups: list[tuple[int, int]]
-) -> tuple[dict[int, list[tuple[int, int]]], tuple[tuple[int, int], ...]]:
+    pairs: tuple[tuple[int, int], ...], groups: tuple[tuple[int, int], ...]
+) -> tuple[dict[int, tuple[tuple[int, int], ...]], tuple[tuple[int, int], ...]]:
     """Split CZ pairs into those inside one qubit group ``[start, stop)`` (by group index) and
-    those across groups."""
+    those across groups. Cached: the result must not be modified."""
     inside: dict[int, list[tuple[int, int]]] = {}
     across = []
     for a, b in pairs:
@@ -123,14 +124,20 @@ def split_pairs(
                 break
         else:
             across.append((a, b))
-    return inside, tuple(across)
+    return {g: tuple(p) for g, p in inside.items()}, tuple(across)
 
 
+@functools.lru_cache(maxsize=128)
 def group_sign(
-    start: int, stop: int, pairs: list[tuple[int, int]], dtype: torch.dtype, device: torch.device
+    start: int,
+    stop: int,
+    pairs: tuple[tuple[int, int], ...],
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> torch.Tensor:
     """``(−1)^{Σ b_a b_b}`` over the basis of qubits ``start..stop−1`` (first most significant).
 
+    Cached (a block has at most 2^10 entries, a product half 2^⌈n/2⌉): do not modify the result.
     Shapes: ``(2^(stop − start),)``.
     """
     width = stop - start

@@ -255,7 +255,7 @@ def _fold_cz(
     matrix of ``passes[where]`` (or a half of the product state there), which the CZ run follows
     directly. ``diag(s)·M`` then applies both. Returns the pairs across groups, still to apply.
     """
-    groups = [(start, stop) for start, stop, _ in folds]
+    groups = tuple((start, stop) for start, stop, _ in folds)
     inside, across = split_pairs(pairs, groups)
     for g, group_pairs in inside.items():
         start, stop, where = folds[g]
