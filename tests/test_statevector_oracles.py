@@ -174,8 +174,9 @@ def test_block_size_does_not_change_probabilities(block_qubits):
 )
 def test_float32_agrees_with_the_oracle(circuit):
     theta = random_angles((3, circuit.n_params), seed=11)
-    probs = BACKEND32.probs(circuit, theta)
+    probs = BACKEND32.probs(circuit, theta.float())
     assert probs.dtype == torch.float32
+    assert BACKEND32.probs(circuit, theta).dtype == torch.float64  # the caller's dtype
     np.testing.assert_allclose(
         probs.double().numpy(), pennylane_probs(circuit, theta), rtol=0, atol=FLOAT32_TOL
     )

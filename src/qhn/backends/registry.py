@@ -94,7 +94,7 @@ def get_backend(spec: str, **options: Any) -> Backend:
     backend does not take are refused)."""
     spec = check_backend_spec(spec)
     if spec in ("statevector", "sampled"):
-        unknown = sorted(set(options) - {"seed", "noise"})
+        unknown = sorted(set(options) - {"seed", "noise", "precision"})
         if unknown:
             raise ConfigError(f"backend {spec!r} takes no option(s) {', '.join(unknown)}")
         if options.get("noise"):
@@ -102,10 +102,16 @@ def get_backend(spec: str, **options: Any) -> Backend:
                 f"backend {spec!r} is noiseless; a [noise] table needs backend 'noisy' or "
                 "'qiskit:aer-noisy'"
             )
+        import torch
+
         from qhn.backends.sample_only import SampleOnly
         from qhn.backends.statevector import StatevectorBackend
 
-        backend = StatevectorBackend()
+        dtypes = {"float64": torch.float64, "float32": torch.float32}
+        precision = options.get("precision", "float64")
+        if precision not in dtypes:
+            raise ConfigError(f"precision must be 'float64' or 'float32', got {precision!r}")
+        backend = StatevectorBackend(dtype=dtypes[precision])
         return backend if spec == "statevector" else SampleOnly(backend)
     if spec == "noisy":
         return _load("noisy")(noise=options.pop("noise", None), **options)

@@ -1,21 +1,24 @@
 """A fast, batched PyTorch statevector simulator.
 
-The circuit is compiled once (cached per circuit) into a short program of passes over the state:
+The circuit is compiled once (cached by its gates) into a short program of passes over the state:
 
 - a run of one-qubit gates at the start becomes a **product state** built directly as a Kronecker
   product of per-qubit columns, instead of gates applied to ``|0…0⟩``;
 - a later run of one-qubit gates is fused per qubit into one 2×2 matrix per qubit, and qubits are
   grouped into blocks of ``k`` whose Kronecker product (``2^k × 2^k``) is applied as one matrix
   product over the reshaped state, so a layer costs ``⌈n/k⌉`` passes instead of ``n``;
-- a run of CZ gates becomes one precomputed ±1 vector; a run containing CNOTs becomes one signed
-  permutation (a gather and a sign).
+- a CZ gate inside a block (or a product-state half) just before it is folded into that block's
+  matrix as ±1 rows; one across blocks negates a quarter of the state in place; a run of CNOTs is
+  one gather through an index built from two tables of ``2^⌈n/2⌉`` entries
+  (:mod:`qhn.backends.entanglers`). The compiled program, cached by the gate list, holds no
+  ``2^n`` tensor.
 
 Real circuits (RY, H, X, CZ, CNOT) run in real arithmetic; others in complex.
 
 Gradients use the **adjoint method** (a custom autograd function): the forward pass keeps only the
 final state; the backward pass walks the program in reverse, un-applying each unitary pass to the
 state and to the adjoint vector ``λ = ∂L/∂ψ̄`` together, and contracts them into the gradient of each
-small block matrix, which autograd then carries to θ. Memory stays at four state vectors whatever
+small block matrix, which autograd then carries to θ. Memory stays at six state vectors whatever
 the depth, and every pass writes into a preallocated buffer.
 """
 
@@ -33,6 +36,15 @@ from qhn.backends.base import (
     check_memory,
     check_sample_memory,
     check_shots,
+)
+from qhn.backends.entanglers import (
+    CNOTRun,
+    CZRun,
+    compile_cnots,
+    gather_index,
+    group_sign,
+    negate_pairs,
+    split_pairs,
 )
 from qhn.backends.sampling import sample_bits
 from qhn.circuits.ir import ENTANGLING_GATES, Circuit, Gate
@@ -78,45 +90,35 @@ def _one_qubit_run(per_qubit: list[list[Gate]]) -> _OneQubitRun:
     return _OneQubitRun(tuple(slots))
 
 
-@dataclass(frozen=True)
-class _EntanglerRun:
-    """Consecutive CZ/CNOT gates as ``new[i] = sign[i] · old[perm[i]]`` (perm None: identity)."""
-
-    sign: torch.Tensor | None
-    perm: torch.Tensor | None
-
-
-def _entangler_run(n: int, gates: list[Gate]) -> _EntanglerRun:
-    index = torch.arange(2**n, dtype=torch.int64)
-    # Track, for each output position, which input it reads and the accumulated sign.
-    src = index.clone()
-    sign = torch.ones(2**n, dtype=torch.int8)
-    has_perm = False
-    for gate in gates:
-        a, b = gate.wires
-        bit_a = (index >> (n - 1 - a)) & 1
-        bit_b = (index >> (n - 1 - b)) & 1
-        if gate.name == "cz":
-            # A diagonal acting after the permutation so far: multiplies output i directly.
-            sign = torch.where((bit_a & bit_b) == 1, -sign, sign)
+def _entangler_steps(n: int, gates: list[Gate]) -> list[object]:
+    """A run of CZ/CNOT gates as maximal sub-runs of one kind (:mod:`qhn.backends.entanglers`)."""
+    steps: list[object] = []
+    i = 0
+    while i < len(gates):
+        j = i
+        while j < len(gates) and gates[j].name == gates[i].name:
+            j += 1
+        if gates[i].name == "cz":
+            steps.append(CZRun(tuple(tuple(sorted(g.wires)) for g in gates[i:j])))
         else:
-            # new[i] = old[i ^ (bit_control(i) << target)]: compose with what came before.
-            flip = bit_a << (n - 1 - b)
-            partner = index ^ flip
-            src = src[partner]
-            sign = sign[partner]
-            has_perm = True
-    any_sign = bool((sign < 0).any())
-    return _EntanglerRun(
-        sign=sign.to(torch.float64) if any_sign else None,
-        perm=src if has_perm else None,
-    )
+            steps.append(compile_cnots(n, tuple(g.wires for g in gates[i:j])))
+        i = j
+    return steps
+
+
+def _compile(circuit: Circuit) -> tuple[object, ...]:
+    """The circuit's program, cached by its gates alone (a renamed copy, such as the expanded
+    circuit of the parameter-shift rule, shares it)."""
+    return _compile_gates(circuit.n_qubits, circuit.gates)
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(circuit: Circuit) -> tuple[object, ...]:
-    """Split the gate list into alternating one-qubit runs and entangler runs."""
-    n = circuit.n_qubits
+def _compile_gates(n: int, gates: tuple[Gate, ...]) -> tuple[object, ...]:
+    """Split the gate list into alternating one-qubit runs and entangler sub-runs.
+
+    The program holds small plans only: parameter indices, wire pairs and CNOT tables of
+    ``2^⌈n/2⌉`` entries, never a ``2^n`` tensor.
+    """
     program: list[object] = []
     one: list[list[Gate]] = [[] for _ in range(n)]
     ent: list[Gate] = []
@@ -129,10 +131,10 @@ def _compile(circuit: Circuit) -> tuple[object, ...]:
 
     def flush_ent() -> None:
         if ent:
-            program.append(_entangler_run(n, ent))
+            program.extend(_entangler_steps(n, ent))
             ent.clear()
 
-    for gate in circuit.gates:
+    for gate in gates:
         if gate.name in ENTANGLING_GATES:
             flush_one()
             ent.append(gate)
@@ -238,10 +240,36 @@ class _Block:
 
 
 @dataclass
-class _Signed:
-    """A fixed signed permutation (an entangler run)."""
+class _Negate:
+    """CZ gates applied in place as negations of a quarter of the state each."""
 
-    run: _EntanglerRun
+    pairs: tuple[tuple[int, int], ...]
+
+
+def _fold_cz(
+    pairs: tuple[tuple[int, int], ...], passes: list[object], folds: list[tuple[int, int, int]]
+) -> tuple[tuple[int, int], ...]:
+    """Fold the CZ gates inside one group of ``folds`` into that group's small operand.
+
+    ``folds`` lists ``(start, stop, where)``: qubits ``start..stop−1`` are the rows of the block
+    matrix of ``passes[where]`` (or a half of the product state there), which the CZ run follows
+    directly. ``diag(s)·M`` then applies both. Returns the pairs across groups, still to apply.
+    """
+    groups = tuple((start, stop) for start, stop, _ in folds)
+    inside, across = split_pairs(pairs, groups)
+    for g, group_pairs in inside.items():
+        start, stop, where = folds[g]
+        op = passes[where]
+        if isinstance(op, _Block):
+            sign = group_sign(start, stop, group_pairs, op.matrix.real.dtype, op.matrix.device)
+            passes[where] = _Block(op.width, op.matrix * sign[:, None])
+        elif start == 0:
+            sign = group_sign(start, stop, group_pairs, op.left.real.dtype, op.left.device)
+            passes[where] = _Product(op.left * sign, op.right)
+        else:
+            sign = group_sign(start, stop, group_pairs, op.right.real.dtype, op.right.device)
+            passes[where] = _Product(op.left, op.right * sign)
+    return across
 
 
 def _plan(
@@ -250,7 +278,9 @@ def _plan(
     """Turn the compiled circuit and the angles into passes with their small operands.
 
     The small operands (per-block Kronecker matrices, product-state halves) are built with torch
-    ops from ``params``, so autograd can carry their gradients to θ. Returns the passes and the
+    ops from ``params``, so autograd can carry their gradients to θ. CZ gates inside a block (or a
+    product half) just before them are folded into it. Entanglers before the first one-qubit gate
+    act on ``|0…0⟩``, which they leave unchanged, and are dropped. Returns the passes and the
     state dtype (complex as soon as any complex gate appears).
     """
     n = circuit.n_qubits
@@ -258,21 +288,26 @@ def _plan(
     dtype = real if circuit.is_real else complex_
     blocks = _blocks(n, k)
     passes: list[object] = []
-    started = False
+    folds: list[tuple[int, int, int]] = []
     for step in _compile(circuit):
-        if isinstance(step, _EntanglerRun):
-            if not started:
-                passes.append(_zero_product(batch, n, dtype, params.device))
-                started = True
-            passes.append(_Signed(step))
+        if isinstance(step, CZRun):
+            pairs = _fold_cz(step.pairs, passes, folds) if passes else ()
+            if pairs:
+                passes.append(_Negate(pairs))
+            folds = []
+            continue
+        if isinstance(step, CNOTRun):
+            if passes:
+                passes.append(step)
+            folds = []
             continue
         mats = _run_matrices(step, params, n, dtype)
-        if not started:
+        if not passes:
             columns = mats[:, :, :, 0]
             mid = max(1, n // 2)
             right = _kron_vectors(columns[:, mid:]) if n > 1 else columns.new_ones(batch, 1)
             passes.append(_Product(_kron_vectors(columns[:, :mid]), right))
-            started = True
+            folds = [(0, mid, 0), (mid, n, 0)] if n > 1 else []
             continue
         block_matrix: dict[int, torch.Tensor] = {}
         for width in sorted({stop - start for start, stop in blocks}):
@@ -282,9 +317,11 @@ def _plan(
             )
             kron = _kron_matrices(mats[:, index])
             block_matrix.update({start: kron[:, i] for i, start in enumerate(starts)})
+        folds = []
         for start, stop in reversed(blocks):
+            folds.append((start, stop, len(passes)))
             passes.append(_Block(stop - start, block_matrix[start]))
-    if not started:
+    if not passes:
         passes.append(_zero_product(batch, n, dtype, params.device))
     return passes, dtype
 
@@ -338,30 +375,25 @@ def _forward_pass(passes: list[object], n: int, buffers: _Buffers | None) -> tor
                 out = buffers.take(psi)
                 torch.matmul(op.matrix, view, out=out.view(batch, 2**w, 2 ** (n - w)))
                 psi = out
+        elif isinstance(op, _Negate):
+            # Without buffers, negate a copy: autograd may hold the input.
+            psi = negate_pairs(psi if buffers is not None else psi.clone(), n, op.pairs)
         else:
-            psi = _apply_signed(psi, op.run, buffers)
+            psi = _apply_cnots(psi, op, buffers)
     return psi
 
 
-def _apply_signed(
-    psi: torch.Tensor, run: _EntanglerRun, buffers: _Buffers | None, *, inverse: bool = False
+def _apply_cnots(
+    psi: torch.Tensor, run: CNOTRun, buffers: _Buffers | None, *, inverse: bool = False
 ) -> torch.Tensor:
-    """``new[i] = sign[i]·old[perm[i]]``, or its inverse ``old[perm[i]] = sign[i]·new[i]``."""
-    sign = None if run.sign is None else run.sign.to(device=psi.device, dtype=psi.real.dtype)
-    if inverse and sign is not None:
-        psi = psi * sign if buffers is None else torch.mul(psi, sign, out=buffers.take(psi))
-    if run.perm is not None:
-        perm = run.perm.to(psi.device)
-        if inverse:
-            out = torch.empty_like(psi) if buffers is None else buffers.take(psi)
-            psi = out.index_copy_(1, perm, psi)
-        elif buffers is None:
-            psi = psi.index_select(1, perm)
-        else:
-            psi = torch.index_select(psi, 1, perm, out=buffers.take(psi))
-    if not inverse and sign is not None:
-        psi = psi * sign if buffers is None else torch.mul(psi, sign, out=buffers.take(psi))
-    return psi
+    """``new[i] = old[index[i]]``, or its inverse ``old[index[i]] = new[i]``."""
+    index = gather_index(run, psi.device)
+    if inverse:
+        out = torch.empty_like(psi) if buffers is None else buffers.take(psi)
+        return out.index_copy_(1, index, psi)
+    if buffers is None:
+        return psi.index_select(1, index)
+    return torch.index_select(psi, 1, index, out=buffers.take(psi))
 
 
 def _squared_modulus(psi: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -394,6 +426,7 @@ class _AdjointProbs(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_probs):  # type: ignore[override]
         (psi,) = ctx.saved_tensors
+        saved = psi
         theta, passes, dtype, n = ctx.theta, ctx.passes, ctx.dtype, ctx.n
         with torch.no_grad():
             # Separate pools: a pass on ψ must never overwrite λ, and back.
@@ -423,9 +456,14 @@ class _AdjointProbs(torch.autograd.Function):
                         lam_out.transpose(1, 2), m.conj(), out=lam_in.view(batch, rows, cols)
                     )
                     psi, lam = psi_in, lam_in
-                elif isinstance(op, _Signed):
-                    psi = _apply_signed(psi, op.run, psi_pool, inverse=True)
-                    lam = _apply_signed(lam, op.run, lam_pool, inverse=True)
+                elif isinstance(op, _Negate):
+                    if psi is saved:
+                        psi = psi_pool.take().copy_(psi)
+                    psi = negate_pairs(psi, n, op.pairs)
+                    lam = negate_pairs(lam, n, op.pairs)
+                elif isinstance(op, CNOTRun):
+                    psi = _apply_cnots(psi, op, psi_pool, inverse=True)
+                    lam = _apply_cnots(lam, op, lam_pool, inverse=True)
                 else:
                     grid = lam.view(batch, op.left.shape[1], -1)
                     small += [op.left, op.right]
@@ -487,10 +525,13 @@ class StatevectorBackend:
 
     # ----------------------------------------------------------------- public API
     def probs(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
-        """Born probabilities ``|⟨s|U(θ)|0…0⟩|²`` in our index order.
+        """Born probabilities ``|⟨s|U(θ)|0…0⟩|²`` in our index order, simulated in this backend's
+        precision and returned in the dtype of ``params`` (float64 for non-tensors), so float32
+        simulation feeds float64 sums downstream.
 
         Shapes: ``(B, P)`` → ``(B, 2**n)``; ``(P,)`` → ``(2**n,)``. Differentiable in ``params``.
         """
+        out_dtype = params.dtype if isinstance(params, torch.Tensor) else torch.float64
         batch, batched = self._prepare(circuit, params)
         chunk = self._chunk_size(circuit)
         parts = [
@@ -498,6 +539,7 @@ class StatevectorBackend:
             for i in range(0, batch.shape[0], chunk)
         ]
         out = parts[0] if len(parts) == 1 else torch.cat(parts)
+        out = out.to(out_dtype)
         return out if batched else out[0]
 
     def state(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
@@ -523,11 +565,12 @@ class StatevectorBackend:
         batch, batched = as_param_batch(circuit, params)
         check_sample_memory(batch.shape[0], shots, circuit.n_qubits, self.memory_budget)
         chunk = self._chunk_size(circuit)
+        rows = batch.to(self.dtype)  # probabilities in the simulation's precision: no copy
         with torch.no_grad():
             # Chunk by chunk, so a large batch (e.g. 2P shifted circuits) never holds all its
             # probability vectors at once.
             parts = [
-                sample_bits(self.probs(circuit, batch[i : i + chunk]), shots, generator=generator)
+                sample_bits(self.probs(circuit, rows[i : i + chunk]), shots, generator=generator)
                 for i in range(0, batch.shape[0], chunk)
             ]
         bits = parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -537,6 +580,25 @@ class StatevectorBackend:
     def _state_itemsize(self, circuit: Circuit) -> int:
         dtype = self.dtype if circuit.is_real else self.complex_dtype
         return torch.empty((), dtype=dtype).element_size()
+
+    def _bytes_per_amplitude(self, circuit: Circuit, grad: bool) -> int:
+        """Peak bytes per amplitude of one circuit in a chunk.
+
+        Forward: two state buffers (a real state's probabilities overwrite one of them; a complex
+        one's take a real vector). Adjoint: the saved state, λ and two pools of two states, the
+        probabilities and the gradient arriving on them. Plain autograd: every pass's output.
+        Always: a float64 copy for the caller when simulating in float32, and a CNOT run's int64
+        gather index.
+        """
+        real = torch.empty((), dtype=self.dtype).element_size()
+        if grad:
+            states = 6 if self.adjoint else len(circuit.gates) + 2
+            extra = 2 * real
+        else:
+            states, extra = 2, (0 if circuit.is_real else real)
+        extra += 8 if self.dtype != torch.float64 else 0
+        extra += 8 if any(g.name == "cnot" for g in circuit.gates) else 0
+        return states * self._state_itemsize(circuit) + extra
 
     def _chunk_size(self, circuit: Circuit) -> int:
         return max(1, self.chunk_bytes // ((2**circuit.n_qubits) * self._state_itemsize(circuit)))
@@ -548,9 +610,11 @@ class StatevectorBackend:
             )
         batch, batched = as_param_batch(circuit, params)
         batch = batch.to(device=self.device, dtype=self.dtype)
-        # Up to four live state buffers per chunk (the adjoint pass), plus the output.
         chunk = min(batch.shape[0], self._chunk_size(circuit))
-        check_memory(circuit.n_qubits, chunk, self._state_itemsize(circuit), 4, self.memory_budget)
+        grad = torch.is_grad_enabled() and batch.requires_grad
+        check_memory(
+            circuit.n_qubits, chunk, self._bytes_per_amplitude(circuit, grad), 1, self.memory_budget
+        )
         check_memory(circuit.n_qubits, batch.shape[0], batch.element_size(), 1, self.memory_budget)
         return batch, batched
 

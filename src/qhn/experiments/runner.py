@@ -153,7 +153,10 @@ def build_run(
         # The widest measurement of a step: every parameter-shifted circuit at once.
         batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
         check_sample_memory(max(batch, 1), config.shots, task.n_bits, DEFAULT_MEMORY_BUDGET)
-    backend = get_backend(config.backend, seed=config.train.seed, noise=config.noise or None)
+    precision = {"precision": config.precision} if config.precision != "float64" else {}
+    backend = get_backend(
+        config.backend, seed=config.train.seed, noise=config.noise or None, **precision
+    )
     model = QuantumHypernetwork(
         circuit,
         backend,

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from qhn.errors import ConfigError
+from qhn.train.adam import Adam
 from qhn.train.callbacks import Callback, EarlyStopping
 from qhn.train.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from qhn.train.interrupts import TrainingInterrupted, deferred_interrupts
@@ -222,7 +223,9 @@ def _check_setup(model: torch.nn.Module, objective: Any, config: TrainConfig) ->
         )
 
 
-def _make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(
+    params: list[torch.nn.Parameter], config: TrainConfig
+) -> torch.optim.Optimizer | Adam:
     if config.optimizer == "lbfgs":
         return torch.optim.LBFGS(
             params,
@@ -232,7 +235,8 @@ def _make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> to
             tolerance_change=LBFGS_TOLERANCE_CHANGE,
             line_search_fn="strong_wolfe",
         )
-    return torch.optim.Adam(params, lr=config.lr)
+    # Not torch.optim.Adam: creating it imports torch._dynamo (seconds), see qhn.train.adam.
+    return Adam(params, lr=config.lr)
 
 
 def _metrics(values: dict[str, Any]) -> dict[str, float]:

@@ -1,0 +1,240 @@
+"""Probability vector of the RY + CZ chain: qhn against qsim, lightning and Aer, in one process.
+
+For every ``n`` and ``layers``: qhn's warm call (median) in float64 and float32, its first call in
+a fresh process (compile included) and that process's peak RSS, the number of passes over the
+state qhn makes and its time in units of one state copy (read + write, the floor of a pass),
+and the peers' warm medians at the matching precision (qsim is float32 only; lightning float64;
+Aer both). Each peer's vector is checked against qhn's (max |Δq|). The ratio
+is qhn / peer: below 1, qhn is faster. One thread everywhere (``--threads``) unless told.
+
+Usage: ``python benchmarks/simulator_probs.py [--n 12 16 20 24] [--layers 2 6] [--repeats 5]``.
+Peers that are not installed are skipped (qsim: ``pip install qsimcirq``, the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from qhn.backends import StatevectorBackend
+from qhn.backends import statevector as sv
+from qhn.circuits import Circuit, hardware_efficient
+
+#: Seconds of timed repeats per cell beyond the warm-up, at most.
+CELL_BUDGET_S = 15.0
+
+FIRST_CALL = r"""
+import json, sys, time, torch
+torch.set_num_threads(int(sys.argv[4]))
+from qhn.backends import StatevectorBackend
+from qhn.circuits import hardware_efficient
+n, layers, dtype = int(sys.argv[1]), int(sys.argv[2]), getattr(torch, sys.argv[3])
+circuit = hardware_efficient(n, layers)
+generator = torch.Generator().manual_seed(n)
+theta = torch.rand(circuit.n_params, generator=generator, dtype=torch.float64)
+backend = StatevectorBackend(dtype=dtype)
+def high_water_kib():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+before = high_water_kib()
+with torch.no_grad():
+    start = time.perf_counter()
+    backend.probs(circuit, theta)
+    seconds = time.perf_counter() - start
+peak = high_water_kib()
+print(json.dumps({"seconds": seconds, "rss_before_kib": before, "rss_peak_kib": peak}))
+"""
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median of up to ``repeats`` timed calls after one warm-up (fewer for slow calls)."""
+    start = time.perf_counter()
+    fn()
+    warm = time.perf_counter() - start
+    count = max(1, min(repeats, int(CELL_BUDGET_S // max(warm, 1e-9))))
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def first_call(n: int, layers: int, dtype: str, threads: int) -> dict[str, float]:
+    """qhn's first probability call in a fresh process, and that process's peak RSS."""
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL, str(n), str(layers), dtype, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def qsim_probs(circuit: Circuit, theta: np.ndarray, threads: int) -> Callable[[], np.ndarray]:
+    import cirq
+    import qsimcirq
+
+    qubits = cirq.LineQubit.range(circuit.n_qubits)  # qubit 0 most significant, as ours
+    ops = []
+    for gate in circuit.gates:
+        if gate.name == "ry":
+            ops.append(cirq.ry(float(theta[gate.param])).on(qubits[gate.wires[0]]))
+        else:
+            ops.append(cirq.CZ(*(qubits[w] for w in gate.wires)))
+    program = cirq.Circuit(ops)
+    simulator = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=threads))
+
+    def run() -> np.ndarray:
+        amplitudes = simulator.simulate(program).final_state_vector
+        return amplitudes.real**2 + amplitudes.imag**2
+
+    return run
+
+
+def aer_probs(
+    circuit: Circuit, theta: np.ndarray, precision: str, threads: int
+) -> Callable[[], np.ndarray]:
+    from qiskit import QuantumCircuit, transpile
+    from qiskit_aer import AerSimulator
+
+    n = circuit.n_qubits
+    qc = QuantumCircuit(n)
+    for gate in circuit.gates:
+        wires = [n - 1 - w for w in gate.wires]  # Qiskit qubit of the same place value
+        if gate.name == "ry":
+            qc.ry(float(theta[gate.param]), *wires)
+        else:
+            qc.cz(*wires)
+    qc.save_statevector()
+    simulator = AerSimulator(
+        method="statevector", precision=precision, max_parallel_threads=threads
+    )
+    compiled = transpile(qc, simulator, optimization_level=0)
+
+    def run() -> np.ndarray:
+        amplitudes = np.asarray(simulator.run(compiled).result().get_statevector())
+        return amplitudes.real**2 + amplitudes.imag**2
+
+    return run
+
+
+def lightning_probs(circuit: Circuit, theta: np.ndarray) -> Callable[[], np.ndarray]:
+    import pennylane as qml
+
+    device = qml.device("lightning.qubit", wires=circuit.n_qubits)
+
+    @qml.qnode(device, diff_method=None)
+    def probs():
+        for gate in circuit.gates:
+            if gate.name == "ry":
+                qml.RY(float(theta[gate.param]), wires=gate.wires[0])
+            else:
+                qml.CZ(wires=list(gate.wires))
+        return qml.probs(wires=range(circuit.n_qubits))
+
+    return lambda: np.asarray(probs())
+
+
+def peers(circuit: Circuit, theta: np.ndarray, threads: int) -> dict[str, tuple[str, Callable]]:
+    """Available peers as ``name: (precision, call)``."""
+    found: dict[str, tuple[str, Callable]] = {}
+    makers = {
+        "qsim": ("float32", lambda: qsim_probs(circuit, theta, threads)),
+        "lightning": ("float64", lambda: lightning_probs(circuit, theta)),
+        "aer": ("float64", lambda: aer_probs(circuit, theta, "double", threads)),
+        "aer32": ("float32", lambda: aer_probs(circuit, theta, "single", threads)),
+    }
+    for name, (precision, make) in makers.items():
+        try:
+            found[name] = (precision, make())
+        except ImportError as error:
+            print(f"# {name} skipped: {error}", file=sys.stderr)
+    return found
+
+
+def bench(n: int, layers: int, repeats: int, threads: int, peers_on: bool) -> list[dict]:
+    circuit = hardware_efficient(n, layers)
+    theta = torch.rand(
+        circuit.n_params, generator=torch.Generator().manual_seed(n), dtype=torch.float64
+    )
+    rows = []
+    reference = None
+    others = peers(circuit, theta.numpy(), threads) if peers_on else {}
+    for dtype in ("float64", "float32"):
+        backend = StatevectorBackend(dtype=getattr(torch, dtype))
+        with torch.no_grad():
+            passes = len(sv._plan(circuit, theta[None].to(backend.dtype), backend.dtype,
+                                  backend.complex_dtype, backend.block_qubits)[0])  # fmt: skip
+            ours = backend.probs(circuit, theta)
+            warm = median_time(lambda b=backend: b.probs(circuit, theta), repeats)
+        reference = ours.double().numpy() if reference is None else reference
+        state = torch.empty(2**n, dtype=backend.dtype).fill_(0.5)
+        copy = torch.empty_like(state)
+        one_pass = median_time(lambda s=state, c=copy: c.copy_(s), repeats)
+        cold = first_call(n, layers, dtype, threads)
+        row = {
+            "n": n, "layers": layers, "dtype": dtype, "passes": passes, "qhn_ms": warm * 1e3,
+            "copy_passes": warm / one_pass,
+            "first_ms": cold["seconds"] * 1e3,
+            "peak_rss_gib": cold["rss_peak_kib"] / 2**20,
+            "rss_before_gib": cold["rss_before_kib"] / 2**20,
+            "state_gib": 2**n * (8 if dtype == "float64" else 4) / 2**30,
+        }  # fmt: skip
+        for name, (precision, call) in others.items():
+            if precision != dtype:
+                continue
+            gap = float(np.abs(call() - reference).max())
+            row[name] = (median_time(call, repeats) * 1e3, gap)
+        rows.append(row)
+        print_row(row, flush=True)
+    return rows
+
+
+def print_row(row: dict, flush: bool = False) -> None:
+    peers_text = "  ".join(
+        f"{name} {ms:9.2f} ms (qhn/{name} {row['qhn_ms'] / ms:5.2f}, max|Δq| {gap:.0e})"
+        for name, value in row.items()
+        if isinstance(value, tuple)
+        for ms, gap in [value]
+    )
+    print(
+        f"n={row['n']:2d} L={row['layers']} {row['dtype']}  passes {row['passes']:3d}  "
+        f"qhn {row['qhn_ms']:9.2f} ms (= {row['copy_passes']:5.1f} copies)  "
+        f"first {row['first_ms']:9.1f} ms  "
+        f"peak RSS {row['peak_rss_gib']:5.2f} GiB (before call {row['rss_before_gib']:4.2f}, "
+        f"state {row['state_gib']:5.3f})  {peers_text}",
+        flush=flush,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[12, 16, 20, 24])
+    parser.add_argument("--layers", type=int, nargs="+", default=[2, 6])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-peers", action="store_true", help="qhn alone")
+    args = parser.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    torch.set_num_threads(args.threads)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"# torch {torch.__version__}, {args.threads} thread(s), load average {load}; medians")
+    for n in args.n:
+        for layers in args.layers:
+            bench(n, layers, args.repeats, args.threads, not args.no_peers)
+
+
+if __name__ == "__main__":
+    main()
