@@ -25,6 +25,10 @@ FIELD_DOCS: dict[str, str] = {
     # objective
     "objective": "`mle` (maximize E_q[ℓ]), `elbo` (E_q[ℓ] − β·KL(q‖p), exact "
     "distributions only) or `selbo` (E_q[ℓ] − λ·MMD²(q, p), from probabilities or shots).",
+    "method": "`qhn` (unset: this hypernetwork) or a classical baseline of `qhn baseline` "
+    "(`bayesbinn`, `ste`, `anneal`, `random`, `exhaustive`, `float`) on the same task, seed "
+    "and steps.",
+    "baseline": "Options of that baseline, a table (`qhn config keys --baseline` lists them).",
     "beta": "Weight β of the KL term of the ELBO (≥ 0).",
     "lam": "Weight λ of the MMD² term of the SELBO (≥ 0).",
     "prior_p": "P(bit = 1) of the factorized Bernoulli prior p, in (0, 1); 0.5 is uniform.",
@@ -41,8 +45,14 @@ FIELD_DOCS: dict[str, str] = {
     "rotations": "Rotation gates of each layer, from `ry`, `rx`, `rz`.",
     "entangler": "Two-qubit gate of each layer: `cz` or `cnot`.",
     "topology": "Which qubit pairs are entangled: `chain`, `ring` or `brick`.",
-    "init": "Initial angles: `uniform` in [0, 2π), or `small` (scaled by `init_scale`).",
+    "init": "Initial angles: `uniform` in [0, 2π), `small` (within ±`init_scale` of the "
+    "uniform product state) or `warm` (the product state trained for `warm_steps` steps, "
+    "then embedded exactly).",
     "init_scale": "Spread of the `small` initialization (> 0).",
+    "warm_steps": 'Steps of the product-state training behind `init = "warm"` (unset: '
+    "the run's `train.steps`).",
+    "restarts": "Train this many initializations and keep the lowest final training loss "
+    "(unset: 1); every start counts in `evaluations`.",
     # backend and gradients
     "backend": "Backend spec: `statevector`, `sampled` (samples only, as on hardware), "
     "`noisy`, `qiskit:<target>`, `pennylane:<device>`.",
@@ -50,6 +60,8 @@ FIELD_DOCS: dict[str, str] = {
     "statevector, parameter-shift otherwise), `backprop`, `parameter-shift`, "
     "`score-function`.",
     "shots": "Shots per circuit execution; unset means exact expectations.",
+    "precision": "Real precision of the statevector simulator: `float64` (default) or "
+    "`float32` (faster, about 1e-7 relative error); statevector and sampled backends only.",
     "noise": "The `[noise]` table of a noisy backend: `p1`, `p2`, `readout`, `readout01`, "
     "`readout10`, `scale`.",
     # train
