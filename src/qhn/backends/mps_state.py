@@ -1,0 +1,334 @@
+"""A batch of matrix-product states and what can be read off them exactly.
+
+An :class:`MPS` holds ``B`` states of ``n`` qubits as one zero-padded tensor ``A`` of shape
+``(B, n, χ, 2, χ)``: the amplitude of a bitstring ``s`` is ``⟨0| A_0[s_0] ⋯ A_{n−1}[s_{n−1}] |0⟩``
+(a row vector times ``χ × χ`` matrices; only bond index 0 is used at both ends). Bond ``b``
+has ``bonds[b]`` live indices, always the first ones: the padding is exact zeros.
+
+Everything here comes from two sweeps (row vectors ``v`` are kept per bitstring):
+
+- right environments ``E_n = e_0 e_0ᵀ``, ``E_i = Σ_s A_i[s] E_{i+1} A_i[s]†`` (each rescaled to
+  unit trace; only ratios are used), and ``H_i[s] = A_i[s] E_{i+1} A_i[s]†``;
+- along a bitstring, ``num_s = v H_i[s] v†`` gives the exact conditional
+  ``P(s_i = s | s_<i) = num_s / (num_0 + num_1)``, and ``v ← v A_i[s_i] / √num_{s_i}`` keeps
+  ``v E_{i+1} v† = 1`` (no under- or overflow over thousands of sites).
+
+So sampling is exact sequential (perfect) sampling, all shots at once — each site is one
+``(shots, χ) × (χ, 4χ)`` product — and ``log q(s) = Σ_i log P(s_i | s_<i)`` is exact and
+normalized (also for a truncated state, whose distribution it then describes). Single-bit
+marginals use left environments ``L_0 = e_0ᵀ e_0``, ``L_{i+1} = Σ_s A_i[s]† L_i A_i[s]``:
+``P(s_i = s) ∝ Re tr(H_i[s] L_i)``. All of it is torch, differentiable in the tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from qhn.backends.base import DEFAULT_MEMORY_BUDGET, check_shots
+from qhn.errors import ConfigError, MemoryBudgetError
+
+__all__ = ["MAX_PROBS_QUBITS", "MPS"]
+
+#: ``probs()`` enumerates ``2**n`` amplitudes; above this it is refused (oracle use only).
+MAX_PROBS_QUBITS = 20
+
+
+def _hermitian_sandwich(a: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """``a[s] e a[s]†`` for both ``s``. Shapes: a ``(..., χ, 2, χ)``, e ``(..., χ, χ)`` →
+    ``(..., 2, χ, χ)``."""
+    mats = a.transpose(-3, -2)  # (..., 2, χ, χ)
+    return mats @ e.unsqueeze(-3) @ mats.conj().transpose(-2, -1)
+
+
+def _unit_trace(m: torch.Tensor) -> torch.Tensor:
+    trace = m.diagonal(dim1=-2, dim2=-1).sum(-1).real
+    return m / trace.clamp_min(torch.finfo(trace.dtype).tiny)[..., None, None]
+
+
+@dataclass
+class MPS:
+    """``B`` matrix-product states (see the module docstring).
+
+    Attributes:
+        tensors: ``(B, n, χ, 2, χ)``, zero-padded.
+        bonds: live bond dimensions, ``n + 1`` ints with ``bonds[0] = bonds[n] = 1``.
+        discarded_weight: ``(B,)`` the sum over truncations of the discarded fraction of the
+            squared norm ``ε_k = Σ_{discarded} σ² / Σ σ²`` (0 when exact).
+        fidelity_bound: ``(B,)`` a lower bound on ``|⟨ψ_exact|ψ⟩|²``: each truncation (followed by
+            renormalization) has infidelity exactly ``ε_k``, i.e. moves the state by the
+            Fubini–Study angle ``arcsin √ε_k``; angles add (triangle inequality, unitaries keep
+            them), so ``F ≥ cos²(min(π/2, Σ_k arcsin √ε_k))``. Total variation between the Born
+            distributions is at most ``√(1 − F)``.
+        batched: whether the parameters came with a batch dimension (outputs drop it if not).
+    """
+
+    tensors: torch.Tensor
+    bonds: tuple[int, ...]
+    discarded_weight: torch.Tensor
+    fidelity_bound: torch.Tensor
+    batched: bool = True
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    @property
+    def n_qubits(self) -> int:
+        return self.tensors.shape[1]
+
+    @property
+    def batch(self) -> int:
+        return self.tensors.shape[0]
+
+    @property
+    def chi(self) -> int:
+        """The padded bond dimension ``χ = max(bonds)``."""
+        return self.tensors.shape[2]
+
+    # ------------------------------------------------------------------ environments
+    def _site_operators(self) -> torch.Tensor:
+        """Per site ``[H[0] | H[1] | A[0] | A[1]]`` side by side: ``(B, n, χ, 4χ)``."""
+        a = self.tensors
+        batch, n, chi = a.shape[0], a.shape[1], a.shape[2]
+        env = torch.zeros(batch, chi, chi, dtype=a.dtype, device=a.device)
+        env[:, 0, 0] = 1
+        envs = [env]
+        for i in range(n - 1, 0, -1):
+            h = _hermitian_sandwich(a[:, i], envs[-1])
+            envs.append(_unit_trace(h.sum(-3)))
+        right = torch.stack(envs[::-1], dim=1)  # E_{i+1} for i = 0..n−1
+        h = _hermitian_sandwich(a, right)  # (B, n, 2, χ, χ)
+        h = h.transpose(-3, -2).reshape(batch, n, chi, 2 * chi)
+        return torch.cat([h, a.reshape(batch, n, chi, 2 * chi)], dim=-1)
+
+    def _check_bits(self, bits: torch.Tensor) -> torch.Tensor:
+        """``(M, n)`` or ``(B, M, n)`` → ``(B, M, n)`` bool."""
+        bits = torch.as_tensor(bits, device=self.tensors.device)
+        n = self.n_qubits
+        if bits.ndim == 2 and bits.shape[-1] == n:
+            bits = bits.unsqueeze(0).expand(self.batch, -1, -1)
+        if bits.ndim != 3 or bits.shape[0] != self.batch or bits.shape[-1] != n:
+            raise ConfigError(
+                f"bits must have shape (M, {n}) or ({self.batch}, M, {n}), got {tuple(bits.shape)}"
+            )
+        if bits.numel() and (int(bits.min()) < 0 or int(bits.max()) > 1):
+            raise ConfigError("bits must be 0 or 1")
+        return bits.to(torch.bool)
+
+    def _check_sweep_memory(self, count: int, what: str) -> None:
+        itemsize = self.tensors.element_size()
+        needed = self.batch * count * (6 * self.chi * itemsize + 2 * self.n_qubits + 8)
+        needed += 3 * self.tensors.numel() * itemsize
+        if needed > self.memory_budget:
+            raise MemoryBudgetError(
+                f"{what} of {count:,} bitstrings on {self.n_qubits} qubits (batch {self.batch}, "
+                f"bond dimension {self.chi}) needs ~{needed / 2**30:.2f} GiB, over the memory "
+                f"budget of {self.memory_budget / 2**30:.2f} GiB; use fewer bitstrings per call"
+            )
+
+    def _conditionals(self, bits: torch.Tensor) -> torch.Tensor:
+        """``P(s_i = 1 | s_<i)`` along ``bits`` ``(B, M, n)`` bool → ``(B, M, n)``, through the
+        right environments (no decomposition, so plain autograd)."""
+        ops = self._site_operators()
+        batch, count, chi = self.batch, bits.shape[1], self.chi
+        v = torch.zeros(batch, count, chi, dtype=self.tensors.dtype, device=self.tensors.device)
+        v[..., 0] = 1
+        conditionals = []
+        for i in range(self.n_qubits):
+            y = v @ ops[:, i]  # (B, M, 4χ): [v H[0] | v H[1] | v A[0] | v A[1]]
+            vh = y[..., : 2 * chi].view(batch, count, 2, chi)
+            num = (vh * v.conj().unsqueeze(-2)).real.sum(-1)  # (B, M, 2)
+            conditionals.append(num[..., 1] / num.sum(-1))
+            bit = bits[..., i]
+            c = torch.where(bit, num[..., 1], num[..., 0])
+            va = y[..., 2 * chi :].view(batch, count, 2, chi)
+            nxt = torch.where(bit.unsqueeze(-1), va[..., 1, :], va[..., 0, :])
+            alive = c > 0
+            scale = torch.where(alive, c, torch.ones_like(c)).sqrt()
+            v = torch.where(alive.unsqueeze(-1), nxt / scale.unsqueeze(-1), v)
+        return torch.stack(conditionals, dim=-1)
+
+    def _unbatch(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.batched else x[0]
+
+    def _right_canonical(self) -> torch.Tensor:
+        """The same states with every site right-orthonormal (``Σ_s A[s] A[s]† = I``), by an
+        LQ sweep from the right; the norm is folded into site 0. ``(B, n, χ', 2, χ')``."""
+        a, bonds = self.tensors, self.bonds
+        batch, n = self.batch, self.n_qubits
+        sites = [a[:, i, : bonds[i], :, : bonds[i + 1]] for i in range(n)]
+        for i in range(n - 1, 0, -1):
+            chi_l, chi_r = sites[i].shape[1], sites[i].shape[3]
+            q, r = torch.linalg.qr(sites[i].reshape(batch, chi_l, 2 * chi_r).mT)
+            sites[i] = q.mT.reshape(batch, q.shape[-1], 2, chi_r)
+            sites[i - 1] = torch.einsum("blsr,brk->blsk", sites[i - 1], r.mT)
+        sizes = [1] + [t.shape[1] for t in sites[1:]] + [1]
+        chi = max(sizes)
+        return torch.stack(
+            [
+                torch.nn.functional.pad(t, (0, chi - t.shape[3], 0, 0, 0, chi - t.shape[1]))
+                for t in sites
+            ],
+            dim=1,
+        )
+
+    @staticmethod
+    def _transfer(a: torch.Tensor) -> torch.Tensor:
+        """``A[l, s, r]`` as ``(2χ, χ)`` matrices ``[(s, r), l]`` acting on column vectors:
+        ``(B, n, χ, 2, χ)`` → ``(B, n, 2χ, χ)``."""
+        b, n, chi = a.shape[0], a.shape[1], a.shape[2]
+        return a.permute(0, 1, 3, 4, 2).reshape(b, n, 2 * chi, chi)
+
+    # ------------------------------------------------------------------ public API
+    def sample(
+        self,
+        shots: int,
+        generator: torch.Generator | None = None,
+        *,
+        return_log_prob: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Exact sequential sampling, all shots at once in right-canonical form: with ``v``
+        normalized, ``P(s_i = s | s_<i) = |A_i[s]ᵀ v|²`` and ``v ← A_i[s_i]ᵀ v / ‖·‖``.
+
+        Shapes: → bits ``(B, shots, n)`` uint8 (``(shots, n)`` if unbatched); with
+        ``return_log_prob`` also the exact ``log q(bits)`` ``(B, shots)`` (no gradient).
+        """
+        check_shots(shots)
+        self._check_sweep_memory(shots, "sampling")
+        with torch.no_grad():
+            a = self._right_canonical()
+            batch, n, chi = self.batch, self.n_qubits, a.shape[2]
+            kt = self._transfer(a)
+            real = a.real.dtype
+            u = torch.rand(n, batch, shots, generator=generator, dtype=real, device=a.device)
+            bits = torch.empty(n, batch, shots, dtype=torch.bool, device=a.device)
+            chosen = torch.empty(n, batch, shots, dtype=real, device=a.device)
+            # Preallocated buffers written with out=: fresh ~MiB tensors per site cost page faults.
+            y = torch.empty(batch, 2 * chi, shots, dtype=a.dtype, device=a.device)
+            sq = torch.empty(batch, 2 * chi, shots, dtype=real, device=a.device)
+            num = torch.empty(batch, 2, shots, dtype=real, device=a.device)
+            scale = torch.empty(batch, shots, dtype=real, device=a.device)
+            v = torch.zeros(batch, chi, shots, dtype=a.dtype, device=a.device)
+            v[:, 0] = 1
+            spare = torch.empty_like(v)
+            pair = y.view(batch, 2, chi, shots)
+            for i in range(n):
+                torch.matmul(kt[:, i], v, out=y)
+                if y.is_complex():
+                    torch.mul(y.real, y.real, out=sq).addcmul_(y.imag, y.imag)
+                else:
+                    torch.mul(y, y, out=sq)
+                # Right-canonical and ‖v‖ = 1: num_0 + num_1 = 1 up to rounding, so num_1 is
+                # the conditional P(s_i = 1 | s_<i) itself.
+                torch.sum(sq.view(batch, 2, chi, shots), dim=2, out=num)
+                torch.lt(u[i], num[:, 1], out=bits[i])
+                torch.where(bits[i], num[:, 1], num[:, 0], out=chosen[i])
+                torch.where(bits[i].unsqueeze(1), pair[:, 1], pair[:, 0], out=spare)
+                torch.rsqrt(chosen[i], out=scale)
+                v, spare = spare.mul_(scale.unsqueeze(1)), v
+            out = bits.permute(1, 2, 0).to(torch.uint8)
+            log_q = chosen.log().sum(0) if return_log_prob else None
+        out = self._unbatch(out)
+        return (out, self._unbatch(log_q)) if return_log_prob else out
+
+    def log_prob(self, bits: torch.Tensor) -> torch.Tensor:
+        """Exact ``log q(s) = log |⟨s|ψ⟩|²``, differentiable in the tensors (the state is
+        normalized: unitary gates, and truncations keep the norm). Along each bitstring
+        ``v ← A_i[s_i]ᵀ v`` is renormalized at every site and the log norms are summed.
+
+        Shapes: bits ``(M, n)`` or ``(B, M, n)`` → ``(B, M)`` (``(M,)`` if unbatched);
+        ``-inf`` for a bitstring of probability 0.
+        """
+        bits = self._check_bits(bits)
+        count = bits.shape[1]
+        self._check_sweep_memory(count, "log_prob")
+        a = self.tensors
+        batch, n, chi = self.batch, self.n_qubits, self.chi
+        kt = self._transfer(a)
+        columns = bits.permute(2, 0, 1).unsqueeze(2).contiguous()  # (n, B, 1, M)
+        real = a.real.dtype
+        v = torch.zeros(batch, chi, count, dtype=a.dtype, device=a.device)
+        v[:, 0] = 1
+        if torch.is_grad_enabled() and a.requires_grad:
+            logs = []
+            for i in range(n):
+                pair = torch.matmul(kt[:, i], v).view(batch, 2, chi, count)
+                nxt = torch.where(columns[i], pair[:, 1], pair[:, 0])
+                norm2 = (nxt * nxt if not nxt.is_complex() else nxt.abs() ** 2).sum(1)
+                logs.append(norm2)
+                safe = torch.where(norm2 > 0, norm2, torch.ones_like(norm2))
+                v = nxt * safe.rsqrt().unsqueeze(1)
+            return self._unbatch(torch.stack(logs).log().sum(0))
+        with torch.no_grad():
+            norms = torch.empty(n, batch, count, dtype=real, device=a.device)
+            y = torch.empty(batch, 2 * chi, count, dtype=a.dtype, device=a.device)
+            sq = torch.empty(batch, chi, count, dtype=real, device=a.device)
+            scale = torch.empty(batch, count, dtype=real, device=a.device)
+            spare = torch.empty_like(v)
+            pair = y.view(batch, 2, chi, count)
+            for i in range(n):
+                torch.matmul(kt[:, i], v, out=y)
+                torch.where(columns[i], pair[:, 1], pair[:, 0], out=spare)
+                if spare.is_complex():
+                    torch.mul(spare.real, spare.real, out=sq).addcmul_(spare.imag, spare.imag)
+                else:
+                    torch.mul(spare, spare, out=sq)
+                torch.sum(sq, dim=1, out=norms[i])
+                torch.rsqrt(norms[i], out=scale).nan_to_num_(posinf=1.0)
+                v, spare = spare.mul_(scale.unsqueeze(1)), v
+            return self._unbatch(norms.log_().sum(0))
+
+    def conditionals(self, bits: torch.Tensor) -> torch.Tensor:
+        """``P(s_i = 1 | s_<i)`` along each bitstring, for every ``i`` (the autoregressive
+        factors: ``q(s) = Π_i P(s_i | s_<i)``), differentiable.
+
+        Shapes: bits ``(M, n)`` or ``(B, M, n)`` → ``(B, M, n)`` (``(M, n)`` if unbatched).
+        """
+        bits = self._check_bits(bits)
+        self._check_sweep_memory(bits.shape[1], "conditionals")
+        return self._unbatch(self._conditionals(bits))
+
+    def marginals(self) -> torch.Tensor:
+        """Single-bit marginals ``P(s_i = 1)``. Shapes: → ``(B, n)`` (``(n,)`` if unbatched)."""
+        a = self.tensors
+        ops = self._site_operators()
+        batch, n, chi = self.batch, self.n_qubits, self.chi
+        left = torch.zeros(batch, chi, chi, dtype=a.dtype, device=a.device)
+        left[:, 0, 0] = 1
+        lefts = [left]
+        for i in range(n - 1):
+            mats = a[:, i].transpose(-3, -2)  # (B, 2, χ, χ)
+            nxt = (mats.conj().transpose(-2, -1) @ lefts[-1].unsqueeze(-3) @ mats).sum(-3)
+            lefts.append(_unit_trace(nxt))
+        lmat = torch.stack(lefts, dim=1)  # (B, n, χ, χ)
+        h = ops[..., : 2 * chi].reshape(batch, n, chi, 2, chi).transpose(-3, -2)
+        weight = (h * lmat.transpose(-2, -1).unsqueeze(2)).sum((-2, -1)).real  # tr(H L)
+        return self._unbatch(weight[..., 1] / weight.sum(-1))
+
+    def amplitudes(self) -> torch.Tensor:
+        """The state vector ``⟨s|ψ⟩`` in qhn's index order (qubit 0 most significant), for
+        oracle use. Shapes: → ``(B, 2**n)`` (``(2**n,)`` if unbatched). Refused above
+        :data:`MAX_PROBS_QUBITS` qubits."""
+        n, chi = self.n_qubits, self.chi
+        if n > MAX_PROBS_QUBITS:
+            raise ConfigError(
+                f"probs() and amplitudes() enumerate 2**n entries and are refused for n = {n} > "
+                f"{MAX_PROBS_QUBITS}; use sample(), log_prob() or marginals() instead"
+            )
+        needed = 3 * self.batch * 2**n * chi * self.tensors.element_size()
+        if needed > self.memory_budget:
+            raise MemoryBudgetError(
+                f"the 2**{n} amplitudes (batch {self.batch}, bond dimension {chi}) need "
+                f"~{needed / 2**30:.2f} GiB, over the memory budget; use a smaller batch"
+            )
+        a = self.tensors
+        vecs = a[:, 0, 0]  # (B, 2, χ): the left boundary picks bond index 0
+        for i in range(1, n):
+            vecs = (vecs @ a[:, i].reshape(self.batch, chi, 2 * chi)).reshape(self.batch, -1, chi)
+        return self._unbatch(vecs[..., 0])
+
+    def probs(self) -> torch.Tensor:
+        """The whole distribution ``|⟨s|ψ⟩|²`` in qhn's index order, for oracle use.
+        Shapes: → ``(B, 2**n)`` (``(2**n,)`` if unbatched); ``n ≤`` :data:`MAX_PROBS_QUBITS`."""
+        amps = self.amplitudes()
+        p = amps.real**2 + amps.imag**2 if amps.is_complex() else amps**2
+        return p / p.sum(-1, keepdim=True)
