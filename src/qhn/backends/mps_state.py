@@ -194,24 +194,66 @@ class MPS:
         """
         check_shots(shots)
         self._check_sweep_memory(shots, "sampling")
+        real = self.tensors.real.dtype
+        u = torch.rand(
+            self.n_qubits,
+            self.batch,
+            shots,
+            generator=generator,
+            dtype=real,
+            device=self.tensors.device,
+        )
+        return self.sample_from_uniforms(u, return_log_prob=return_log_prob)
+
+    def sample_from_uniforms(
+        self,
+        uniforms: torch.Tensor,
+        *,
+        rows: torch.Tensor | None = None,
+        forced: torch.Tensor | None = None,
+        start: torch.Tensor | None = None,
+        return_log_prob: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Sampling by inversion from given uniforms: ``s_i = 1`` iff ``u_i < P(s_i = 1 | s_<i)``.
+
+        Shapes: ``uniforms`` ``(n, B, S)``; ``rows`` ``(M,)`` int64 picks the column of uniforms
+        each output row uses (default: row ``m`` uses shot ``m``, ``M = S``); ``forced``
+        ``(B, M, n)`` with ``start`` ``(M,)``: row ``r`` copies ``forced`` at sites
+        ``< start[r]`` and samples the rest. Returns bits ``(B, M, n)`` uint8 (and ``log q``
+        ``(B, M)``); unbatched states drop ``B``. Reusing one shot's uniforms for a different
+        prefix samples the suffix from its exact conditional (the uniforms of sites ``> i`` are
+        independent of ``s_≤i``), coupled to the original suffix — the local-expectation
+        estimator's branches.
+        """
+        n, batch = self.n_qubits, self.batch
+        count = uniforms.shape[2] if rows is None else rows.shape[0]
+        if uniforms.ndim != 3 or uniforms.shape[:2] != (n, batch):
+            raise ConfigError(
+                f"uniforms must have shape ({n}, {batch}, S), got {tuple(uniforms.shape)}"
+            )
+        self._check_sweep_memory(count, "sampling")
         with torch.no_grad():
             a = self._right_canonical()
-            batch, n, chi = self.batch, self.n_qubits, a.shape[2]
+            chi = a.shape[2]
             kt = self._transfer(a)
             real = a.real.dtype
-            u = torch.rand(n, batch, shots, generator=generator, dtype=real, device=a.device)
-            bits = torch.empty(n, batch, shots, dtype=torch.bool, device=a.device)
-            chosen = torch.empty(n, batch, shots, dtype=real, device=a.device)
+            dev = a.device
+            if forced is not None:
+                forced = self._check_bits(forced).permute(2, 0, 1).contiguous()  # (n, B, M)
+                start = torch.as_tensor(start, device=dev)
+            bits = torch.empty(n, batch, count, dtype=torch.bool, device=dev)
+            chosen = torch.empty(n if return_log_prob else 1, batch, count, dtype=real, device=dev)
             # Preallocated buffers written with out=: fresh ~MiB tensors per site cost page faults.
-            y = torch.empty(batch, 2 * chi, shots, dtype=a.dtype, device=a.device)
-            sq = torch.empty(batch, 2 * chi, shots, dtype=real, device=a.device)
-            num = torch.empty(batch, 2, shots, dtype=real, device=a.device)
-            scale = torch.empty(batch, shots, dtype=real, device=a.device)
-            v = torch.zeros(batch, chi, shots, dtype=a.dtype, device=a.device)
+            y = torch.empty(batch, 2 * chi, count, dtype=a.dtype, device=dev)
+            sq = torch.empty(batch, 2 * chi, count, dtype=real, device=dev)
+            num = torch.empty(batch, 2, count, dtype=real, device=dev)
+            scale = torch.empty(batch, count, dtype=real, device=dev)
+            v = torch.zeros(batch, chi, count, dtype=a.dtype, device=dev)
             v[:, 0] = 1
             spare = torch.empty_like(v)
-            pair = y.view(batch, 2, chi, shots)
+            pair = y.view(batch, 2, chi, count)
             for i in range(n):
+                c = chosen[i if return_log_prob else 0]
                 torch.matmul(kt[:, i], v, out=y)
                 if y.is_complex():
                     torch.mul(y.real, y.real, out=sq).addcmul_(y.imag, y.imag)
@@ -219,16 +261,19 @@ class MPS:
                     torch.mul(y, y, out=sq)
                 # Right-canonical and ‖v‖ = 1: num_0 + num_1 = 1 up to rounding, so num_1 is
                 # the conditional P(s_i = 1 | s_<i) itself.
-                torch.sum(sq.view(batch, 2, chi, shots), dim=2, out=num)
-                torch.lt(u[i], num[:, 1], out=bits[i])
-                torch.where(bits[i], num[:, 1], num[:, 0], out=chosen[i])
+                torch.sum(sq.view(batch, 2, chi, count), dim=2, out=num)
+                u = uniforms[i] if rows is None else uniforms[i][:, rows]
+                torch.lt(u, num[:, 1], out=bits[i])
+                if forced is not None:
+                    torch.where(start > i, forced[i], bits[i], out=bits[i])
+                torch.where(bits[i], num[:, 1], num[:, 0], out=c)
                 torch.where(bits[i].unsqueeze(1), pair[:, 1], pair[:, 0], out=spare)
-                torch.rsqrt(chosen[i], out=scale)
+                torch.rsqrt(c, out=scale)
                 v, spare = spare.mul_(scale.unsqueeze(1)), v
-            out = bits.permute(1, 2, 0).to(torch.uint8)
-            log_q = chosen.log().sum(0) if return_log_prob else None
-        out = self._unbatch(out)
-        return (out, self._unbatch(log_q)) if return_log_prob else out
+            out = self._unbatch(bits.permute(1, 2, 0).to(torch.uint8))
+            if not return_log_prob:
+                return out
+            return out, self._unbatch(chosen.log().sum(0))
 
     def log_prob(self, bits: torch.Tensor) -> torch.Tensor:
         """Exact ``log q(s) = log |⟨s|ψ⟩|²``, differentiable in the tensors (the state is
