@@ -248,9 +248,10 @@ class MPS:
             sq = torch.empty(batch, 2 * chi, count, dtype=real, device=dev)
             num = torch.empty(batch, 2, count, dtype=real, device=dev)
             scale = torch.empty(batch, count, dtype=real, device=dev)
+            mask = torch.empty(batch, count, dtype=real, device=dev)
+            vmask = torch.empty(batch, 1, count, dtype=a.dtype, device=dev)
             v = torch.zeros(batch, chi, count, dtype=a.dtype, device=dev)
             v[:, 0] = 1
-            spare = torch.empty_like(v)
             pair = y.view(batch, 2, chi, count)
             for i in range(n):
                 c = chosen[i if return_log_prob else 0]
@@ -266,10 +267,14 @@ class MPS:
                 torch.lt(u, num[:, 1], out=bits[i])
                 if forced is not None:
                     torch.where(start > i, forced[i], bits[i], out=bits[i])
-                torch.where(bits[i], num[:, 1], num[:, 0], out=c)
-                torch.where(bits[i].unsqueeze(1), pair[:, 1], pair[:, 0], out=spare)
+                # Select with lerp by a 0/1 weight (exact at 0 and 1): much faster than a
+                # broadcast torch.where on CPU.
+                mask.copy_(bits[i])
+                torch.lerp(num[:, 0], num[:, 1], mask, out=c)
                 torch.rsqrt(c, out=scale)
-                v, spare = spare.mul_(scale.unsqueeze(1)), v
+                vmask.copy_(bits[i].unsqueeze(1))
+                torch.lerp(pair[:, 0], pair[:, 1], vmask, out=v)
+                v.mul_(scale.unsqueeze(1))
             out = self._unbatch(bits.permute(1, 2, 0).to(torch.uint8))
             if not return_log_prob:
                 return out
@@ -309,10 +314,12 @@ class MPS:
             sq = torch.empty(batch, chi, count, dtype=real, device=a.device)
             scale = torch.empty(batch, count, dtype=real, device=a.device)
             spare = torch.empty_like(v)
+            mask = torch.empty(batch, 1, count, dtype=a.dtype, device=a.device)
             pair = y.view(batch, 2, chi, count)
             for i in range(n):
                 torch.matmul(kt[:, i], v, out=y)
-                torch.where(columns[i], pair[:, 1], pair[:, 0], out=spare)
+                mask.copy_(columns[i])  # a 0/1 lerp weight: faster than a broadcast where
+                torch.lerp(pair[:, 0], pair[:, 1], mask, out=spare)
                 if spare.is_complex():
                     torch.mul(spare.real, spare.real, out=sq).addcmul_(spare.imag, spare.imag)
                 else:
