@@ -47,6 +47,98 @@ def _unit_trace(m: torch.Tensor) -> torch.Tensor:
     return m / trace.clamp_min(torch.finfo(trace.dtype).tiny)[..., None, None]
 
 
+def _transfer(a: torch.Tensor) -> torch.Tensor:
+    """``A[l, s, r]`` as ``(2χ, χ)`` matrices ``[(s, r), l]`` acting on column vectors:
+    ``(B, n, χ, 2, χ)`` → ``(B, n, 2χ, χ)``."""
+    b, n, chi = a.shape[0], a.shape[1], a.shape[2]
+    return a.permute(0, 1, 3, 4, 2).reshape(b, n, 2 * chi, chi)
+
+
+def _squared_norm(x: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """``Σ_χ |x|²`` over dim 1 into ``out``. Shapes: ``(B, χ, M)`` → ``(B, M)``."""
+    if x.is_complex():
+        torch.mul(x.real, x.real, out=scratch).addcmul_(x.imag, x.imag)
+    else:
+        torch.mul(x, x, out=scratch)
+    return torch.sum(scratch, dim=1, out=out)
+
+
+def _log_prob(a: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """``log |⟨s|ψ⟩|²`` (no gradient): ``v ← A_i[s_i]ᵀ v``, renormalized at every site, the log
+    norms summed. Shapes: a ``(B, n, χ, 2, χ)``, columns ``(n, B, 1, M)`` bool → ``(B, M)``."""
+    batch, n, chi, count = a.shape[0], a.shape[1], a.shape[2], columns.shape[-1]
+    real, kt = a.real.dtype, _transfer(a)
+    v = torch.zeros(batch, chi, count, dtype=a.dtype, device=a.device)
+    v[:, 0] = 1
+    norms = torch.empty(n, batch, count, dtype=real, device=a.device)
+    y = torch.empty(batch, 2 * chi, count, dtype=a.dtype, device=a.device)
+    sq = torch.empty(batch, chi, count, dtype=real, device=a.device)
+    scale = torch.empty(batch, count, dtype=real, device=a.device)
+    spare = torch.empty_like(v)
+    mask = torch.empty(batch, 1, count, dtype=a.dtype, device=a.device)
+    pair = y.view(batch, 2, chi, count)
+    for i in range(n):
+        torch.matmul(kt[:, i], v, out=y)
+        mask.copy_(columns[i])  # a 0/1 lerp weight: faster than a broadcast where
+        torch.lerp(pair[:, 0], pair[:, 1], mask, out=spare)
+        _squared_norm(spare, norms[i], sq)
+        torch.rsqrt(norms[i], out=scale).nan_to_num_(posinf=1.0)
+        v, spare = spare.mul_(scale.unsqueeze(1)), v
+    return norms.log_().sum(0)
+
+
+class _LogProb(torch.autograd.Function):
+    """``log |⟨s|ψ⟩|²`` with an adjoint backward (no autograd tape over the ``n`` sites).
+
+    With normalized left and right vectors ``L̃_i = ⟨0|A_0[s_0]⋯A_{i−1}[s_{i−1}]/‖·‖`` and
+    ``R̃_{i+1}`` likewise from the right, and ``ã_i = L̃_i A_i[s_i] R̃_{i+1}``,
+    ``∂ log|amp|² / ∂A_i[l, s_i, r] = L̃_i[l] R̃_{i+1}[r] / ã_i`` (the norms cancel), so torch's
+    gradient (``2·conj(∂/∂A)`` for complex tensors) is ``2·conj(L̃ R̃ / ã)`` summed over the
+    bitstrings with their incoming weights. One right sweep stores ``R̃``, one left sweep
+    accumulates. Shapes: a ``(B, n, χ, 2, χ)``, columns ``(n, B, 1, M)`` → ``(B, M)``.
+    """
+
+    @staticmethod
+    def forward(ctx, a, columns):  # type: ignore[override]
+        ctx.save_for_backward(a, columns)
+        return _log_prob(a, columns)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        a, columns = ctx.saved_tensors
+        batch, n, chi, count = a.shape[0], a.shape[1], a.shape[2], columns.shape[-1]
+        with torch.no_grad():
+            rows = a.reshape(batch, n, chi * 2, chi)  # [(l, s), r]: acts on right vectors
+            right = torch.empty(n, batch, chi, count, dtype=a.dtype, device=a.device)
+            r = torch.zeros(batch, chi, count, dtype=a.dtype, device=a.device)
+            r[:, 0] = 1
+            for i in range(n - 1, -1, -1):
+                right[i] = r  # R̃_{i+1}
+                pair = torch.matmul(rows[:, i], r).view(batch, chi, 2, count)
+                r = torch.lerp(pair[:, :, 0], pair[:, :, 1], columns[i].to(a.dtype))
+                norm = (r.abs() ** 2).sum(1, keepdim=True).sqrt()
+                r = r / torch.where(norm > 0, norm, torch.ones_like(norm))
+            kt = _transfer(a)
+            left = torch.zeros(batch, chi, count, dtype=a.dtype, device=a.device)
+            left[:, 0] = 1
+            grads = []
+            for i in range(n):
+                pair = torch.matmul(kt[:, i], left).view(batch, 2, chi, count)
+                ones = columns[i].to(a.dtype)  # (B, 1, M)
+                t = torch.lerp(pair[:, 0], pair[:, 1], ones)  # L̃_i A_i[s_i], (B, χ, M)
+                amp = (t * right[i]).sum(1)  # ã_i, (B, M)
+                weight = 2 * grad.to(a.dtype) / amp.conj()  # (B, M)
+                w1 = weight.unsqueeze(1) * ones
+                per_s = torch.stack([weight.unsqueeze(1) - w1, w1], 1)  # (B, 2, 1, M)
+                g = torch.einsum(
+                    "blm,bsrm->blsr", left.conj(), per_s * right[i].conj().unsqueeze(1)
+                )
+                grads.append(g)
+                norm = (t.abs() ** 2).sum(1, keepdim=True).sqrt()
+                left = t / torch.where(norm > 0, norm, torch.ones_like(norm))
+        return torch.stack(grads, 1), None
+
+
 @dataclass
 class MPS:
     """``B`` matrix-product states (see the module docstring).
@@ -171,13 +263,6 @@ class MPS:
             dim=1,
         )
 
-    @staticmethod
-    def _transfer(a: torch.Tensor) -> torch.Tensor:
-        """``A[l, s, r]`` as ``(2χ, χ)`` matrices ``[(s, r), l]`` acting on column vectors:
-        ``(B, n, χ, 2, χ)`` → ``(B, n, 2χ, χ)``."""
-        b, n, chi = a.shape[0], a.shape[1], a.shape[2]
-        return a.permute(0, 1, 3, 4, 2).reshape(b, n, 2 * chi, chi)
-
     # ------------------------------------------------------------------ public API
     def sample(
         self,
@@ -235,7 +320,7 @@ class MPS:
         with torch.no_grad():
             a = self._right_canonical()
             chi = a.shape[2]
-            kt = self._transfer(a)
+            kt = _transfer(a)
             real = a.real.dtype
             dev = a.device
             if forced is not None:
@@ -291,43 +376,21 @@ class MPS:
         bits = self._check_bits(bits)
         count = bits.shape[1]
         self._check_sweep_memory(count, "log_prob")
-        a = self.tensors
-        batch, n, chi = self.batch, self.n_qubits, self.chi
-        kt = self._transfer(a)
+        if torch.is_grad_enabled() and self.tensors.requires_grad:
+            # The backward pass keeps one right vector per site and bitstring.
+            needed = self.batch * count * self.n_qubits * self.chi * self.tensors.element_size()
+            if needed > self.memory_budget:
+                raise MemoryBudgetError(
+                    f"the gradient of log_prob of {count:,} bitstrings on {self.n_qubits} qubits "
+                    f"(batch {self.batch}, bond dimension {self.chi}) keeps ~{needed / 2**30:.2f} "
+                    f"GiB of right vectors, over the memory budget of "
+                    f"{self.memory_budget / 2**30:.2f} GiB; use fewer bitstrings per call"
+                )
         columns = bits.permute(2, 0, 1).unsqueeze(2).contiguous()  # (n, B, 1, M)
-        real = a.real.dtype
-        v = torch.zeros(batch, chi, count, dtype=a.dtype, device=a.device)
-        v[:, 0] = 1
-        if torch.is_grad_enabled() and a.requires_grad:
-            logs = []
-            for i in range(n):
-                pair = torch.matmul(kt[:, i], v).view(batch, 2, chi, count)
-                nxt = torch.where(columns[i], pair[:, 1], pair[:, 0])
-                norm2 = (nxt * nxt if not nxt.is_complex() else nxt.abs() ** 2).sum(1)
-                logs.append(norm2)
-                safe = torch.where(norm2 > 0, norm2, torch.ones_like(norm2))
-                v = nxt * safe.rsqrt().unsqueeze(1)
-            return self._unbatch(torch.stack(logs).log().sum(0))
+        if torch.is_grad_enabled() and self.tensors.requires_grad:
+            return self._unbatch(_LogProb.apply(self.tensors, columns))
         with torch.no_grad():
-            norms = torch.empty(n, batch, count, dtype=real, device=a.device)
-            y = torch.empty(batch, 2 * chi, count, dtype=a.dtype, device=a.device)
-            sq = torch.empty(batch, chi, count, dtype=real, device=a.device)
-            scale = torch.empty(batch, count, dtype=real, device=a.device)
-            spare = torch.empty_like(v)
-            mask = torch.empty(batch, 1, count, dtype=a.dtype, device=a.device)
-            pair = y.view(batch, 2, chi, count)
-            for i in range(n):
-                torch.matmul(kt[:, i], v, out=y)
-                mask.copy_(columns[i])  # a 0/1 lerp weight: faster than a broadcast where
-                torch.lerp(pair[:, 0], pair[:, 1], mask, out=spare)
-                if spare.is_complex():
-                    torch.mul(spare.real, spare.real, out=sq).addcmul_(spare.imag, spare.imag)
-                else:
-                    torch.mul(spare, spare, out=sq)
-                torch.sum(sq, dim=1, out=norms[i])
-                torch.rsqrt(norms[i], out=scale).nan_to_num_(posinf=1.0)
-                v, spare = spare.mul_(scale.unsqueeze(1)), v
-            return self._unbatch(norms.log_().sum(0))
+            return self._unbatch(_log_prob(self.tensors, columns))
 
     def conditionals(self, bits: torch.Tensor) -> torch.Tensor:
         """``P(s_i = 1 | s_<i)`` along each bitstring, for every ``i`` (the autoregressive
