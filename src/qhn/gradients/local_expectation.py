@@ -40,7 +40,7 @@ from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError
 from qhn.gradients.base import honest
 
-__all__ = ["evaluations", "local_expectation", "mps_score_function"]
+__all__ = ["EVAL_CHUNK", "evaluations", "local_expectation", "mps_score_function"]
 
 BitCallable = Callable[[torch.Tensor], torch.Tensor]
 
@@ -56,12 +56,19 @@ def _check(backend: object, f: object, shots: object, least: int) -> None:
         )
 
 
+#: Bitstrings per call of ``f`` (a network evaluation per bitstring can be large).
+EVAL_CHUNK = 4096
+
+
 def _evaluate(f: BitCallable, bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``f`` on ``(..., n)`` bits → ``(...)``, detached."""
+    """``f`` on ``(..., n)`` bits → ``(...)``, detached, :data:`EVAL_CHUNK` bitstrings a call."""
     flat = bits.reshape(-1, bits.shape[-1])
     with torch.no_grad():
-        values = torch.as_tensor(f(flat)).to(dtype).reshape(bits.shape[:-1])
-    return values
+        parts = [
+            torch.as_tensor(f(flat[i : i + EVAL_CHUNK])).to(dtype).reshape(-1)
+            for i in range(0, flat.shape[0], EVAL_CHUNK)
+        ]
+    return torch.cat(parts).reshape(bits.shape[:-1])
 
 
 def evaluations(estimator: str, n_qubits: int, shots: int) -> int:
