@@ -5,19 +5,24 @@ An :class:`MPS` holds ``B`` states of ``n`` qubits as one zero-padded tensor ``A
 (a row vector times ``χ × χ`` matrices; only bond index 0 is used at both ends). Bond ``b``
 has ``bonds[b]`` live indices, always the first ones: the padding is exact zeros.
 
-Everything here comes from two sweeps (row vectors ``v`` are kept per bitstring):
+What is read off, and how (vectors ``v`` are kept per bitstring, all bitstrings at once):
 
-- right environments ``E_n = e_0 e_0ᵀ``, ``E_i = Σ_s A_i[s] E_{i+1} A_i[s]†`` (each rescaled to
-  unit trace; only ratios are used), and ``H_i[s] = A_i[s] E_{i+1} A_i[s]†``;
-- along a bitstring, ``num_s = v H_i[s] v†`` gives the exact conditional
-  ``P(s_i = s | s_<i) = num_s / (num_0 + num_1)``, and ``v ← v A_i[s_i] / √num_{s_i}`` keeps
-  ``v E_{i+1} v† = 1`` (no under- or overflow over thousands of sites).
+- **sampling** (exact sequential, "perfect"): an LQ sweep makes every site right-orthonormal
+  (``Σ_s A[s] A[s]† = I``); then with ``‖v‖ = 1``, ``P(s_i = s | s_<i) = ‖A_i[s]ᵀ v‖²`` and
+  ``v ← A_i[s_i]ᵀ v / ‖·‖`` — per site one ``(2χ × χ) · (χ × shots)`` product for all shots. The
+  exact ``log q`` of the draws comes for free;
+- **log_prob**: ``v ← A_i[s_i]ᵀ v`` renormalized at every site, the log norms summed (the state is
+  normalized), with an adjoint backward pass (:class:`_LogProb`);
+- **conditionals** (differentiable by plain autograd, no decomposition): right environments
+  ``E_n = e_0 e_0ᵀ``, ``E_i = Σ_s A_i[s] E_{i+1} A_i[s]†`` (rescaled to unit trace: only ratios
+  are used) and ``H_i[s] = A_i[s] E_{i+1} A_i[s]†`` give ``P(s_i = s | s_<i) = num_s /
+  (num_0 + num_1)`` with ``num_s = v H_i[s] v†``, and ``v ← v A_i[s_i] / √num_{s_i}``;
+- **marginals**: left environments ``L_0 = e_0ᵀ e_0``, ``L_{i+1} = Σ_s A_i[s]† L_i A_i[s]``:
+  ``P(s_i = s) ∝ Re tr(H_i[s] L_i)``;
+- **amplitudes / probs** (``n ≤ 20``, oracle use): all ``2^n`` prefixes contracted site by site.
 
-So sampling is exact sequential (perfect) sampling, all shots at once — each site is one
-``(shots, χ) × (χ, 4χ)`` product — and ``log q(s) = Σ_i log P(s_i | s_<i)`` is exact and
-normalized (also for a truncated state, whose distribution it then describes). Single-bit
-marginals use left environments ``L_0 = e_0ᵀ e_0``, ``L_{i+1} = Σ_s A_i[s]† L_i A_i[s]``:
-``P(s_i = s) ∝ Re tr(H_i[s] L_i)``. All of it is torch, differentiable in the tensors.
+Every renormalization keeps numbers O(1) over thousands of sites. A truncated state (``max_bond``)
+is described exactly: sampling, ``log_prob`` and conditionals are those of its own distribution.
 """
 
 from __future__ import annotations
