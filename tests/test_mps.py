@@ -249,3 +249,19 @@ def test_a_long_range_gate_alone_is_exact():
     circuit = Circuit(5, (Gate("h", (0,)), Gate("cnot", (0, 4)), Gate("ry", (2,), 0)), 1)
     params = torch.tensor([0.7], dtype=torch.float64)
     assert torch.allclose(MPS.probs(circuit, params), SV.probs(circuit, params), atol=1e-14)
+
+
+def test_deep_small_circuits_compress_losslessly_and_differentiate_without_svd():
+    # n = 4, three ring layers: the MPO bonds reach 4^3 = 64 > 2^⌊4/2⌋. Without gradients the
+    # state is compressed (losslessly: same probabilities); with gradients it is left
+    # uncompressed, so the backward pass never meets a complex SVD.
+    circuit = hardware_efficient(4, 3, ("ry", "rz"), "cz", "ring")
+    params = _params(circuit, 2, seed=12)
+    compressed = MPS.state(circuit, params)
+    assert max(compressed.bonds) <= 4
+    assert torch.allclose(compressed.probs(), SV.probs(circuit, params), atol=1e-12)
+    theta = params.clone().requires_grad_(True)
+    cost = torch.randn(16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    (ours,) = torch.autograd.grad((MPS.probs(circuit, theta) @ cost).sum(), theta)
+    (exact,) = torch.autograd.grad((SV.probs(circuit, theta) @ cost).sum(), theta)
+    assert torch.allclose(ours, exact, atol=1e-10)

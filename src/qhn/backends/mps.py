@@ -28,13 +28,14 @@ How a circuit becomes an MPS (``χ`` = bond dimension):
   SVD, so the differentiable path is plain einsums;
 - when the bond dimension would exceed the largest physical one, ``2^⌊n/2⌋`` (small ``n``, deep
   circuits), the state is compressed losslessly by a QR sweep and an SVD sweep keeping every
-  singular value (bonds then respect ``2^min(b, n−b)``);
+  singular value (bonds then respect ``2^min(b, n−b)``) — except while differentiating, where
+  the bonds are left to grow (within the memory budget) so that no SVD enters the gradient;
 - with ``max_bond``, bonds above it are truncated by that SVD sweep (in canonical form, so the
   squared singular values are the Schmidt weights). Each truncation's discarded fraction
   ``ε_k = Σ_discarded σ² / Σ σ²`` is accumulated in ``state.discarded_weight`` and turned into a
-  fidelity bound (see :class:`~qhn.backends.mps_state.MPS`). Gradients through a sweep go through
-  ``torch.linalg.qr/svd``, whose backward is ill-conditioned at degenerate singular values: the
-  exact, uncompressed path (every shallow wide circuit) is the one to differentiate.
+  fidelity bound (see :class:`~qhn.backends.mps_state.MPS`). Gradients through a truncation go
+  through ``torch.linalg.qr/svd``, whose backward is ill-conditioned at degenerate singular values
+  (and undefined for complex ones): differentiate the exact mode.
 
 Memory is estimated from the compiled bond dimensions and refused before any compute.
 """
@@ -166,16 +167,19 @@ def _physical(n: int) -> list[int]:
     return [2 ** min(b, n - b, 62) for b in range(n + 1)]
 
 
-def _needs_sweep(bonds: list[int], phys: list[int], max_bond: int | None) -> bool:
-    """Compress when a bond exceeds ``max_bond``, or (exact mode) when the padded ``χ`` exceeds
-    the largest physical bond ``2^⌊n/2⌋``; a bond above its own bound near the ends costs no
-    memory in the padded layout, so it is left alone (and the exact path stays SVD-free)."""
+def _needs_sweep(
+    bonds: list[int], phys: list[int], max_bond: int | None, lossless: bool = True
+) -> bool:
+    """Compress when a bond exceeds ``max_bond``, or (exact mode, ``lossless`` allowed) when the
+    padded ``χ`` exceeds the largest physical bond ``2^⌊n/2⌋``; a bond above its own bound near
+    the ends costs no memory in the padded layout, so it is left alone. ``lossless = False``
+    while differentiating: the exact path then stays SVD-free (bounded by the memory check)."""
     if max_bond is not None and max(bonds) > max_bond:
         return True
-    return max(bonds) > max(phys)
+    return lossless and max(bonds) > max(phys)
 
 
-def _plan_bonds(circuit: Circuit, max_bond: int | None) -> tuple[int, int]:
+def _plan_bonds(circuit: Circuit, max_bond: int | None, lossless: bool = True) -> tuple[int, int]:
     """``(peak padded χ during application, final χ)`` predicted from the compiled program."""
     n = circuit.n_qubits
     phys = _physical(n)
@@ -184,7 +188,7 @@ def _plan_bonds(circuit: Circuit, max_bond: int | None) -> tuple[int, int]:
         if isinstance(step, _MPORun):
             bonds = [b * d for b, d in zip(bonds, step.dims, strict=True)]
             peak = max(peak, max(bonds))
-            if _needs_sweep(bonds, phys, max_bond):
+            if _needs_sweep(bonds, phys, max_bond, lossless):
                 limit = [p if max_bond is None else min(p, max_bond) for p in phys]
                 bonds = [min(b, c) for b, c in zip(bonds, limit, strict=True)]
     return peak, max(bonds)
@@ -290,10 +294,12 @@ class MPSBackend:
         return f"MPSBackend(max_bond={self.max_bond}, dtype={self.dtype}, device={self.device})"
 
     # ------------------------------------------------------------------ building
-    def check_memory(self, circuit: Circuit, batch: int) -> tuple[int, int]:
-        """Refuse, before computing, a circuit whose MPS would not fit the memory budget.
-        Returns ``(peak χ, final χ)``."""
-        peak, final = _plan_bonds(circuit, self.max_bond)
+    def check_memory(
+        self, circuit: Circuit, batch: int, differentiable: bool = False
+    ) -> tuple[int, int]:
+        """Refuse, before computing, a circuit whose MPS would not fit the memory budget
+        (``differentiable``: without lossless compression). Returns ``(peak χ, final χ)``."""
+        peak, final = _plan_bonds(circuit, self.max_bond, lossless=not differentiable)
         itemsize = 8 if circuit.is_real else 16
         itemsize //= 1 if self.dtype == torch.float64 else 2
         needed = 3 * batch * circuit.n_qubits * 2 * peak * peak * itemsize
@@ -312,7 +318,8 @@ class MPSBackend:
         batch_params, batched = as_param_batch(circuit, params)
         batch_params = batch_params.to(device=self.device, dtype=self.dtype)
         batch, n = batch_params.shape[0], circuit.n_qubits
-        self.check_memory(circuit, batch)
+        differentiable = torch.is_grad_enabled() and batch_params.requires_grad
+        self.check_memory(circuit, batch, differentiable)
         dtype = self.dtype if circuit.is_real else self.complex_dtype
         tensors = torch.zeros(batch, n, 1, 2, 1, dtype=dtype, device=self.device)
         tensors[:, :, 0, 0, 0] = 1
@@ -327,7 +334,7 @@ class MPSBackend:
                 tensors = torch.einsum("bnts,bnlsr->bnltr", mats, tensors)
                 continue
             tensors, bonds = _apply_mpo(tensors, bonds, step)
-            if _needs_sweep(bonds, phys, self.max_bond):
+            if _needs_sweep(bonds, phys, self.max_bond, lossless=not differentiable):
                 tensors, bonds, eps = _sweep(tensors, bonds, self.max_bond)
                 discarded = discarded + eps.sum(-1)
                 angle = angle + torch.asin(eps.clamp(0, 1).sqrt()).sum(-1)
