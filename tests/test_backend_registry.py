@@ -31,7 +31,6 @@ def test_valid_specs_are_accepted_without_importing_an_sdk(spec, canonical):
         ("statevectr", "unknown backend 'statevectr'; choose one of: statevector, sampled"),
         ("qiskit:", "unknown backend 'qiskit:'"),
         ("cirq:sim", "unknown backend 'cirq:sim'"),
-        ("mps", "reserved for the matrix-product-state simulator"),
         (3, "backend must be a spec string"),
     ],
 )
@@ -117,3 +116,13 @@ def test_runs_train_on_a_backend_spec_end_to_end(tmp_path):
     summary = run(sampled, tmp_path / "aer", plots=False)
     assert summary["estimator"] == "parameter-shift" and summary["steps"] == 2
     assert summary["shots"] > 0
+
+
+def test_the_mps_spec_builds_the_matrix_product_state_simulator():
+    from qhn.backends.mps import MPSBackend
+
+    assert check_backend_spec(" mps ") == "mps"
+    backend = get_backend("mps", seed=1, noise=None, max_bond=8)
+    assert isinstance(backend, MPSBackend) and backend.max_bond == 8
+    with pytest.raises(ConfigError, match="backend 'mps' takes only max_bond"):
+        get_backend("mps", shots=3)

@@ -358,12 +358,14 @@ def test_task_names_and_options_are_checked_against_the_registry():
 
 def test_backend_and_estimator_tables_agree_with_the_real_backends():
     from qhn.backends import SampleOnly, StatevectorBackend
+    from qhn.backends.mps import MPSBackend
     from qhn.experiments.config import ESTIMATORS_BY_BACKEND
     from qhn.gradients import valid_estimators
 
     real = {
         "statevector": valid_estimators(StatevectorBackend()),
         "sampled": valid_estimators(SampleOnly(StatevectorBackend())),
+        "mps": valid_estimators(MPSBackend()),
     }
     assert {k: set(v) for k, v in ESTIMATORS_BY_BACKEND.items()} == {
         k: set(v) for k, v in real.items()
@@ -371,7 +373,7 @@ def test_backend_and_estimator_tables_agree_with_the_real_backends():
     for backend, names in real.items():
         for name in ("backprop", "parameter-shift", "score-function"):
             # Each estimator with the shots setting it can use: backprop is exact only.
-            shots = None if name == "backprop" and backend == "statevector" else 10
+            shots = None if name == "backprop" and backend in ("statevector", "mps") else 10
             options = {"task": "t", "backend": backend, "estimator": name, "shots": shots}
             options["objective"] = "mle"
             if name in names:

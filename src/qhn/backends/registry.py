@@ -8,7 +8,7 @@
   ``qiskit_ibm_runtime.fake_provider`` backend by its ``.name``, e.g. ``qiskit:fake_torino``);
 - ``pennylane:<device>``: any installed PennyLane device (``pennylane:default.qubit``, …;
   ``pennylane:default.mixed`` takes a noise table and gives exact noisy probabilities);
-- ``mps`` is reserved for the matrix-product-state simulator.
+- ``mps``: the matrix-product-state simulator (exact; option ``max_bond`` truncates).
 
 SDK adapters live in their own modules, imported only when their spec is asked for, so
 ``import qhn`` imports no SDK. :func:`check_backend_spec` validates a spec's form without
@@ -28,21 +28,22 @@ __all__ = ["BACKEND_KINDS", "check_backend_spec", "get_backend", "is_simulator_s
 #: Plain specs, and the prefixes of SDK specs (``prefix:target``).
 PLAIN = ("statevector", "sampled", "noisy")
 PREFIXES = ("qiskit", "pennylane")
-RESERVED = {"mps": "the matrix-product-state simulator (not available yet)"}
-BACKEND_KINDS = (*PLAIN, *(f"{p}:<target>" for p in PREFIXES))
+RESERVED: dict[str, str] = {}
+BACKEND_KINDS = (*PLAIN, *(f"{p}:<target>" for p in PREFIXES), "mps")
 
 #: Where each kind's class lives, imported on first use.
 _MODULES = {
     "noisy": "qhn.backends.noisy:NoisyBackend",
     "qiskit": "qhn.backends.qiskit_backend:QiskitBackend",
     "pennylane": "qhn.backends.pennylane_backend:PennyLaneBackend",
+    "mps": "qhn.backends.mps:MPSBackend",
 }
 _EXTRAS = {"qiskit": "qiskit", "pennylane": "pennylane"}
 
 
 def _valid() -> str:
     return (
-        "statevector, sampled, noisy, qiskit:aer, qiskit:aer-noisy, qiskit:statevector, "
+        "statevector, sampled, noisy, mps, qiskit:aer, qiskit:aer-noisy, qiskit:statevector, "
         "qiskit:<fake device, e.g. fake_torino>, pennylane:<device, e.g. default.qubit>"
     )
 
@@ -55,7 +56,7 @@ def check_backend_spec(spec: object) -> str:
     spec = spec.strip()
     if spec in RESERVED:
         raise ConfigError(f"backend {spec!r} is reserved for {RESERVED[spec]}; choose: {_valid()}")
-    if spec in PLAIN:
+    if spec in PLAIN or spec == "mps":
         return spec
     prefix, sep, target = spec.partition(":")
     if sep and prefix in PREFIXES and target.strip():
@@ -113,6 +114,13 @@ def get_backend(spec: str, **options: Any) -> Backend:
             raise ConfigError(f"precision must be 'float64' or 'float32', got {precision!r}")
         backend = StatevectorBackend(dtype=dtypes[precision])
         return backend if spec == "statevector" else SampleOnly(backend)
+    if spec == "mps":
+        unknown = sorted(set(options) - {"seed", "noise", "max_bond"})
+        if unknown or options.get("noise"):
+            raise ConfigError(
+                f"backend 'mps' takes only max_bond (and seed), got {', '.join(unknown) or 'noise'}"
+            )
+        return _load("mps")(max_bond=options.get("max_bond"))
     if spec == "noisy":
         return _load("noisy")(noise=options.pop("noise", None), **options)
     prefix, _, target = spec.partition(":")

@@ -81,6 +81,7 @@ ESTIMATORS = ("auto", *ESTIMATOR_NAMES)
 ESTIMATORS_BY_BACKEND = {
     "statevector": ("backprop", "parameter-shift", "score-function"),
     "sampled": ("parameter-shift",),
+    "mps": ("backprop", "parameter-shift", "score-function"),
 }
 _ROTATIONS = tuple(sorted(ROTATION_GATES))
 _ENTANGLERS = tuple(sorted(ENTANGLING_GATES))
