@@ -47,7 +47,7 @@ def train(
     backend: Annotated[
         str | None,
         typer.Option(
-            help="statevector | sampled | noisy | qiskit:<target> | pennylane:<device>",
+            help="statevector | sampled | noisy | mps | qiskit:<target> | pennylane:<device>",
             show_default=run_default("backend"),
         ),
     ] = None,

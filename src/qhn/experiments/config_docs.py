@@ -55,7 +55,8 @@ FIELD_DOCS: dict[str, str] = {
     "(unset: 1); every start counts in `evaluations`.",
     # backend and gradients
     "backend": "Backend spec: `statevector`, `sampled` (samples only, as on hardware), "
-    "`noisy`, `qiskit:<target>`, `pennylane:<device>`.",
+    "`noisy`, `mps` (matrix-product state, for many qubits), `qiskit:<target>`, "
+    "`pennylane:<device>`.",
     "estimator": "Gradient estimator: `auto` (backprop for exact expectations on the "
     "statevector, parameter-shift otherwise), `backprop`, `parameter-shift`, "
     "`score-function`.",
