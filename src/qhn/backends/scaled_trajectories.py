@@ -259,8 +259,9 @@ class _Simulator:
 
     def layer(self, x: torch.Tensor, m: torch.Tensor, d: int) -> torch.Tensor:
         """Apply sub-layer ``d`` (its CNOTs, then the one-qubit matrices ``m (T, n, 2, 2)``) to
-        states ``x (T, 2**n)``, group by group from the last (see the module docstring)."""
-        count = x.shape[0]
+        states ``x (T, C, 2**n)`` (``C`` vectors per trajectory share its matrices), group by
+        group from the last (see the module docstring)."""
+        count, width = x.shape[:2]
         for (a, k), perm in zip(reversed(self.groups[d]), reversed(self.perms[d]), strict=True):
             g = m[:, a]
             for q in range(a + 1, a + k):
@@ -268,38 +269,44 @@ class _Simulator:
                     count, 2 * g.shape[1], 2 * g.shape[2]
                 )
             g = g @ perm.to(g.dtype)
-            x = torch.matmul(g, x.reshape(count, -1, 2**k).transpose(1, 2))
-        return x.reshape(count, -1)
+            x = torch.matmul(g[:, None], x.reshape(count, width, -1, 2**k).transpose(2, 3))
+        return x.reshape(count, width, -1)
 
     def run(
         self, matrices: torch.Tensor, start: int, psi: torch.Tensor | None, dtype: torch.dtype
     ) -> torch.Tensor:
         """Probabilities after sub-layers ``start..D−1``. ``psi``: the state before sub-layer
         ``start`` ``(2**n,)``, or None for ``|0…0⟩`` at ``start = 0`` (then the first sub-layer
-        gives a product state: its CNOTs act on ``|0…0⟩`` trivially). Shapes: ``matrices
-        (T, D, n, 2, 2)`` → ``(T, 2**n)`` float64."""
-        count, n = matrices.shape[0], self.n
+        gives a product state: its CNOTs act on ``|0…0⟩`` trivially). The last sub-layer's
+        matrices ``RY·E_cx`` are real, so it acts on the real and imaginary parts as two real
+        vectors (half the arithmetic). Shapes: ``matrices (T, D, n, 2, 2)`` → ``(T, 2**n)``
+        float64."""
+        count, n, depth = matrices.shape[0], self.n, self.layered.depth
         m = matrices.to(dtype)
         if psi is None:
             x = m[:, 0, 0, :, 0]
             for q in range(1, n):
                 x = (x[:, :, None] * m[:, 0, q, None, :, 0]).reshape(count, -1)
-            start = 1
+            x, start = x.unsqueeze(1), 1
         else:
-            x = psi.to(dtype).expand(count, -1)
-        for d in range(start, self.layered.depth):
+            x = psi.to(dtype).expand(count, 1, -1)
+        for d in range(start, depth - 1):
             x = self.layer(x, m[:, d], d)
-        return x.abs().square().to(torch.float64)
+        if start < depth:
+            real = torch.float32 if dtype == torch.complex64 else torch.float64
+            parts = torch.cat([x.real, x.imag], 1)
+            x = self.layer(parts, matrices[:, -1].real.to(real), depth - 1)
+        return x.abs().square().sum(1).to(torch.float64)
 
     def states(self, matrices: torch.Tensor) -> list[torch.Tensor]:
         """Noiseless states before each sub-layer and after the last (complex128 ``(2**n,)``
         each) from the noiseless ``matrices (1, D, n, 2, 2)``."""
-        psi = torch.zeros((1, 2**self.n), dtype=torch.complex128)
-        psi[0, 0] = 1
-        out = [psi[0]]
+        psi = torch.zeros((1, 1, 2**self.n), dtype=torch.complex128)
+        psi[0, 0, 0] = 1
+        out = [psi[0, 0]]
         for d in range(self.layered.depth):
             psi = self.layer(psi, matrices[:, d], d)
-            out.append(psi[0])
+            out.append(psi[0, 0])
         return out
 
 
