@@ -31,6 +31,7 @@ from qhn.backends.noisy import NoiseModel, NoisyBackend
 from qhn.backends.scaled_trajectories import REFERENCE_P1, REFERENCE_P2
 from qhn.bits import bits_to_index
 from qhn.circuits.ansatz import qhn_reference
+from qhn.cli_noise_study import keep_freed_memory
 from qhn.noise_study import (
     DEFAULT_TRAJECTORIES,
     NoiseStudyConfig,
@@ -51,12 +52,13 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=DEFAULT_TRAJECTORIES)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--files", default=",".join(f"run{k}.txt" for k in range(1, 11)))
-    parser.add_argument("--peer-rows", type=int, default=2)
-    parser.add_argument("--peer-shots", type=int, default=1024)
+    parser.add_argument("--peer-rows", type=int, default=1)
+    parser.add_argument("--peer-shots", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="also write the study's files")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
 
     config = NoiseStudyConfig(
         params_dir=args.params,
