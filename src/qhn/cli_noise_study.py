@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from qhn.noise_study import DEFAULT_FILES, DEFAULT_NEAR_TOL, DEFAULT_SCALES, DEFAULT_TRAJECTORIES
+
 __all__ = ["keep_freed_memory", "noise_study"]
 
 _DATA = Path("../shared/data/binncode-mnist01")
@@ -46,17 +48,17 @@ def noise_study(
     ] = Path("noise-study"),
     scales: Annotated[
         str, typer.Option("--scales", help="Noise scales x, comma-separated.")
-    ] = "0,0.2,0.4,0.6,0.8,1.0,1.2,1.4,1.6,1.8,2.0",
+    ] = ",".join(f"{x:g}" for x in DEFAULT_SCALES),
     trajectories: Annotated[
         int, typer.Option("--trajectories", help="Error patterns simulated per row.")
-    ] = 192,
+    ] = DEFAULT_TRAJECTORIES,
     files: Annotated[
         str, typer.Option("--files", help="Parameter files in --params, comma-separated.")
-    ] = ",".join(f"run{k}.txt" for k in range(1, 11)),
+    ] = ",".join(DEFAULT_FILES),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the error patterns.")] = 0,
     near_tol: Annotated[
         float, typer.Option("--near-tol", help="Near-optimal set: C(s) <= min C + this.")
-    ] = 1e-6,
+    ] = DEFAULT_NEAR_TOL,
     threads: Annotated[
         int | None, typer.Option("--threads", help="Torch threads (unset: torch's default).")
     ] = None,
