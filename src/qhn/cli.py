@@ -10,6 +10,7 @@ import typer
 from qhn.cli_baseline import baseline
 from qhn.cli_config import config_app
 from qhn.cli_errors import DEBUG_META, ErrorPolicyGroup, debug_first
+from qhn.cli_noise_study import noise_study
 from qhn.cli_predict import export, predict
 from qhn.cli_sweep import report, reproduce, sweep
 from qhn.cli_train import train
@@ -192,6 +193,7 @@ app.command()(reproduce)
 app.command()(baseline)
 app.command()(predict)
 app.command()(export)
+app.command("noise-study")(noise_study)
 app.add_typer(config_app)
 
 
