@@ -20,6 +20,14 @@ Design (all numbers are in the generated file, which is copied into the sweep di
   ``T = N / N_eff`` so that every task's likelihood carries ``N_eff`` (default 100) examples'
   worth of evidence — a tempered posterior, stated in the report. MLE is unaffected (Adam is
   invariant to the scale of the loss).
+- **Classical baselines** (second edition), on each task's exact settings and seeds:
+  ``bayesbinn`` and ``ste`` with the QHN's steps; ``anneal`` and ``random`` with a budget of
+  ``2^n`` network-loss evaluations — what an exact QHN run really computes (it enumerates the
+  landscape once and reuses it every step; its summary's ``evaluations`` counts ``2^n`` per step,
+  a budget no search of real network losses could spend at 18 bits); ``exhaustive`` (the
+  landscape's optimum) as a reference. Comparisons pair each QHN arm with each baseline by seed
+  (:mod:`qhn.experiments.baseline_comparisons`). ``cost-vector`` has no network, so only the
+  searches run on it.
 - **Seeds**: ``train.seed`` varies the initialisation and the shots; the data set of a task is
   the same for every run (``data_seed = 0``).
 """
@@ -51,6 +59,14 @@ class ReproduceScale:
     steps: int
     sampled_steps: int
     shots: int
+    baselines: tuple[str, ...]
+    baseline_tasks: tuple[str, ...] | None = None
+
+
+#: Baselines that need only ``C(s)`` (no network, no data): they also run on ``cost-vector``.
+SEARCH_BASELINES = ("anneal", "random", "exhaustive")
+#: Baselines whose budget is matched to one enumeration, ``2^n`` evaluations.
+BUDGETED_BASELINES = ("anneal", "random")
 
 
 FULL = ReproduceScale(
@@ -61,6 +77,7 @@ FULL = ReproduceScale(
     steps=300,
     sampled_steps=200,
     shots=256,
+    baselines=("bayesbinn", "ste", "anneal", "random", "exhaustive"),
 )
 QUICK = ReproduceScale(
     tasks=("teacher", "moons"),
@@ -70,6 +87,8 @@ QUICK = ReproduceScale(
     steps=120,
     sampled_steps=80,
     shots=128,
+    baselines=("bayesbinn", "anneal"),
+    baseline_tasks=("teacher",),
 )
 
 
@@ -113,8 +132,10 @@ def reproduce_sweep(
                 continue
             options = {"path": str(Path(cost_vector).resolve()), "n_examples": MNIST01_TRAIN_SIZE}
             n_train = MNIST01_TRAIN_SIZE
+            n_bits = 17
         else:
-            n_train = get_task(task).n_train
+            built = get_task(task)
+            n_train, n_bits = built.n_train, built.n_bits
         temperature = max(n_train / n_eff, 1e-6)
         groups = [("exact", ["mle", "elbo", "selbo"], {})]
         if task in scale.sampled_tasks:
@@ -138,7 +159,32 @@ def reproduce_sweep(
                 f"{key_literal('task_options.' + k)} = {toml_value(v)}" for k, v in options.items()
             ]
             lines += ["[group.grid]", f"objective = {toml_value(objectives)}"]
+        lines += _baseline_group(task, scale, temperature, options, n_bits)
     return "\n".join(lines) + "\n"
+
+
+def _baseline_group(
+    task: str, scale: ReproduceScale, temperature: float, options: dict[str, object], n_bits: int
+) -> list[str]:
+    """The ``[[group]]`` lines of a task's classical baselines (none when it has none)."""
+    if scale.baseline_tasks is not None and task not in scale.baseline_tasks:
+        return []
+    methods = [m for m in scale.baselines if task != "cost-vector" or m in SEARCH_BASELINES]
+    if not methods:
+        return []
+    lines = [
+        "",
+        "[[group]]",
+        f'name = "{task}/baselines"',
+        "[group.base]",
+        f'task = "{task}"',
+        f"temperature = {toml_value(float(temperature))}",
+    ]
+    lines += [f"{key_literal('task_options.' + k)} = {toml_value(v)}" for k, v in options.items()]
+    if any(m in BUDGETED_BASELINES for m in methods):
+        lines += ["[group.base.baseline]", f"budget = {2**n_bits}"]
+    lines += ["[group.grid]", "layers = [0]", f"method = {toml_value(methods)}"]
+    return lines
 
 
 def key_literal(key: str) -> str:
