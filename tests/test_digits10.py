@@ -72,7 +72,7 @@ def test_batched_cost_matches_a_plain_forward_pass(activation):
 
 
 def test_default_output_scale(task):
-    assert task.network.output_scale == pytest.approx(1 / 32)
+    assert task.network.output_scale == pytest.approx(1 / 8)
     with pytest.raises(ConfigError, match="output_scale"):
         get_task("digits10", seed=0, output_scale=-1.0)
 

@@ -5,7 +5,7 @@ the 64 pixels divided by 16 (in ``[0, 1]``), labels the digits 0..9; a seeded st
 keeps ``test_fraction`` (default 30 %) of each class for testing (1,257 train / 540 test images).
 The network has ±1 weights and biases: ``64·16 + 16 + 16·10 + 10 = 1,210`` bits, ReLU hidden units
 by default (or ``sign``), a softmax output whose logits are multiplied by ``output_scale``
-(:mod:`qhn.models.batched`; default ``1/32``), and the cross-entropy loss.
+(:mod:`qhn.models.batched`; default ``1/√64 = 1/8``), and the cross-entropy loss.
 
 No hypernetwork over 1,210 bits can enumerate ``2^1210`` networks: this task trains with a
 block-factorized hypernetwork from sampled networks (``blocks``, ``shots``; see
@@ -37,7 +37,7 @@ def build_digits10(
     """All ten digits at 8×8, pixels / 16, a seeded stratified split, cross-entropy.
 
     ``output_scale = 0`` (the default) means :func:`~qhn.models.batched.default_output_scale`,
-    ``1/√(64·hidden)`` (``1/32`` for 16 hidden units).
+    ``1/√64 = 1/8``.
     """
     from sklearn.datasets import load_digits
 
@@ -53,7 +53,7 @@ def build_digits10(
         raise ConfigError(f"output_scale must be a number >= 0, got {output_scale!r}")
     if output_scale < 0:
         raise ConfigError(
-            f"output_scale must be > 0 (or 0 for the default 1/sqrt(64*hidden)), got {output_scale}"
+            f"output_scale must be > 0 (or 0 for the default 1/sqrt(64) = 1/8), got {output_scale}"
         )
     test_fraction = check_fraction("test_fraction", test_fraction)
     sizes = (64, hidden, 10)

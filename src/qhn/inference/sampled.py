@@ -20,6 +20,8 @@ Its gradient is the local-expectation or score-function rule of
 - **MLE**: the data term alone.
 
 Values are honest estimates; gradients are the estimator's (``value + (sur − sur.detach())``).
+Each step also records ``acc_minibatch``, the mean accuracy of the ``S`` sampled networks on the
+step's minibatch (a cheap training curve).
 """
 
 from __future__ import annotations
@@ -181,8 +183,12 @@ class SampledObjective:
         data_value = data_values.detach().mean()
         objective = data_value - penalty_value
         loss = -honest(objective, surrogate - penalty_surrogate)
+        with torch.no_grad():
+            predicted = self.task.network.predict_proba(bits, x).argmax(-1)
+            accuracy = (predicted == y).to(torch.float64).mean()
         metrics.update(
             {
+                "acc_minibatch": float(accuracy),
                 "objective": float(objective),
                 "data_term": float(data_value),
                 "expected_cost": float(-data_value / self.scale),
