@@ -160,3 +160,13 @@ def test_block_run_objectives_and_estimators(tmp_path, objective, estimator):
     assert summary["estimator"] == estimator and np.isfinite(summary["final_loss"])
     if objective == "selbo":
         assert summary["kernel_bandwidths_rule"].startswith("median heuristic")
+
+
+def test_the_shipped_recipe_builds():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "digits10.toml"
+    built = build_run(load_config(path))
+    assert built.model.n_qubits == 1210 and built.model.sizes == (10,) * 121
+    assert built.circuit.n_params == 121 * 2 * 10  # two RY layers around one CZ chain per block
+    assert built.model.entangled and built.objective.estimator == "local-expectation"
