@@ -41,7 +41,9 @@ def _model(sizes, layers, seed=0):
 
 def _z(samples: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
     r = samples.shape[0]
-    return (samples.mean(0) - exact) / (samples.std(0) / math.sqrt(r)).clamp_min(1e-12)
+    z = (samples.mean(0) - exact) / (samples.std(0) / math.sqrt(r)).clamp_min(1e-12)
+    print(f"R = {r}, components = {z.numel()}, max |z| = {float(z.abs().max()):.2f}")
+    return z
 
 
 @pytest.mark.parametrize("layers", [0, 1, 2])
