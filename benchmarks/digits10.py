@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", nargs="*", default=[])
     parser.add_argument("--figures", action="store_true")
+    parser.add_argument(
+        "--finished-only", action="store_true", help="tabulate finished runs, start none"
+    )
     args = parser.parse_args()
     base = load_config(args.config)
     out = Path(args.out)
@@ -55,7 +58,10 @@ def main() -> None:
                 sets = [f"layers={layers}", f"estimator={estimator}", f"train.seed={seed}"]
                 config = apply_overrides(base, [*args.overrides, *sets])
                 where = out / f"L{layers}-{estimator}-s{seed}"
-                summary = read_summary(where) or run(config, where, resume=where.exists())
+                summary = read_summary(where)
+                if summary is None and args.finished_only:
+                    continue
+                summary = summary or run(config, where, resume=where.exists())
                 rows.append({"layers": layers, "estimator": estimator, "seed": seed, **summary})
                 print(
                     f"layers={layers} {estimator} seed={seed}: BMA {summary['acc_bma_test']:.4f} "
@@ -75,6 +81,8 @@ def main() -> None:
     for layers in args.layers:
         for estimator in args.estimators:
             group = [r for r in rows if r["layers"] == layers and r["estimator"] == estimator]
+            if not group:
+                continue
             cells = [interval([r[k] for r in group]) for k in ("acc_bma_test", "acc_mode_test")]
             cells.append(interval([r["acc_sample_test"] for r in group]))
             wall = statistics.median(r["wall_seconds"] for r in group)
@@ -108,32 +116,34 @@ def figures(out: Path, rows: list[dict], layers: list[int], estimators: list[str
                 label = f"layers {layer}, {estimator}" if i == 0 else None
                 ax.plot(range(1, len(costs) + 1), smooth, color=f"C{layer}", alpha=0.7, label=label)
     ax.set_xlabel("step")
-    ax.set_ylabel("accuracy of the sampled networks on the step's minibatch")
+    ax.set_ylabel("train minibatch accuracy (sampled networks)")
     ax.set_title("digits10: training accuracy vs steps (20-step mean)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "accuracy_vs_steps.png", dpi=120)
     fig, ax = plt.subplots(figsize=(5, 4))
     for estimator in estimators:
-        means, halves = [], []
+        shown, means, halves = [], [], []
         for layer in layers:
             group = [
                 r["acc_bma_test"]
                 for r in rows
                 if r["layers"] == layer and r["estimator"] == estimator
             ]
+            if not group:
+                continue
             mean, half = interval(group)
+            shown.append(layer)
             means.append(mean)
             halves.append(half)
-        ax.errorbar(
-            layers, means, yerr=halves, marker="o", capsize=4, label=f"QHN BMA, {estimator}"
-        )
+            ax.scatter([layer] * len(group), group, color="grey", s=12, zorder=3)
+        ax.errorbar(shown, means, yerr=halves, marker="o", capsize=4, label=f"QHN BMA, {estimator}")
     for i, (name, (mean, _)) in enumerate(ANCHORS.items()):
         ax.axhline(mean, color=f"C{i + 3}", linestyle="--", label=name)
     ax.set_xticks(layers)
     ax.set_xlabel("entangling layers per 10-qubit block")
     ax.set_ylabel("test accuracy")
-    ax.set_title("digits10: BMA test accuracy vs layers")
+    ax.set_title("digits10: BMA test accuracy vs layers (dots: seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "accuracy_vs_layers.png", dpi=120)
