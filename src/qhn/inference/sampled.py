@@ -20,8 +20,8 @@ Its gradient is the local-expectation or score-function rule of
 - **MLE**: the data term alone.
 
 Values are honest estimates; gradients are the estimator's (``value + (sur − sur.detach())``).
-Each step also records ``acc_minibatch``, the mean accuracy of the ``S`` sampled networks on the
-step's minibatch (a cheap training curve).
+Each step also records ``acc_minibatch``, the mean accuracy of (the first 16 of) the ``S`` sampled
+networks on the step's minibatch (a cheap training curve).
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ from qhn.models.batched import minibatch_cost
 __all__ = ["SAMPLED_OBJECTIVES", "SampledObjective", "median_bandwidths"]
 
 SAMPLED_OBJECTIVES = ("mle", "elbo", "selbo")
+#: Networks evaluated at once (bounded scratch memory, cache-sized blocks).
+CHUNK = 512
+#: Sampled networks whose minibatch accuracy is recorded each step (a cheap training curve).
+ACCURACY_NETWORKS = 16
 
 
 def median_bandwidths(shots: torch.Tensor, ratios: tuple[float, ...]) -> tuple[float, ...]:
@@ -175,7 +179,7 @@ class SampledObjective:
                 model, probs, bits, f, generator=generator
             )
         else:
-            values = f(bits)
+            values = torch.cat([f(bits[i : i + CHUNK]) for i in range(0, bits.shape[0], CHUNK)])
             spent = bits.shape[0]
             surrogate = score_function_surrogate(model.log_prob(bits, probs), values)
         self.evaluations += spent
@@ -184,7 +188,8 @@ class SampledObjective:
         objective = data_value - penalty_value
         loss = -honest(objective, surrogate - penalty_surrogate)
         with torch.no_grad():
-            predicted = self.task.network.predict_proba(bits, x).argmax(-1)
+            shown = bits[:ACCURACY_NETWORKS]
+            predicted = self.task.network.predict_proba(shown, x).argmax(-1)
             accuracy = (predicted == y).to(torch.float64).mean()
         metrics.update(
             {
