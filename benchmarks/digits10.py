@@ -114,7 +114,15 @@ def figures(out: Path, rows: list[dict], layers: list[int], estimators: list[str
                     statistics.fmean(costs[max(0, j - 19) : j + 1]) for j in range(len(costs))
                 ]
                 label = f"layers {layer}, {estimator}" if i == 0 else None
-                ax.plot(range(1, len(costs) + 1), smooth, color=f"C{layer}", alpha=0.7, label=label)
+                style = "-" if estimator == "local-expectation" else "--"
+                ax.plot(
+                    range(1, len(costs) + 1),
+                    smooth,
+                    color=f"C{layer}",
+                    linestyle=style,
+                    alpha=0.7,
+                    label=label,
+                )
     ax.set_xlabel("step")
     ax.set_ylabel("train minibatch accuracy (sampled networks)")
     ax.set_title("digits10: training accuracy vs steps (20-step mean)")
