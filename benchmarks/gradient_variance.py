@@ -33,7 +33,7 @@ import torch
 
 from qhn.backends.mps import MPSBackend
 from qhn.circuits import hardware_efficient
-from qhn.gradients.local_expectation import evaluations, local_expectation, mps_score_function
+from qhn.gradients.mps_estimators import evaluations, local_expectation, mps_score_function
 from qhn.gradients.parameter_shift import combine_shifts, plan_shifts
 
 

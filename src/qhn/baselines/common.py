@@ -125,7 +125,7 @@ def real_logits(
             b_start, b_stop = layout.biases[layer]
             z = z + values[:, b_start:b_stop][:, None, :]
         if layer == network.n_layers - 1:
-            return z
+            return z * getattr(network, "output_scale", 1.0)
         h = _HIDDEN[activation](z)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -329,6 +329,10 @@ TASKS: dict[str, TaskBuilder] = {
         "digits 3 vs 7 with two alphabet bits (19 bits)",
         fixed={"classes": (3, 7), "alphabet_bits": True},
     ),
+    "digits10": TaskBuilder(
+        "qhn.data.digits10:build_digits10",
+        "scikit-learn digits, all 10 classes at 8×8: 64→16→10 with ±1 weights (1,210 bits)",
+    ),
     "cost-vector": TaskBuilder(
         "qhn.data.cost_vector:build_cost_vector",
         "a precomputed C(s) over all 2**n bitstrings (text or .npy)",

@@ -76,7 +76,8 @@ OBJECTIVES = ("mle", "elbo", "selbo")
 BACKENDS = BACKEND_KINDS
 #: The backends that take a ``[noise]`` table.
 NOISY_BACKENDS = ("noisy", "qiskit:aer-noisy", "pennylane:default.mixed")
-ESTIMATORS = ("auto", *ESTIMATOR_NAMES)
+#: ``local-expectation`` serves block-factorized runs only (:mod:`qhn.experiments.block_run`).
+ESTIMATORS = ("auto", *ESTIMATOR_NAMES, "local-expectation")
 #: The gradient estimators each backend can serve ("auto" resolves to the first).
 ESTIMATORS_BY_BACKEND = {
     "statevector": ("backprop", "parameter-shift", "score-function"),
@@ -151,6 +152,8 @@ class RunConfig:
     noise: dict[str, Any] = field(default_factory=dict, metadata=_group("backend and gradients"))
     precision: str = field(default="float64", metadata=_group("backend and gradients"))
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_group("train"))
+    blocks: int | tuple[int, ...] | None = field(default=None, metadata=_group("scale"))
+    batch_size: int | None = field(default=None, metadata=_group("scale"))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -220,6 +223,16 @@ class RunConfig:
         _check_method_and_init(self)
 
     def _check_combination(self) -> None:
+        if self.blocks is not None:
+            from qhn.experiments.block_run import check_block_config
+
+            check_block_config(self)
+            return
+        if self.batch_size is not None:
+            raise ConfigError(
+                f"batch_size = {self.batch_size} needs blocks (sampled training); exact runs use "
+                "all examples: leave batch_size unset or set blocks"
+            )
         samples_only = self.backend == "sampled" or self.backend.startswith("qiskit:")
         if self.objective == "elbo" and samples_only:
             raise ConfigError(
@@ -274,6 +287,8 @@ class RunConfig:
     def resolved_estimator(self) -> str:
         """The gradient estimator actually used: ``auto`` is backprop for exact expectations on
         the statevector backend, parameter-shift otherwise (shots, or any other backend)."""
+        if self.estimator == "auto" and self.blocks is not None:
+            return "local-expectation"
         if self.estimator == "auto":
             exact_simulator = self.shots is None and self.backend == "statevector"
             return "backprop" if exact_simulator else "parameter-shift"

@@ -65,6 +65,12 @@ FIELD_DOCS: dict[str, str] = {
     "`float32` (faster, about 1e-7 relative error); statevector and sampled backends only.",
     "noise": "The `[noise]` table of a noisy backend: `p1`, `p2`, `readout`, `readout01`, "
     "`readout10`, `scale`.",
+    # scale
+    "blocks": "Block-factorized hypernetwork: `k` equal blocks or a list of block sizes; "
+    "independent circuits on consecutive bits, trained from sampled networks (unset: one "
+    "circuit, exact enumeration or shots).",
+    "batch_size": "Training examples per step of a block-factorized run (unset: all); the "
+    "data term is scaled by N/T so it stays unbiased.",
     # train
     "train.steps": "Optimization steps (≥ 1).",
     "train.lr": "Learning rate (> 0); with L-BFGS the initial step length (use 1).",

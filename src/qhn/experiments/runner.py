@@ -25,6 +25,7 @@ from qhn.circuits import build_ansatz
 from qhn.circuits.ir import Circuit
 from qhn.data.tasks import Task, get_task
 from qhn.errors import ConfigError
+from qhn.experiments.block_run import evaluate_block_run
 from qhn.experiments.config import RunConfig, config_differences, load_config, save_config
 from qhn.hypernetwork import QuantumHypernetwork
 from qhn.inference import BernoulliPrior, HammingKernel
@@ -56,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 #: Largest task whose landscape is enumerated for exact training and metrics.
 MAX_EXACT_BITS = 22
+#: Widest single circuit a run simulates; wider tasks need blocks.
+MAX_CIRCUIT_QUBITS = 30
 SUMMARY = "summary.json"
 CONFIG = "config.toml"
 #: Torch threads inside every run (see :func:`run_threads`).
@@ -132,6 +135,14 @@ def build_run(
             f"the circuit has {circuit.n_qubits} qubits but the task has {task.n_bits} bits; "
             "give one qubit per network bit"
         )
+    if config.blocks is not None:
+        from qhn.experiments.block_run import build_block_run
+
+        return build_block_run(config, task)
+    if task.n_bits > MAX_EXACT_BITS and (config.shots is None or task.n_bits > MAX_CIRCUIT_QUBITS):
+        from qhn.experiments.block_run import too_wide_message
+
+        raise ConfigError(too_wide_message(task.name, task.n_bits))
     landscape = None
     if task.n_bits <= MAX_EXACT_BITS:
         landscape = compute_landscape(task, cache_dir=cache_dir)
@@ -368,7 +379,8 @@ def run(
         )
         if restart:  # the k candidates; the chosen one's replay above repeats one of them
             evaluations = int(restart["restart_evaluations"])
-        final, support = evaluate_with_support(
+        evaluate_run = evaluate_with_support if config.blocks is None else evaluate_block_run
+        final, support = evaluate_run(
             built.model,
             built.task,
             landscape=built.landscape,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qhn.bits import bits_to_index, index_to_bits
+from qhn.bits import MAX_INDEX_BITS, bits_to_index, index_to_bits
 from qhn.inference.objective import entropy
 from qhn.models.network import DEFAULT_MAX_BYTES
 
@@ -160,6 +160,10 @@ def evaluate_with_support(
     whatever the support size and the number of examples.
     """
     n = model.n_qubits
+    if n > MAX_INDEX_BITS:
+        from qhn.train.evaluate_samples import evaluate_from_samples
+
+        return evaluate_from_samples(model, task, shots=shots, generator=generator), None
     out: dict[str, float] = {}
     support, sampled_bits = model_support(
         model,

@@ -14,7 +14,7 @@ from qhn.backends.statevector import StatevectorBackend
 from qhn.bits import bits_to_index
 from qhn.circuits import hardware_efficient, product, qhn_reference
 from qhn.errors import ConfigError
-from qhn.gradients.local_expectation import evaluations, local_expectation, mps_score_function
+from qhn.gradients.mps_estimators import evaluations, local_expectation, mps_score_function
 
 MPS = MPSBackend()
 REPEATS = 400
