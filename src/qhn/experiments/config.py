@@ -106,7 +106,9 @@ class RunConfig:
     ``noisy``; ``qiskit:<target>``; ``pennylane:<device>``), ``estimator`` (``auto`` = backprop
     for exact expectations on statevector, parameter-shift otherwise), ``shots`` (None = exact
     expectations), ``noise`` (the ``[noise]`` table of a noisy backend: ``p1``, ``p2``,
-    ``readout``, ``readout01``, ``readout10``, ``scale``). Optimization: ``train``.
+    ``readout``, ``readout01``, ``readout10``, ``scale``), ``readout_correction`` (SELBO's MMD²
+    of the pre-readout distribution from read-out shots, with the backend's known readout rates:
+    :mod:`qhn.inference.readout_correction`). Optimization: ``train``.
     """
 
     task: str = field(metadata=_group("task"))
@@ -132,6 +134,7 @@ class RunConfig:
     estimator: str = field(default="auto", metadata=_group("backend and gradients"))
     shots: int | None = field(default=None, metadata=_group("backend and gradients"))
     noise: dict[str, Any] = field(default_factory=dict, metadata=_group("backend and gradients"))
+    readout_correction: bool = field(default=False, metadata=_group("backend and gradients"))
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_group("train"))
 
     def __post_init__(self) -> None:
@@ -235,6 +238,11 @@ class RunConfig:
                 f"estimator 'backprop' differentiates exact probabilities and cannot use "
                 f"shots = {self.shots}; choose one of: auto, parameter-shift, score-function"
             )
+        _check_bool("readout_correction", self.readout_correction)
+        if self.readout_correction:
+            from qhn.inference.readout_correction import check_readout_config
+
+            check_readout_config(self.objective, self.backend, self.noise)
         if self.train.optimizer == "lbfgs" and self.stochastic:
             raise ConfigError(
                 f"optimizer 'lbfgs' needs a deterministic objective, but shots = {self.shots} "
@@ -491,6 +499,8 @@ def to_toml(config: RunConfig) -> str:
         if f.metadata["group"] != group:
             group = f.metadata["group"]
             lines += ["", f"# {group}"]
+        if f.name == "readout_correction" and value is False:
+            continue  # written only when set, so existing configs keep their TOML and ids
         if value is not None:
             lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")
