@@ -70,6 +70,7 @@ def test_to_toml_round_trips_and_is_standard_toml(tmp_path):
     text = to_toml(config)
     expected = _drop_none(config.to_dict())
     assert expected.pop("noise") == {}  # an empty [noise] table is not written (ids unchanged)
+    assert expected.pop("readout_correction") is False  # likewise written only when true
     assert tomllib.loads(text) == expected
     assert loads_config(text, check_task=False) == config
     noisy = RunConfig(task="t", backend="noisy", noise={"p1": 0.001, "readout": 0.02})
@@ -134,6 +135,8 @@ def test_round_trip_property(config):
     expected = _drop_none(config.to_dict())
     if not expected["noise"]:
         del expected["noise"]  # written only when set
+    if not expected["readout_correction"]:
+        del expected["readout_correction"]  # written only when true
     assert tomllib.loads(text) == expected
     again = loads_config(text, check_task=False)
     assert again == config
