@@ -44,18 +44,18 @@ def fmt(values: list[float], digits: int = 3) -> str:
 def main(path: str) -> None:
     with open(path, newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("expected_cost_noiseless")]
-    groups: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+    groups: dict[tuple[str, str, int, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
-        groups[(row["task"], setting(row), method(row))].append(row)
+        groups[(row["task"], setting(row), -int(row["steps"]), method(row))].append(row)
     print(
         "| task | setting | method | seeds | steps | BMA test acc. | E_q[C] noiseless "
         "| mass on optimum (noiseless) | shots spent |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for (task, where, how), group in sorted(groups.items()):
+    for (task, where, steps, how), group in sorted(groups.items()):
         shots = sum(column(group, "shots_spent")) / len(group)
         print(
-            f"| {task} | {where} | {how} | {len(group)} | {group[0]['steps']} "
+            f"| {task} | {where} | {how} | {len(group)} | {-steps} "
             f"| {fmt(column(group, 'acc_bma_test'))} "
             f"| {fmt(column(group, 'expected_cost_noiseless'), 4)} "
             f"| {fmt(column(group, 'mass_optimal_noiseless'))} | {shots:,.0f} |"
@@ -65,10 +65,10 @@ def main(path: str) -> None:
     print()
     print("| task | setting | seeds | Δ BMA test acc. | Δ E_q[C] noiseless | Δ mass on optimum |")
     print("|---|---|---|---|---|---|")
-    for (task, where, how), group in sorted(groups.items()):
+    for (task, where, steps, how), group in sorted(groups.items()):
         if how != "SELBO + readout corr.":
             continue
-        plain = {r["train.seed"]: r for r in groups[(task, where, "SELBO")]}
+        plain = {r["train.seed"]: r for r in groups[(task, where, steps, "SELBO")]}
         pairs = [(r, plain[r["train.seed"]]) for r in group if r["train.seed"] in plain]
         deltas = {
             key: [float(a[key]) - float(b[key]) for a, b in pairs]
