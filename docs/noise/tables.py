@@ -16,6 +16,9 @@ from collections import defaultdict
 
 from qhn.experiments.stats import t_interval
 
+#: Rows with fewer finished seeds are listed as left out, not tabulated.
+MIN_SEEDS = 5
+
 
 def setting(row: dict[str, str]) -> str:
     backend = row["backend"]
@@ -47,6 +50,9 @@ def main(path: str) -> None:
     groups: dict[tuple[str, str, int, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
         groups[(row["task"], setting(row), -int(row["steps"]), method(row))].append(row)
+    short = {key: len(group) for key, group in groups.items() if len(group) < MIN_SEEDS}
+    for key in short:
+        del groups[key]
     print(
         "| task | setting | method | seeds | steps | BMA test acc. | E_q[C] noiseless "
         "| mass on optimum (noiseless) | shots spent |"
@@ -59,6 +65,11 @@ def main(path: str) -> None:
             f"| {fmt(column(group, 'acc_bma_test'))} "
             f"| {fmt(column(group, 'expected_cost_noiseless'), 4)} "
             f"| {fmt(column(group, 'mass_optimal_noiseless'))} | {shots:,.0f} |"
+        )
+    for (task, where, steps, how), n in sorted(short.items()):
+        print(
+            f"\nLeft out (only {n} of {MIN_SEEDS} seeds finished): "
+            f"{task}, {where}, {how}, {-steps} steps."
         )
     print()
     print("Paired effect of readout correction on SELBO (corrected − uncorrected, same seeds):")
