@@ -71,6 +71,7 @@ def test_to_toml_round_trips_and_is_standard_toml(tmp_path):
     expected = _drop_none(config.to_dict())
     assert expected.pop("noise") == {}  # an empty [noise] table is not written (ids unchanged)
     assert expected.pop("baseline") == {}  # nor an empty [baseline] table
+    assert expected.pop("readout_correction") is False  # likewise written only when true
     assert tomllib.loads(text) == expected
     assert loads_config(text, check_task=False) == config
     noisy = RunConfig(task="t", backend="noisy", noise={"p1": 0.001, "readout": 0.02})
@@ -137,6 +138,8 @@ def test_round_trip_property(config):
         del expected["noise"]  # written only when set
     if not expected["baseline"]:
         del expected["baseline"]  # likewise
+    if not expected["readout_correction"]:
+        del expected["readout_correction"]  # written only when true
     assert tomllib.loads(text) == expected
     again = loads_config(text, check_task=False)
     assert again == config

@@ -237,6 +237,29 @@ class QiskitBackend:
             self._simulators[circuit] = self._device_simulator(qc)
         return qc, order
 
+    def readout_confusion(self, circuit: Circuit) -> torch.Tensor:
+        """The readout confusion matrix of each of ``circuit``'s bits on this fake device,
+        ``(n, 2, 2)`` (row: true bit, column: read bit): the snapshot's rates (as the simulator
+        applies them) on the physical qubit measured into classical bit ``q``, found in the
+        transpiled circuit, so layouts and swaps are followed. Identity where none is given."""
+        if self._device is None:
+            raise ConfigError(f"qiskit:{self.target} is not a device snapshot: no readout rates")
+        from qiskit_aer.noise.device import basic_device_readout_errors
+
+        compiled, _ = self.compiled(circuit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            errors = basic_device_readout_errors(None, target=self._device.target)
+        rates = {qubits[0]: error.probabilities for qubits, error in errors}
+        confusion = torch.eye(2, dtype=torch.float64).repeat(circuit.n_qubits, 1, 1)
+        for item in compiled.data:
+            if item.operation.name == "measure":
+                physical = compiled.find_bit(item.qubits[0]).index
+                if physical in rates:
+                    bit = compiled.find_bit(item.clbits[0]).index
+                    confusion[bit] = torch.as_tensor(rates[physical], dtype=torch.float64)
+        return confusion
+
     def _device_simulator(self, compiled: Any) -> Any:
         """Aer with the device snapshot's noise (as ``NoiseModel.from_backend`` builds it: gate
         errors with thermal relaxation, readout errors) on the physical qubits ``compiled``

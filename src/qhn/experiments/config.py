@@ -120,7 +120,9 @@ class RunConfig:
     expectations), ``noise`` (the ``[noise]`` table of a noisy backend: ``p1``, ``p2``,
     ``readout``, ``readout01``, ``readout10``, ``scale``), ``precision`` (``float64`` or
     ``float32``: the statevector's real type; float32 halves memory and time, with probabilities
-    accurate to about passes·2^k·1.2e-7). Optimization: ``train``.
+    accurate to about passes·2^k·1.2e-7), ``readout_correction`` (SELBO's MMD² of the
+    pre-readout distribution from read-out shots, with the backend's known readout rates:
+    :mod:`qhn.inference.readout_correction`). Optimization: ``train``.
     """
 
     task: str = field(metadata=_group("task"))
@@ -151,6 +153,7 @@ class RunConfig:
     shots: int | None = field(default=None, metadata=_group("backend and gradients"))
     noise: dict[str, Any] = field(default_factory=dict, metadata=_group("backend and gradients"))
     precision: str = field(default="float64", metadata=_group("backend and gradients"))
+    readout_correction: bool = field(default=False, metadata=_group("backend and gradients"))
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_group("train"))
     blocks: int | tuple[int, ...] | None = field(default=None, metadata=_group("scale"))
     batch_size: int | None = field(default=None, metadata=_group("scale"))
@@ -273,6 +276,11 @@ class RunConfig:
                 f"estimator 'backprop' differentiates exact probabilities and cannot use "
                 f"shots = {self.shots}; choose one of: auto, parameter-shift, score-function"
             )
+        _check_bool("readout_correction", self.readout_correction)
+        if self.readout_correction:
+            from qhn.inference.readout_correction import check_readout_config
+
+            check_readout_config(self.objective, self.backend, self.noise)
         if self.train.optimizer == "lbfgs" and self.stochastic:
             raise ConfigError(
                 f"optimizer 'lbfgs' needs a deterministic objective, but shots = {self.shots} "
@@ -575,6 +583,8 @@ def to_toml(config: RunConfig) -> str:
         if f.metadata["group"] != group:
             group = f.metadata["group"]
             lines += ["", f"# {group}"]
+        if f.name == "readout_correction" and value is False:
+            continue  # written only when set, so existing configs keep their TOML and ids
         if value is not None:
             lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")

@@ -63,6 +63,9 @@ FIELD_DOCS: dict[str, str] = {
     "shots": "Shots per circuit execution; unset means exact expectations.",
     "precision": "Real precision of the statevector simulator: `float64` (default) or "
     "`float32` (faster, about 1e-7 relative error); statevector and sampled backends only.",
+    "readout_correction": "SELBO only: correct the MMD² kernel for the backend's known "
+    "readout flips (from `[noise]` or a fake device's snapshot), so it estimates the MMD² of "
+    "the distribution before readout.",
     "noise": "The `[noise]` table of a noisy backend: `p1`, `p2`, `readout`, `readout01`, "
     "`readout10`, `scale`.",
     # scale

@@ -177,6 +177,10 @@ def build_run(
         generator=torch.Generator().manual_seed(config.train.seed),
     )
     objective = build_objective(config, data_term, task.n_bits)
+    if config.readout_correction:
+        from qhn.inference.readout_correction import correct_readout
+
+        correct_readout(objective, config.backend, backend, config.noise, circuit)
     objective.check(model)
     return Run(config, task, landscape, data_term, circuit, model, objective)
 
@@ -415,6 +419,10 @@ def run(
             "train_seconds": train_seconds,
             "wall_seconds": time.perf_counter() - started,
         }
+        if built.landscape is not None and config.backend != "statevector":
+            from qhn.experiments.noiseless import noiseless_metrics
+
+            summary.update(noiseless_metrics(built))
         if built.landscape is not None:
             summary["optimum_value"] = built.landscape.optimum_value
             summary["optimum_degeneracy"] = built.landscape.degeneracy
