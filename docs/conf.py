@@ -36,7 +36,8 @@ extensions = [
     "qhn_docs",
 ]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+# noise/readout_bias.md is the output of docs/noise/readout_bias.py, quoted by noise.md.
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "noise/readout_bias.md"]
 html_theme = "furo"
 html_title = f"qhn {release}"
 

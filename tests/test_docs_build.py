@@ -29,12 +29,17 @@ PAGES = (
     "tutorials/03-own-circuit",
     "tutorials/04-sweeps-and-reports",
     "tutorials/05-backends",
+    "tutorials/06-scale",
     "tutorials/07-baselines",
     "execution",
     "reference/cli",
     "reference/config",
     "reference/api",
     "reproduction/README",
+    "noise",
+    "scale",
+    "trainability",
+    "prior_weight",
 )
 
 
@@ -89,6 +94,12 @@ def test_tutorials_were_executed_and_agree_with_the_oracles(site):
     backends = _outputs(site / "tutorials/05-backends.html")
     gap = re.search(r"max \|ours − PennyLane default.mixed\|: (\S+)", backends)
     assert gap and float(gap.group(1)) < 1e-10
+
+    scale = _outputs(site / "tutorials/06-scale.html")
+    gap = re.search(r"max \|mps − statevector\| = (\S+)", scale)
+    assert gap and float(gap.group(1)) < 1e-10
+    assert re.search(r"samples: \(1000, 1210\)", scale)
+    assert "1210 bits; after 40 steps" in scale
 
     report = _outputs(site / "tutorials/04-sweeps-and-reports.html")
     assert re.search(r"\d+ points: .* 0 failed", report)
