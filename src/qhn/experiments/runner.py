@@ -197,6 +197,19 @@ def training_evaluations(record: dict[str, Any], n_bits: int, *, exact: bool) ->
     return int(record.get("shots", 0))
 
 
+def block_evaluations(
+    record: dict[str, Any], batch_size: int | None, n_train: int
+) -> tuple[int, int]:
+    """``(example_evaluations, evaluations)`` of a block-factorized run from a history record: its
+    steps evaluate sampled networks (``S·(n + 1)`` per step with local expectations, ``S`` with
+    the score function; ``network_evaluations``, cumulative) on a minibatch of ``B`` examples,
+    so it spends ``network_evaluations · B`` example evaluations, reported also in
+    training-set equivalents (÷ N, rounded) to compare with the baselines' ``evaluations``."""
+    batch = n_train if batch_size is None else min(batch_size, n_train)
+    examples = int(record.get("network_evaluations", 0)) * batch
+    return examples, round(examples / n_train)
+
+
 def run_threads() -> contextlib.AbstractContextManager[None]:
     """Torch uses :data:`RUN_THREADS` threads inside a run, however the run was started (``qhn
     train``, a sweep worker, Python): the same seed must give the same bits everywhere."""
@@ -383,6 +396,11 @@ def run(
         )
         if restart:  # the k candidates; the chosen one's replay above repeats one of them
             evaluations = int(restart["restart_evaluations"])
+        example_evaluations = evaluations * built.task.n_train
+        if config.blocks is not None:
+            example_evaluations, evaluations = block_evaluations(
+                trained, config.batch_size, built.task.n_train
+            )
         evaluate_run = evaluate_with_support if config.blocks is None else evaluate_block_run
         final, support = evaluate_run(
             built.model,
@@ -414,7 +432,7 @@ def run(
             **final,
             **built.model.stats.snapshot(),
             "evaluations": evaluations,
-            "example_evaluations": evaluations * built.task.n_train,
+            "example_evaluations": example_evaluations,
             **{k: v for k, v in restart.items() if k != "restart_evaluations"},
             "train_seconds": train_seconds,
             "wall_seconds": time.perf_counter() - started,
