@@ -4,7 +4,7 @@ Both estimate ``∇θ E_{s∼q_θ}[f(s)]`` for a θ-independent ``f: bits (S, n)
 enumerating ``2**n`` states, and return the *honest* sample mean of ``f`` carrying the estimated
 gradient (``value + (surrogate − surrogate.detach())``, so ``.backward()`` gives the estimate).
 
-**Score function** (:func:`mps_score_function`): ``S`` shots, ``S`` evaluations of ``f``;
+**Score function** (:func:`mps_score_function`): ``S`` shots, ``S`` evaluations of ``f``::
 
     ĝ = (1/S) Σ_m (f_m − b_m) ∇θ log q_θ(s_m),   b_m = (Σ_j f_j − f_m) / (S − 1),
 
@@ -12,7 +12,7 @@ with the exact, differentiable ``log q`` of the MPS; unbiased because ``b_m`` is
 ``s_m`` and ``E_q[∇ log q] = 0``.
 
 **Local expectation** (:func:`local_expectation`, Titsias & Lázaro-Gredilla 2015, made exact for
-an autoregressive ``q``): write ``q(s) = Π_i q(s_i | s_<i)`` (the MPS conditionals). Then
+an autoregressive ``q``): write ``q(s) = Π_i q(s_i | s_<i)`` (the MPS conditionals). Then::
 
     ∇ E_q[f] = Σ_i E_{s∼q}[ ∇ q(s_i = 1 | s_<i) · (V_i(s_<i, 1) − V_i(s_<i, 0)) ],
     V_i(s_≤i) = E_{s_>i ∼ q(·|s_≤i)}[f(s)],
