@@ -56,7 +56,7 @@ from qhn.backends.base import (
 )
 from qhn.backends.mps_state import MAX_PROBS_QUBITS, MPS
 from qhn.backends.statevector import _one_qubit_run, _OneQubitRun, _run_matrices
-from qhn.circuits.ir import ENTANGLING_GATES, Circuit, Gate
+from qhn.circuits.ir import Circuit, Gate, gate_runs
 from qhn.errors import ConfigError, MemoryBudgetError
 
 __all__ = ["MPSBackend"]
@@ -135,29 +135,11 @@ def _compile(circuit: Circuit) -> tuple[object, ...]:
     """Alternating one-qubit runs and MPO runs, in gate order."""
     n = circuit.n_qubits
     program: list[object] = []
-    one: list[list[Gate]] = [[] for _ in range(n)]
-    ent: list[Gate] = []
-
-    def flush_one() -> None:
-        if any(one):
-            program.append(_one_qubit_run(one))
-            for g in one:
-                g.clear()
-
-    def flush_ent() -> None:
-        if ent:
-            program.extend(_mpo_run(n, piece) for piece in _split_entanglers(n, ent))
-            ent.clear()
-
-    for gate in circuit.gates:
-        if gate.name in ENTANGLING_GATES:
-            flush_one()
-            ent.append(gate)
+    for kind, run in gate_runs(n, circuit.gates):
+        if kind == "one":
+            program.append(_one_qubit_run(run))
         else:
-            flush_ent()
-            one[gate.wires[0]].append(gate)
-    flush_one()
-    flush_ent()
+            program.extend(_mpo_run(n, piece) for piece in _split_entanglers(n, run))
     return tuple(program)
 
 

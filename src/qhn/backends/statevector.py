@@ -47,7 +47,7 @@ from qhn.backends.entanglers import (
     split_pairs,
 )
 from qhn.backends.sampling import sample_bits
-from qhn.circuits.ir import ENTANGLING_GATES, Circuit, Gate
+from qhn.circuits.ir import Circuit, Gate, gate_runs
 from qhn.errors import ConfigError
 
 __all__ = ["StatevectorBackend"]
@@ -120,29 +120,11 @@ def _compile_gates(n: int, gates: tuple[Gate, ...]) -> tuple[object, ...]:
     ``2^⌈n/2⌉`` entries, never a ``2^n`` tensor.
     """
     program: list[object] = []
-    one: list[list[Gate]] = [[] for _ in range(n)]
-    ent: list[Gate] = []
-
-    def flush_one() -> None:
-        if any(one):
-            program.append(_one_qubit_run(one))
-            for g in one:
-                g.clear()
-
-    def flush_ent() -> None:
-        if ent:
-            program.extend(_entangler_steps(n, ent))
-            ent.clear()
-
-    for gate in gates:
-        if gate.name in ENTANGLING_GATES:
-            flush_one()
-            ent.append(gate)
+    for kind, run in gate_runs(n, gates):
+        if kind == "one":
+            program.append(_one_qubit_run(run))
         else:
-            flush_ent()
-            one[gate.wires[0]].append(gate)
-    flush_one()
-    flush_ent()
+            program.extend(_entangler_steps(n, run))
     return tuple(program)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "ROTATION_GATES",
     "Circuit",
     "Gate",
+    "gate_runs",
 ]
 
 ROTATION_GATES = frozenset({"ry", "rx", "rz"})
@@ -143,3 +144,31 @@ class Circuit:
             f"Circuit(name={self.name!r}, n_qubits={self.n_qubits}, gates={len(self.gates)}, "
             f"n_params={self.n_params})"
         )
+
+
+def gate_runs(
+    n_qubits: int, gates: tuple[Gate, ...]
+) -> list[tuple[str, list[list[Gate]] | list[Gate]]]:
+    """The gate list as alternating maximal runs, in order, for simulators that fuse them:
+    ``("one", per_qubit)`` — the one-qubit gates between two entanglers, ``per_qubit[q]`` the
+    gates on qubit ``q`` in order — and ``("entangling", gates)`` — consecutive two-qubit gates.
+    Gates on different qubits commute, so a one-qubit run may be applied qubit by qubit."""
+    runs: list[tuple[str, list[list[Gate]] | list[Gate]]] = []
+    one: list[list[Gate]] = [[] for _ in range(n_qubits)]
+    entangling: list[Gate] = []
+    for gate in gates:
+        if gate.name in ENTANGLING_GATES:
+            if any(one):
+                runs.append(("one", one))
+                one = [[] for _ in range(n_qubits)]
+            entangling.append(gate)
+        else:
+            if entangling:
+                runs.append(("entangling", entangling))
+                entangling = []
+            one[gate.wires[0]].append(gate)
+    if any(one):
+        runs.append(("one", one))
+    if entangling:
+        runs.append(("entangling", entangling))
+    return runs
