@@ -43,14 +43,14 @@ BitFunction = Callable[[torch.Tensor], torch.Tensor]
 def score_function_surrogate(log_q: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """``(1/S) Σ_j (f_j − b_j) log q(s^(j))`` with the leave-one-out baseline ``b_j``.
 
-    Shapes: ``log_q (S,)`` differentiable, ``values (S,)`` → ``()``.
+    Shapes: ``log_q (..., S)`` differentiable, ``values (..., S)`` → ``(...)``.
     """
-    shots = values.shape[0]
+    shots = values.shape[-1]
     if shots < 2:
         raise ConfigError(f"the score-function estimator needs shots >= 2, got {shots}")
     values = values.detach()
-    baseline = (values.sum() - values) / (shots - 1)
-    return ((values - baseline) * log_q).mean()
+    baseline = (values.sum(-1, keepdim=True) - values) / (shots - 1)
+    return ((values - baseline) * log_q).mean(-1)
 
 
 def _branches(

@@ -39,6 +39,7 @@ from qhn.backends.mps import MPSBackend
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError
 from qhn.gradients.base import honest
+from qhn.gradients.block_estimators import score_function_surrogate
 
 __all__ = ["EVAL_CHUNK", "evaluations", "local_expectation", "mps_score_function"]
 
@@ -95,9 +96,8 @@ def mps_score_function(
     with torch.no_grad():
         bits = backend.state(circuit, batch).sample(shots, generator)  # (B, S, n)
     values = _evaluate(f, bits, batch.dtype)
-    baseline = (values.sum(-1, keepdim=True) - values) / (shots - 1)
     log_q = backend.state(circuit, batch).log_prob(bits)
-    out = honest(values.mean(-1), ((values - baseline) * log_q).mean(-1))
+    out = honest(values.mean(-1), score_function_surrogate(log_q, values))
     return out if batched else out[0]
 
 
