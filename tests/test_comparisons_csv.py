@@ -187,3 +187,34 @@ def test_a_printed_p_never_rounds_across_alpha(p, text):
 
     assert _p(p) == text
     assert (float(_p(p)) < 0.05) == (p < 0.05)
+
+
+def test_qhn_against_a_baseline_pooled_over_layers_tests_one_mean_difference_per_seed():
+    from qhn.experiments.baseline_comparisons import baseline_comparisons
+
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(4)
+    seeds = range(8)
+    ours = {(layers, s): float(rng.uniform(0.5, 1.0)) for layers in (0, 1, 2) for s in seeds}
+    theirs = {s: float(rng.uniform(0.5, 1.0)) for s in seeds}
+
+    def entry(run_id, arm, layers, s, acc, method):
+        values = {ACC_BMA.key: acc, EXPECTED_COST.key: None, MASS.key: 0.5}
+        return Entry(SimpleNamespace(id=run_id), "t", arm, (0,), layers, "", (0, s), values, method)
+
+    entries = [entry(f"L{k}-s{s}", "MLE", k, s, v, "qhn") for (k, s), v in ours.items()]
+    entries += [entry(f"a-s{s}", "anneal", 0, s, v, "anneal") for s, v in theirs.items()]
+    found = {(c.layers, c.metric.key): c for c in baseline_comparisons(entries)}
+    pooled = found[(0, 1, 2), ACC_BMA.key]
+    assert (pooled.a, pooled.b, pooled.pairs) == ("MLE", "anneal", 8)
+    # every layer count pairs with the same annealing run: the seed is the unit of the test
+    d = [theirs[s] - (ours[0, s] + ours[1, s] + ours[2, s]) / 3 for s in seeds]
+    walsh = [(d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d))]
+    assert pooled.estimate.mean == pytest.approx(float(np.median(walsh)), abs=1e-12)
+    exact = stats.wilcoxon(d, method="exact").pvalue
+    assert pooled.wilcoxon.p_value == pytest.approx(exact, rel=1e-9)
+    single = found[(1,), ACC_BMA.key]
+    one = [theirs[s] - ours[1, s] for s in seeds]
+    assert single.wilcoxon.p_value == pytest.approx(
+        stats.wilcoxon(one, method="exact").pvalue, rel=1e-9
+    )

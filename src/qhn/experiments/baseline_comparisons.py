@@ -1,6 +1,7 @@
-"""QHN against classical baselines, paired by seed: each QHN arm at each layer count against
-each baseline arm of the same task and settings (see :mod:`qhn.experiments.comparisons` for the
-grouping, the test and the verdict; :mod:`qhn.experiments.methods` for baseline runs)."""
+"""QHN against classical baselines, paired by seed: each QHN arm against each baseline arm of
+the same task and settings, per layer count and pooled over layer counts (see
+:mod:`qhn.experiments.comparisons` for the grouping, the test and the verdict;
+:mod:`qhn.experiments.methods` for baseline runs)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from qhn.experiments.comparisons import (
     _compare,
     _group,
     _matched,
+    _seed_means,
+    compare_differences,
 )
 
 __all__ = ["baseline_comparisons", "is_baseline_arm"]
@@ -30,10 +33,12 @@ def is_baseline_arm(name: str) -> bool:
 def baseline_comparisons(
     entries: list[Entry], metrics: Sequence[Metric] = PAIRED_METRICS
 ) -> list[Comparison]:
-    """Every QHN arm at each layer count (``A``, named ``"ELBO (layers 2)"``) against every
-    baseline arm (``B``), within each task × settings, matched by replicate. A baseline has no
-    layers, so its run for a replicate serves every layer count; budgets are matched by the
-    sweep (``evaluations`` of both sides are in ``results.csv``)."""
+    """Every QHN arm (``A``) against every baseline arm (``B``), within each task × settings,
+    matched by replicate: per layer count (``layers = (L,)``), then pooled over the layer counts
+    as one difference per replicate, the mean over ``L`` of ``x_B − x_A(L)`` (every ``L`` pairs
+    with the same baseline run, so the replicate, not the run, is the unit of the test). The
+    headline shows the pooled comparison; budgets are matched by the sweep (``evaluations`` of
+    both sides are in ``results.csv``)."""
     out = []
     for (task, settings), group in _group(entries, lambda e: (e.task, e.settings)).items():
         baselines = [e for e in group if e.method != "qhn"]
@@ -41,21 +46,38 @@ def baseline_comparisons(
         if not baselines or not ours:
             continue
         by_arm = _group(baselines, lambda e: e.arm)
-        for (arm, layers), runs in _group(ours, lambda e: (e.arm, e.layers)).items():
+        for arm, runs in _group(ours, lambda e: e.arm).items():
+            by_layers = _group(runs, lambda e: e.layers)
             for b in _arms(baselines):
-                pairs = _matched(runs, by_arm[b])
-                if not pairs:
+                per_layer = {
+                    layers: _matched(by_layers[layers], by_arm[b]) for layers in sorted(by_layers)
+                }
+                per_layer = {k: v for k, v in per_layer.items() if v}
+                if not per_layer:
                     continue
                 for metric in metrics:
-                    out.append(
-                        _compare(
-                            pairs,
-                            metric,
-                            task=task,
-                            settings=settings,
-                            a=f"{arm} (layers {layers})",
-                            b=b,
-                            layers=(layers,),
+                    for layers, pairs in per_layer.items():
+                        out.append(
+                            _compare(
+                                pairs,
+                                metric,
+                                task=task,
+                                settings=settings,
+                                a=arm,
+                                b=b,
+                                layers=(layers,),
+                            )
                         )
-                    )
+                    if len(per_layer) > 1:
+                        out.append(
+                            compare_differences(
+                                _seed_means(per_layer.values(), metric),
+                                metric,
+                                task=task,
+                                settings=settings,
+                                a=arm,
+                                b=b,
+                                layers=tuple(per_layer),
+                            )
+                        )
     return out
