@@ -72,11 +72,15 @@ def test_to_toml_round_trips_and_is_standard_toml(tmp_path):
     assert expected.pop("noise") == {}  # an empty [noise] table is not written (ids unchanged)
     assert expected.pop("baseline") == {}  # nor an empty [baseline] table
     assert expected.pop("readout_correction") is False  # likewise written only when true
+    assert expected.pop("precision") == "float64"  # and only when not the default
     assert tomllib.loads(text) == expected
     assert loads_config(text, check_task=False) == config
     noisy = RunConfig(task="t", backend="noisy", noise={"p1": 0.001, "readout": 0.02})
     assert tomllib.loads(to_toml(noisy))["noise"] == {"p1": 0.001, "readout": 0.02}
     assert loads_config(to_toml(noisy), check_task=False) == noisy
+    single = RunConfig(task="t", precision="float32")
+    assert tomllib.loads(to_toml(single))["precision"] == "float32"
+    assert loads_config(to_toml(single), check_task=False) == single
     save_config(config, tmp_path / "config.toml")
     assert load_config(tmp_path / "config.toml", check_task=False) == config
     assert config.rotations == ("ry", "rz") and config.kernel_bandwidths == (1.0, 2.0)
@@ -140,6 +144,8 @@ def test_round_trip_property(config):
         del expected["baseline"]  # likewise
     if not expected["readout_correction"]:
         del expected["readout_correction"]  # written only when true
+    if expected["precision"] == "float64":
+        del expected["precision"]  # written only when not the default
     assert tomllib.loads(text) == expected
     again = loads_config(text, check_task=False)
     assert again == config

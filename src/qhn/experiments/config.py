@@ -567,6 +567,11 @@ def toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
         toml_table(lines, f"{header}.{_toml_key(key)}", table[key])
 
 
+#: Keys added after run ids were first published: written only when they differ from these
+#: defaults, so configs that do not use them keep their TOML and their ids.
+OMITTED_DEFAULTS: dict[str, Any] = {"readout_correction": False, "precision": "float64"}
+
+
 def to_toml(config: RunConfig) -> str:
     """The config as a TOML document (canonical: fixed key order, every field written, except
     ``None`` values, which are the defaults of the fields that allow them).
@@ -575,18 +580,16 @@ def to_toml(config: RunConfig) -> str:
     """
     data = config.to_dict()
     lines = ["# qhn run configuration: load it with qhn.experiments.load_config"]
-    group = None
+    groups: dict[str, list[str]] = {}
     for f in fields(RunConfig):
         value = data[f.name]
-        if isinstance(value, dict):
+        written = groups.setdefault(f.metadata["group"], [])
+        if isinstance(value, dict) or value is None or OMITTED_DEFAULTS.get(f.name, ...) == value:
             continue
-        if f.metadata["group"] != group:
-            group = f.metadata["group"]
-            lines += ["", f"# {group}"]
-        if f.name == "readout_correction" and value is False:
-            continue  # written only when set, so existing configs keep their TOML and ids
-        if value is not None:
-            lines.append(f"{f.name} = {toml_value(value)}")
+        written.append(f"{f.name} = {toml_value(value)}")
+    for group, written in groups.items():
+        if written:  # a group of unset keys leaves no header, so the TOML (and the id) is unchanged
+            lines += ["", f"# {group}", *written]
     lines.append("")
     toml_table(lines, "task_options", data["task_options"])
     if data["noise"]:
