@@ -93,10 +93,11 @@ def mps_score_function(
     """Mean of ``f`` over ``shots`` draws, carrying the leave-one-out score-function gradient."""
     _check(backend, f, shots, 2)
     batch, batched = as_param_batch(circuit, params)
+    state = backend.state(circuit, batch)  # built once: sampled without, scored with gradient
     with torch.no_grad():
-        bits = backend.state(circuit, batch).sample(shots, generator)  # (B, S, n)
+        bits = state.sample(shots, generator)  # (B, S, n)
     values = _evaluate(f, bits, batch.dtype)
-    log_q = backend.state(circuit, batch).log_prob(bits)
+    log_q = state.log_prob(bits)
     out = honest(values.mean(-1), score_function_surrogate(log_q, values))
     return out if batched else out[0]
 
