@@ -13,11 +13,10 @@ from qhn.experiments.comparisons import (
     Entry,
     Metric,
     _arms,
-    _compare,
     _group,
     _matched,
     _seed_means,
-    compare_differences,
+    layered_comparisons,
 )
 
 __all__ = ["baseline_comparisons", "is_baseline_arm"]
@@ -55,29 +54,13 @@ def baseline_comparisons(
                 per_layer = {k: v for k, v in per_layer.items() if v}
                 if not per_layer:
                     continue
-                for metric in metrics:
-                    for layers, pairs in per_layer.items():
-                        out.append(
-                            _compare(
-                                pairs,
-                                metric,
-                                task=task,
-                                settings=settings,
-                                a=arm,
-                                b=b,
-                                layers=(layers,),
-                            )
-                        )
-                    if len(per_layer) > 1:
-                        out.append(
-                            compare_differences(
-                                _seed_means(per_layer.values(), metric),
-                                metric,
-                                task=task,
-                                settings=settings,
-                                a=arm,
-                                b=b,
-                                layers=tuple(per_layer),
-                            )
-                        )
+                out += layered_comparisons(
+                    per_layer,
+                    metrics,
+                    task=task,
+                    settings=settings,
+                    a=arm,
+                    b=b,
+                    pool=lambda per_layer, metric: _seed_means(per_layer.values(), metric),
+                )
     return out

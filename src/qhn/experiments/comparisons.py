@@ -442,32 +442,49 @@ def objective_comparisons(
                 per_layer = {k: v for k, v in per_layer.items() if v}
                 if not per_layer:
                     continue
-                pooled = [pair for pairs in per_layer.values() for pair in pairs]
-                for metric in metrics:
-                    for layers, pairs in per_layer.items():
-                        out.append(
-                            _compare(
-                                pairs,
-                                metric,
-                                task=task,
-                                settings=settings,
-                                a=a,
-                                b=b,
-                                layers=(layers,),
-                            )
-                        )
-                    if len(per_layer) > 1:
-                        out.append(
-                            _compare(
-                                pooled,
-                                metric,
-                                task=task,
-                                settings=settings,
-                                a=a,
-                                b=b,
-                                layers=tuple(per_layer),
-                            )
-                        )
+                out += layered_comparisons(
+                    per_layer, metrics, task=task, settings=settings, a=a, b=b, pool=_all_pairs
+                )
+    return out
+
+
+def _all_pairs(
+    per_layer: dict[int, list[tuple[Entry, Entry]]], metric: Metric
+) -> list[float | None]:
+    """Every pair of every layer count: independent runs on both sides."""
+    return _pairs([pair for pairs in per_layer.values() for pair in pairs], metric)
+
+
+def layered_comparisons(
+    per_layer: dict[int, list[tuple[Entry, Entry]]],
+    metrics: Sequence[Metric],
+    *,
+    task: str,
+    settings: str,
+    a: str,
+    b: str,
+    pool: Callable[[dict[int, list[tuple[Entry, Entry]]], Metric], list[float | None]],
+) -> list[Comparison]:
+    """``a`` against ``b`` per metric: at each layer count of ``per_layer`` (matched pairs), then,
+    over several layer counts, on the differences ``pool`` makes of all of them."""
+    out = []
+    for metric in metrics:
+        for layers, pairs in per_layer.items():
+            out.append(
+                _compare(pairs, metric, task=task, settings=settings, a=a, b=b, layers=(layers,))
+            )
+        if len(per_layer) > 1:
+            out.append(
+                compare_differences(
+                    pool(per_layer, metric),
+                    metric,
+                    task=task,
+                    settings=settings,
+                    a=a,
+                    b=b,
+                    layers=tuple(per_layer),
+                )
+            )
     return out
 
 
