@@ -202,6 +202,26 @@ def test_random_search_hits_the_optimum_at_the_closed_form_rate():
     assert abs(hits / runs - rate) < 4 * sigma
 
 
+@pytest.mark.parametrize("method", ["anneal", "random"])
+def test_searches_reading_the_landscape_find_what_the_network_finds(method, tmp_path):
+    """The landscape lookup is the network's cost (brute force over every bitstring), so a
+    search with the same seed and budget ends at a network of the same cost and spends the
+    same evaluations."""
+    from qhn.landscape import compute_landscape
+
+    task = get_task("teacher")
+    _, costs = all_costs(task)
+    landscape = compute_landscape(task, cache_dir=tmp_path)
+    assert torch.allclose(landscape.train_costs, costs, rtol=0, atol=1e-13)
+    config = BaselineConfig(method=method, task="teacher", seed=3, budget=300)
+    plain = train_baseline(config, task)
+    looked_up = train_baseline(config, task, landscape=landscape)
+    assert looked_up.evaluations == plain.evaluations <= 300
+    assert looked_up.extra["mode_cost"] == pytest.approx(plain.extra["mode_cost"], abs=1e-12)
+    chosen = float(task.cost(looked_up.model.bits[None])[0])
+    assert chosen == pytest.approx(looked_up.extra["mode_cost"], abs=1e-12)
+
+
 def test_exhaustive_is_the_brute_force_argmin(tmp_path):
     task = get_task("teacher")
     _, costs = all_costs(task)

@@ -98,12 +98,17 @@ def anneal_bits(
 
 
 def train_anneal(
-    task: Task, config: BaselineConfig, record: Callable[[dict[str, Any]], None]
+    task: Task,
+    config: BaselineConfig,
+    record: Callable[[dict[str, Any]], None],
+    *,
+    cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> BaselineResult:
-    """:func:`anneal_bits` on ``task.cost`` with ``config.resolved_budget`` evaluations."""
+    """:func:`anneal_bits` on ``cost`` (default ``task.cost``) with ``config.resolved_budget``
+    evaluations."""
     generator = torch.Generator().manual_seed(config.seed)
     bits, value, evaluations, steps = anneal_bits(
-        task.cost,
+        cost or task.cost,
         task.n_bits,
         budget=config.resolved_budget,
         replicas=config.replicas,

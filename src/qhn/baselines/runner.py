@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -25,7 +25,12 @@ from qhn.baselines.bayesbinn import train_bayesbinn
 from qhn.baselines.common import BaselineResult, require_network
 from qhn.baselines.config import BaselineConfig, save_baseline_config
 from qhn.baselines.floatnet import FloatNetwork, float_metrics, train_float
-from qhn.baselines.search import check_exhaustive, train_exhaustive, train_random
+from qhn.baselines.search import (
+    check_exhaustive,
+    landscape_cost,
+    train_exhaustive,
+    train_random,
+)
 from qhn.baselines.ste import train_ste
 from qhn.data.tasks import Task, get_task
 from qhn.errors import ConfigError
@@ -34,8 +39,12 @@ from qhn.io import atomic_write_json
 from qhn.train import HistoryWriter
 from qhn.train.evaluate import evaluate_with_support
 
+if TYPE_CHECKING:
+    from qhn.landscape import Landscape
+
 __all__ = [
     "GRADIENT_METHODS",
+    "SEARCH_METHODS",
     "TRAINERS",
     "build_task",
     "check_method",
@@ -49,6 +58,8 @@ Trainer = Callable[[Task, BaselineConfig, Callable[[dict[str, Any]], None]], Bas
 
 #: Methods that train network weights by gradients (they need a task with a network).
 GRADIENT_METHODS = ("bayesbinn", "ste", "float")
+#: Methods that only search over bitstrings (they read ``C(s)`` from a landscape when given one).
+SEARCH_METHODS = ("anneal", "random")
 #: The training function of each method.
 TRAINERS: dict[str, Trainer] = {
     "bayesbinn": train_bayesbinn,
@@ -81,11 +92,18 @@ def train_baseline(
     record: Callable[[dict[str, Any]], None] = lambda _: None,
     *,
     cache_dir: str | Path | None = None,
+    landscape: Landscape | None = None,
 ) -> BaselineResult:
-    """Train ``config.method`` on ``task``; ``record`` receives each step's history line."""
+    """Train ``config.method`` on ``task``; ``record`` receives each step's history line.
+
+    With ``landscape`` (the task's), the searches read ``C(s)`` from it
+    (:func:`qhn.baselines.search.landscape_cost`).
+    """
     trainer = TRAINERS[config.method]
     if config.method == "exhaustive":
         trainer = functools.partial(train_exhaustive, cache_dir=cache_dir)
+    elif config.method in SEARCH_METHODS and landscape is not None:
+        trainer = functools.partial(trainer, cost=landscape_cost(landscape.train_costs))
     return trainer(task, config, record)
 
 
@@ -133,7 +151,7 @@ def run_baseline(
 
         try:
             train_started = time.perf_counter()
-            result = train_baseline(config, task, record, cache_dir=cache_dir)
+            result = train_baseline(config, task, record, cache_dir=cache_dir, landscape=landscape)
             train_seconds = time.perf_counter() - train_started
         finally:
             writer.on_end()
