@@ -28,6 +28,12 @@ Design (all numbers are in the generated file, which is copied into the sweep di
   landscape's optimum) as a reference. Comparisons pair each QHN arm with each baseline by seed
   (:mod:`qhn.experiments.baseline_comparisons`). ``cost-vector`` has no network, so only the
   searches run on it.
+- **At scale** (full edition): ``digits10`` (1,210 bits, no enumeration) with the recipe of
+  ``examples/digits10.toml`` (:data:`DIGITS10_RECIPE`: 121 ten-qubit blocks, 4 sampled
+  networks × 128-example minibatches, local-expectation gradients, ELBO at ``β = 0.3``, its own
+  untempered likelihood), the product state (layers 0) against 1 entangling layer, MLE at
+  layers 1, and ``bayesbinn`` / ``ste`` at the same steps, 3 seeds. Its exact metrics
+  (``E_q[C]``, mass on the optimum) do not exist; the comparisons are on test accuracy.
 - **Seeds**: ``train.seed`` varies the initialisation and the shots; the data set of a task is
   the same for every run (``data_seed = 0``).
 """
@@ -40,7 +46,7 @@ from pathlib import Path
 from qhn.data import get_task
 from qhn.experiments.config import toml_value
 
-__all__ = ["DEFAULT_COST_VECTOR", "ReproduceScale", "reproduce_sweep"]
+__all__ = ["DEFAULT_COST_VECTOR", "DIGITS10_RECIPE", "ReproduceScale", "reproduce_sweep"]
 
 #: Where the reference MNIST landscape lives relative to the working directory (repo root).
 DEFAULT_COST_VECTOR = Path("../shared/data/binncode-mnist01/Cop_4x4.txt")
@@ -61,12 +67,30 @@ class ReproduceScale:
     shots: int
     baselines: tuple[str, ...]
     baseline_tasks: tuple[str, ...] | None = None
+    scale_tasks: tuple[str, ...] = ()
 
 
 #: Baselines that need only ``C(s)`` (no network, no data): they also run on ``cost-vector``.
 SEARCH_BASELINES = ("anneal", "random", "exhaustive")
 #: Baselines whose budget is matched to one enumeration, ``2^n`` evaluations.
 BUDGETED_BASELINES = ("anneal", "random")
+
+#: The run keys of ``examples/digits10.toml`` (the scale issue's recipe), as sweep overrides.
+DIGITS10_RECIPE: dict[str, object] = {
+    "objective": "elbo",
+    "beta": 0.3,
+    "ansatz": "hardware_efficient",
+    "blocks": 121,
+    "shots": 4,
+    "batch_size": 128,
+    "estimator": "local-expectation",
+    "train.steps": 600,
+    "train.lr": 0.05,
+}
+#: Seeds of the at-scale rows (a run takes minutes, not seconds).
+SCALE_SEEDS = 3
+#: Gradient baselines of the at-scale rows (the searches cannot match 2^1210).
+SCALE_BASELINES = ("ste", "bayesbinn")
 
 
 FULL = ReproduceScale(
@@ -78,6 +102,7 @@ FULL = ReproduceScale(
     sampled_steps=200,
     shots=256,
     baselines=("bayesbinn", "ste", "anneal", "random", "exhaustive"),
+    scale_tasks=("digits10",),
 )
 QUICK = ReproduceScale(
     tasks=("teacher", "moons"),
@@ -160,7 +185,34 @@ def reproduce_sweep(
             ]
             lines += ["[group.grid]", f"objective = {toml_value(objectives)}"]
         lines += _baseline_group(task, scale, temperature, options, n_bits)
+    for task in scale.scale_tasks:
+        lines += _scale_group(task)
     return "\n".join(lines) + "\n"
+
+
+def _scale_group(task: str) -> list[str]:
+    """The ``[[group]]`` lines of a task too large to enumerate: :data:`DIGITS10_RECIPE` at
+    layers 0 and 1, MLE at layers 1, and the gradient baselines, in one group so that every
+    arm shares the settings its comparisons pair on."""
+    lines = ["", "[[group]]", f'name = "{task}/samples"', f"seeds = {SCALE_SEEDS}", "[group.base]"]
+    lines += [f'task = "{task}"']
+    lines += [f"{key_literal(k)} = {toml_value(v)}" for k, v in DIGITS10_RECIPE.items()]
+    lines += [
+        "[group.grid]",
+        "layers = [0, 1]",
+        'objective = ["mle", "elbo"]',
+        f"method = {toml_value(['qhn', *SCALE_BASELINES])}",
+        "[[group.exclude]]",
+        'objective = "mle"',
+        "layers = 0",
+        "[[group.exclude]]",
+        f"method = {toml_value(list(SCALE_BASELINES))}",
+        "layers = 1",
+        "[[group.exclude]]",
+        f"method = {toml_value(list(SCALE_BASELINES))}",
+        'objective = "mle"',
+    ]
+    return lines
 
 
 def _baseline_group(
