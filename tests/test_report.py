@@ -423,15 +423,18 @@ def test_qhn_report_rebuilds_the_same_files_from_the_run_directories(tiny_sweep,
     assert rebuilt == re.sub(r"## Figures\n.*?(?=## )", "", before["report.md"], flags=re.S)
 
 
-def test_the_terminal_gets_the_title_and_the_headline_table_only(tiny_sweep):
+def test_the_terminal_gets_the_title_the_power_warning_and_the_headline_table_only(tiny_sweep):
     from qhn.cli_sweep import _conclusion
 
     _, report = tiny_sweep
     printed = _conclusion(report.text).splitlines()
     assert printed[0] == report.text.splitlines()[0]
     assert printed[2] == "## Headline"
+    # 4 seeds cannot clear Holm over this family: the warning comes before the table
+    power = [line for line in report.headline if line.startswith("**Power of this design")]
+    assert len(power) == 1 and printed[4:6] == [power[0], ""]
     table = [line for line in report.headline if line.startswith("|")]
-    assert printed[4:] == table and len(table) > 2
+    assert printed[6:] == table and len(table) > 2
 
 
 def test_qhn_sweep_dry_run_lists_points_and_writes_nothing(tmp_path):

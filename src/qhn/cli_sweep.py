@@ -250,6 +250,15 @@ def reproduce(
         typer.Option("--n-eff", min=1e-9, help="Evidence per task, in examples (T = N/N_eff)."),
     ] = 100.0,
     lam: Annotated[float, typer.Option("--lam", min=0.0, help="SELBO's λ.")] = 10.0,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            min=1,
+            help="Seeds per point (default 10, quick 3; the digits10 rows keep at most 3). "
+            "The report says how many a family of its size needs.",
+        ),
+    ] = None,
     cost_vector: Annotated[
         Path, typer.Option("--cost-vector", help="Reference MNIST landscape (skipped if absent).")
     ] = Path("../shared/data/binncode-mnist01/Cop_4x4.txt"),
@@ -267,7 +276,7 @@ def reproduce(
 
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "reproduce.toml"
-    text = reproduce_sweep(quick=quick, n_eff=n_eff, lam=lam, cost_vector=cost_vector)
+    text = reproduce_sweep(quick=quick, n_eff=n_eff, lam=lam, seeds=seeds, cost_vector=cost_vector)
     atomic_write_text(spec, text)
     try:
         sweep(spec, out=out, workers=workers, executor=executor, address=address, plots=plots)
@@ -278,12 +287,15 @@ def reproduce(
 
 
 def _conclusion(report_text: str) -> str:
-    """The report's title and its headline table (the table of the ``## Headline`` section;
-    the whole first section for a report without one)."""
+    """The report's title, its design-power warning if it has one, and its headline table (the
+    table of the ``## Headline`` section; the whole first section for a report without one)."""
     sections = report_text.split("\n## ")
     headline = next((s for s in sections[1:] if s.startswith("Headline\n")), None)
     if headline is None:
         return "\n## ".join(sections[:2]).strip()
-    rows = [line for line in headline.splitlines() if line.startswith("|")]
+    lines = headline.splitlines()
+    power = [line for line in lines if line.startswith("**Power of this design")]
+    rows = [line for line in lines if line.startswith("|")]
     body = "\n".join(rows) if rows else headline.split("\n", 1)[-1].strip()
+    body = "\n\n".join([*power, body])
     return f"{sections[0].splitlines()[0]}\n\n## Headline\n\n{body}"

@@ -21,10 +21,12 @@ from qhn.experiments.comparisons import (
     _group,
 )
 from qhn.experiments.comparisons_csv import COMPARISONS_CSV
+from qhn.experiments.stats import pairs_needed, smallest_wilcoxon_p
 
 __all__ = [
     "appendix_section",
     "conclusion_section",
+    "design_power",
     "headline_section",
     "headline_table",
     "pooled",
@@ -159,9 +161,47 @@ def headline_section(comparisons: Sequence[Comparison]) -> list[str]:
         f"alone). Layer counts are pooled per seed against the product state. Every other "
         f"comparison (other pairs of arms, each layer count) is in the appendix._",
         "",
+        *design_power(comparisons),
         *headline_table(comparisons),
         "",
     ]
+
+
+def design_power(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[str]:
+    """What the family can declare at all, before looking at the data: Holm over the ``m``
+    measured comparisons rejects nothing unless some comparison's smallest attainable Wilcoxon
+    p, ``2/2^n`` for ``n`` pairs (:func:`qhn.experiments.stats.smallest_wilcoxon_p`), is below
+    ``α/m``. One paragraph; empty when every comparison could be declared."""
+    measured = [c for c in comparisons if c.measured]
+    if not measured:
+        return []
+    m = len(measured)
+    threshold = alpha / m
+    needed = pairs_needed(m, alpha)
+    short = [c for c in measured if smallest_wilcoxon_p(c.n) >= threshold]
+    if not short:
+        return []
+    most = max(c.n for c in measured)
+    how = f"(`seeds = {needed}` in a sweep, `qhn reproduce --seeds {needed}`)"
+    if len(short) == m:
+        text = (
+            f"**Power of this design: no comparison of this report can be declared, whatever "
+            f"the data.** With at most {most} pairs per comparison the smallest two-sided "
+            f"Wilcoxon p is {_p(smallest_wilcoxon_p(most))}, while Holm over these {m} "
+            f"comparisons needs p < {alpha:g}/{m} = {threshold:.2g} for its first rejection. "
+            f'Every "no significant difference" below says that the design could not tell, '
+            f"not that the arms are equal; read the direction from the unadjusted p and the "
+            f"interval. A family of this size needs at least {needed} pairs per comparison {how}."
+        )
+    else:
+        text = (
+            f"**Power of this design:** {len(short)} of the {m} comparisons have too few pairs "
+            f"to be declared whatever the data (the smallest Wilcoxon p with n pairs is 2/2^n; "
+            f"Holm's first rejection needs p < {alpha:g}/{m} = {threshold:.2g}, i.e. at least "
+            f'{needed} pairs {how}); their "no significant difference" says the design could '
+            f"not tell."
+        )
+    return [text, ""]
 
 
 def _clause(c: Comparison) -> str:

@@ -40,7 +40,7 @@ Design (all numbers are in the generated file, which is copied into the sweep di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qhn.data import get_task
@@ -123,16 +123,20 @@ def reproduce_sweep(
     n_eff: float = 100.0,
     lam: float = 10.0,
     lr: float = 0.05,
+    seeds: int | None = None,
     cost_vector: Path | None = DEFAULT_COST_VECTOR,
 ) -> str:
     """The text of the reproduction's ``sweep.toml``.
 
     ``n_eff``: the evidence, in examples, every task's likelihood carries (``T = N / n_eff``).
     ``lam``: SELBO's λ (its MMD² lies in [0, 2], so λ ≈ 10 weighs the prior about as strongly as
-    the KL of an n ≈ 15-bit ELBO). The cost-vector task is left out when ``cost_vector`` is
-    None or does not exist.
+    the KL of an n ≈ 15-bit ELBO). ``seeds``: replicates per point (default: the scale's; the
+    at-scale rows keep at most :data:`SCALE_SEEDS`). The cost-vector task is left out when
+    ``cost_vector`` is None or does not exist.
     """
     scale = QUICK if quick else FULL
+    if seeds is not None:
+        scale = replace(scale, seeds=seeds)
     lines = [
         f"# qhn reproduce{' --quick' if quick else ''}: MLE vs ELBO vs SELBO "
         f"(N_eff = {n_eff:g}, beta = 1, lambda = {lam:g})",
@@ -186,15 +190,15 @@ def reproduce_sweep(
             lines += ["[group.grid]", f"objective = {toml_value(objectives)}"]
         lines += _baseline_group(task, scale, temperature, options, n_bits)
     for task in scale.scale_tasks:
-        lines += _scale_group(task)
+        lines += _scale_group(task, min(SCALE_SEEDS, scale.seeds))
     return "\n".join(lines) + "\n"
 
 
-def _scale_group(task: str) -> list[str]:
+def _scale_group(task: str, seeds: int) -> list[str]:
     """The ``[[group]]`` lines of a task too large to enumerate: :data:`DIGITS10_RECIPE` at
     layers 0 and 1, MLE at layers 1, and the gradient baselines, in one group so that every
     arm shares the settings its comparisons pair on."""
-    lines = ["", "[[group]]", f'name = "{task}/samples"', f"seeds = {SCALE_SEEDS}", "[group.base]"]
+    lines = ["", "[[group]]", f'name = "{task}/samples"', f"seeds = {seeds}", "[group.base]"]
     lines += [f'task = "{task}"']
     lines += [f"{key_literal(k)} = {toml_value(v)}" for k, v in DIGITS10_RECIPE.items()]
     lines += [

@@ -20,6 +20,10 @@ Written out here (no scipy dependency):
 - Holm's step-down adjustment of ``m`` p-values: with ``p_(1) ≤ … ≤ p_(m)``,
   ``p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j))``; rejecting where ``p̃ < α`` controls the
   family-wise error rate at ``α``.
+- The power of a design, before any data: the smallest two-sided Wilcoxon p that ``n`` pairs
+  can give is ``2/2^n`` (exact test: only "every sign the same" reaches it, ties or not), so Holm
+  over ``m`` comparisons can reject at ``α`` only if ``2/2^n < α/m`` for some comparison, i.e.
+  ``n ≥ ⌊log₂(2m/α)⌋ + 1`` (:func:`smallest_wilcoxon_p`, :func:`pairs_needed`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ __all__ = [
     "finite",
     "hodges_lehmann",
     "holm",
+    "pairs_needed",
     "rank_biserial",
+    "smallest_wilcoxon_p",
     "t_cdf",
     "t_interval",
     "t_quantile",
@@ -298,3 +304,24 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p))
         out[index] = running
     return out
+
+
+def smallest_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p of :func:`wilcoxon_signed_rank` with ``n`` non-zero differences:
+    ``min(1, 2/2^n)`` for the exact test, the normal approximation's ``erfc(z/√2)`` at
+    ``z = √(3n(n+1)/(2(2n+1)))`` (every difference positive, no ties) above
+    :data:`EXACT_WILCOXON_MAX_N` (1 when ``n = 0``)."""
+    if n <= 0:
+        return 1.0
+    if n <= EXACT_WILCOXON_MAX_N:
+        return min(1.0, 2.0 / 2.0**n)
+    return math.erfc(math.sqrt(3.0 * n * (n + 1) / (2.0 * (2 * n + 1))) / math.sqrt(2.0))
+
+
+def pairs_needed(m: int, alpha: float) -> int:
+    """The fewest pairs ``n`` with ``smallest_wilcoxon_p(n) < alpha/m``: what Holm over ``m``
+    comparisons needs before any one of them can be declared at ``alpha``."""
+    n = 1
+    while smallest_wilcoxon_p(n) >= alpha / max(m, 1):
+        n += 1
+    return n
