@@ -3,7 +3,9 @@
 Targets: ``aer`` (ideal Aer), ``aer-noisy`` (Aer with a noise model built from a ``noise`` table,
 see :func:`noise_model`), ``statevector`` (Qiskit's reference ``StatevectorSampler``) and any fake
 device of ``qiskit_ibm_runtime.fake_provider`` by its ``.name`` (``fake_torino``: Aer with that
-snapshot's gate, readout and relaxation noise, fully offline).
+snapshot's gate, readout and relaxation noise, fully offline), and real IBM devices by their name
+(``ibm_torino``: the same path, with the device and Runtime's Sampler from
+:mod:`qhn.backends.ibm_runtime` and the account saved on the machine).
 
 Conventions: our qubit ``q`` is Qiskit qubit ``q`` (as in :mod:`qhn.circuits.qiskit_convert`) and
 is measured into classical bit ``q``, so a transpiler's layout (which physical qubit carries which
@@ -129,7 +131,8 @@ class QiskitBackend:
     """Sample qhn circuits on a Qiskit target through SamplerV2 (see the module docstring).
 
     Args:
-        target: ``aer``, ``aer-noisy``, ``statevector`` or a fake device name (``fake_torino``).
+        target: ``aer``, ``aer-noisy``, ``statevector``, a fake device name (``fake_torino``) or
+            a real IBM device name (``ibm_torino``).
         seed: makes runs reproducible when ``sample`` gets no generator: call ``k`` uses the
             ``k``-th draw of a generator seeded with it.
         noise: the ``[noise]`` table ``aer-noisy`` needs (:func:`noise_model`); refused on other
@@ -162,6 +165,7 @@ class QiskitBackend:
         self._optimization_level = optimization_level
         self._initial_layout = initial_layout
         self._device = None
+        self._runtime = False
         if noise and target != "aer-noisy":
             raise ConfigError(
                 f"a noise table applies to qiskit:aer-noisy only, not qiskit:{target}; "
@@ -180,7 +184,10 @@ class QiskitBackend:
             self._simulator = AerSimulator(noise_model=model)
             max_qubits = self._simulator.num_qubits
         else:
-            self._device = self._fake_device(target)
+            from qhn.backends.ibm_runtime import is_runtime_target, runtime_device
+
+            self._runtime = is_runtime_target(target)
+            self._device = runtime_device(target) if self._runtime else self._fake_device(target)
             self._simulator = None
             max_qubits = self._device.num_qubits
         if initial_layout is not None and self._device is None:
@@ -233,7 +240,7 @@ class QiskitBackend:
         # model lands after exactly the gates of the qhn circuit.
         order = [int(p.index) for p in qc.parameters]
         self._cache[circuit] = (qc, order)
-        if self._device is not None:
+        if self._device is not None and not self._runtime:
             self._simulators[circuit] = self._device_simulator(qc)
         return qc, order
 
@@ -319,7 +326,11 @@ class QiskitBackend:
         values = batch.detach().to(torch.float64).cpu().numpy()[:, order]
         seed = self._sdk_seed(generator)
         simulator = self._simulators.get(circuit, self._simulator)
-        if simulator is None:
+        if self._runtime:
+            from qhn.backends.ibm_runtime import runtime_sampler
+
+            sampler = runtime_sampler(self._device, seed)
+        elif simulator is None:
             from qiskit.primitives import StatevectorSampler
 
             sampler = StatevectorSampler(seed=seed)

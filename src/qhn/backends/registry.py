@@ -5,7 +5,8 @@
   the code path of a quantum computer;
 - ``noisy``: our noisy simulator (density matrix up to a qubit limit, Pauli trajectories above);
 - ``qiskit:aer``, ``qiskit:aer-noisy``, ``qiskit:statevector``, ``qiskit:<fake device>`` (any
-  ``qiskit_ibm_runtime.fake_provider`` backend by its ``.name``, e.g. ``qiskit:fake_torino``);
+  ``qiskit_ibm_runtime.fake_provider`` backend by its ``.name``, e.g. ``qiskit:fake_torino``),
+  ``qiskit:ibm_<device>`` (a real IBM device through Qiskit Runtime and a saved account);
 - ``pennylane:<device>``: any installed PennyLane device (``pennylane:default.qubit``, …;
   ``pennylane:default.mixed`` takes a noise table and gives exact noisy probabilities);
 - ``mps``: the matrix-product-state simulator (exact; option ``max_bond`` truncates).
@@ -44,7 +45,8 @@ _EXTRAS = {"qiskit": "qiskit", "pennylane": "pennylane"}
 def _valid() -> str:
     return (
         "statevector, sampled, noisy, mps, qiskit:aer, qiskit:aer-noisy, qiskit:statevector, "
-        "qiskit:<fake device, e.g. fake_torino>, pennylane:<device, e.g. default.qubit>"
+        "qiskit:<fake device, e.g. fake_torino>, qiskit:<IBM device, e.g. ibm_torino>, "
+        "pennylane:<device, e.g. default.qubit>"
     )
 
 
