@@ -75,3 +75,19 @@ def test_a_circuit_wider_than_the_device_is_refused_before_any_job(monkeypatch):
     with pytest.raises(ConfigError, match="needs 6 qubits but qiskit:ibm_manila has 5"):
         backend.sample(product(6), torch.zeros(6), 10)
     assert backend.jobs == 0
+
+
+def test_readout_correction_takes_the_devices_calibrated_rates(monkeypatch):
+    """A real device's readout rates come from its target as a snapshot's do: the stand-in
+    account's ibm_manila gives the rates of the fake_manila snapshot, bit by bit."""
+    from qhn.backends.qiskit_backend import QiskitBackend
+    from qhn.inference.readout_correction import check_readout_config, readout_confusion
+
+    check_readout_config("selbo", "qiskit:ibm_torino", {})
+    monkeypatch.setattr(runtime, "QiskitRuntimeService", _Service)
+    circuit = product(3)
+    device = readout_confusion("qiskit:ibm_manila", get_backend("qiskit:ibm_manila"), {}, circuit)
+    snapshot = QiskitBackend("fake_manila").readout_confusion(circuit)
+    assert device.shape == (3, 2, 2)
+    assert torch.equal(device, snapshot)
+    assert not torch.equal(device, torch.eye(2, dtype=torch.float64).expand(3, 2, 2))

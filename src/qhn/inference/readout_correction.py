@@ -47,8 +47,9 @@ __all__ = [
 
 #: Backends whose readout rates come from the run's ``[noise]`` table.
 NOISE_TABLE_BACKENDS = ("noisy", "qiskit:aer-noisy", "pennylane:default.mixed")
-#: Prefix of the backends whose readout rates come from a device snapshot.
-DEVICE_PREFIX = "qiskit:fake_"
+#: Prefixes of the backends whose readout rates come from a device: an offline snapshot, or a real
+#: IBM device's current calibration.
+DEVICE_PREFIXES = ("qiskit:fake_", "qiskit:ibm_")
 
 #: log|0|, finite so that a zero table entry times a zero indicator stays 0 in the matmul.
 _LOG_ZERO = -1.0e6
@@ -85,13 +86,13 @@ def check_readout_config(objective: str, backend: str, noise: dict) -> None:
             f"readout_correction corrects the MMD² of objective 'selbo'; objective {objective!r} "
             'has none: set objective = "selbo" or readout_correction = false'
         )
-    if backend.startswith(DEVICE_PREFIX):
-        return  # the snapshot's rates are read (and checked) when the backend is built
+    if backend.startswith(DEVICE_PREFIXES):
+        return  # the device's rates are read (and checked) when the backend is built
     if backend not in NOISE_TABLE_BACKENDS:
         raise ConfigError(
             f"readout_correction needs known readout rates, and backend {backend!r} has none: "
             f"use one of {', '.join(NOISE_TABLE_BACKENDS)} with a [noise] readout rate, or a "
-            "qiskit:fake_* device, or set readout_correction = false"
+            "qiskit:fake_* or qiskit:ibm_* device, or set readout_correction = false"
         )
     from qhn.backends.noise_model import NoiseModel
 
@@ -106,9 +107,9 @@ def check_readout_config(objective: str, backend: str, noise: dict) -> None:
 
 def readout_confusion(backend_spec: str, backend, noise: dict, circuit) -> torch.Tensor:
     """The readout channel a backend applies to ``circuit``'s bits: ``(2, 2)`` from the
-    ``[noise]`` table, or ``(n, 2, 2)`` from a fake device's snapshot (the physical qubit each
-    bit is measured on, through the transpiled layout)."""
-    if backend_spec.startswith(DEVICE_PREFIX):
+    ``[noise]`` table, or ``(n, 2, 2)`` from a device's snapshot or calibration (the physical
+    qubit each bit is measured on, through the transpiled layout)."""
+    if backend_spec.startswith(DEVICE_PREFIXES):
         confusion = backend.readout_confusion(circuit)
         for q, a in enumerate(confusion):
             check_readout_rates(float(a[0, 1]), float(a[1, 0]), f"{backend_spec} bit {q}")
