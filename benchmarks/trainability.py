@@ -24,6 +24,9 @@ Rows without ``objective`` (written before it existed) are MLE.
 a fixed random cost vector ``C ~ U(0, 1)^{2^n}`` (the barren-plateau check), per init, n and
 layers.
 
+``optima``: per task and objective, the best distribution over all ``q`` and the best point mass
+on the optimal set (what MLE's optimum scores on that objective).
+
 ``table``: Markdown tables of both, from the JSON lines.
 
 Run (the machine is shared: nice, bounded)::
@@ -157,6 +160,10 @@ def reference(built) -> dict:
                 built.data_term.vector, objective.prior.log_probs_vector(), objective.beta
             )
             q, upper = log_q.exp(), value
+        elif built.config.objective == "mle":  # linear in q: the best vertex
+            log_q, q = None, torch.zeros_like(landscape.train_costs, dtype=torch.float64)
+            q[int(torch.argmax(built.data_term.vector))] = 1.0
+            value = upper = float(built.data_term.vector.max())
         else:
             found = free_optimum(exact_objective(objective), 2**built.task.n_bits)
             log_q, value, upper, q = None, found.value, found.upper, found.q
@@ -168,6 +175,36 @@ def reference(built) -> dict:
             "expected_cost": float(q @ landscape.train_costs),
         }
     return _REFERENCES[key]
+
+
+def optima(out: Path, tasks: list[str], objectives: list[str]) -> None:
+    """Per task and objective: the best distribution (as in the rows) and the best point mass on
+    the optimal set, ``max_{s optimal} f(δ_s)`` — what MLE's optimum scores on this objective."""
+    from qhn.experiments.runner import build_run, run_threads
+    from qhn.inference.optimum import exact_objective
+
+    print(
+        "| task | objective | optimum f* | best point mass on the optimal set | its gap "
+        "| q*: mass on optimum | q*: E[C] − C* |\n|---|---|---|---|---|---|---|",
+        flush=True,
+    )
+    with run_threads():
+        for task, objective in itertools.product(tasks, objectives):
+            config = _config(task, "uniform", "adam", 0, 0, None, objective)
+            built = build_run(config, cache_dir=str(out / "landscapes"))
+            ref, f = reference(built), exact_objective(built.objective)
+            best = -math.inf
+            for index in built.landscape.optimal_mask().nonzero().flatten().tolist():
+                vertex = torch.zeros(2**built.task.n_bits, dtype=torch.float64)
+                vertex[index] = 1.0
+                with torch.no_grad():
+                    best = max(best, float(f(vertex)))
+            print(
+                f"| {task} | {objective} | {ref['value']:.4f} (≤ {ref['upper']:.4f}) "
+                f"| {best:.4f} | {ref['value'] - best:.3g} | {ref['mass_optimal']:.3f} "
+                f"| {ref['expected_cost'] - built.landscape.optimum_value:.3g} |",
+                flush=True,
+            )
 
 
 def optimum_gap(built, probs: torch.Tensor) -> dict:
@@ -491,7 +528,7 @@ def gradients_table(rows: list[dict]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("runs", "gradients", "table"))
+    parser.add_argument("what", choices=("runs", "gradients", "table", "optima"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/trainability"))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
@@ -516,6 +553,8 @@ def main() -> None:
             tuple(args.objective),
             tuple(args.optimizer),
         )
+    elif args.what == "optima":
+        optima(args.out, args.tasks, args.objective)
     elif args.what == "gradients":
         gradients_all(args.out, args.n, args.layers, args.inits)
     else:
