@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -34,7 +35,7 @@ from qhn.inference.elbo import ELBO
 from qhn.inference.mle import MLE
 from qhn.inference.selbo import SELBO
 from qhn.io import atomic_write_json
-from qhn.landscape import Landscape, compute_landscape
+from qhn.landscape import Landscape, check_landscape_budget, compute_landscape
 from qhn.threads import torch_threads
 from qhn.train import CHECKPOINT_FILE, CHECKPOINT_SECONDS, HistoryWriter, fit, read_checkpoint
 from qhn.train.evaluate import Support, evaluate_with_support
@@ -76,6 +77,17 @@ class Run:
     circuit: Circuit
     model: QuantumHypernetwork
     objective: Any
+    #: Enumerates the landscape on first use when it was deferred (:meth:`ensure_landscape`).
+    deferred_landscape: Callable[[], Landscape] | None = None
+
+    def ensure_landscape(self) -> Landscape | None:
+        """The landscape, enumerated now if it was deferred: a sampled run trains without it
+        and needs it only to evaluate (``expected_cost``, ``mass_optimal``, the optimum), so
+        :func:`build_run` leaves it to the first caller of this method."""
+        if self.landscape is None and self.deferred_landscape is not None:
+            self.landscape = self.deferred_landscape()
+            self.deferred_landscape = None
+        return self.landscape
 
 
 def build_circuit(config: RunConfig, n_qubits: int) -> Circuit:
@@ -144,8 +156,19 @@ def build_run(
 
         raise ConfigError(too_wide_message(task.name, task.n_bits))
     landscape = None
-    if task.n_bits <= MAX_EXACT_BITS:
+    deferred = None
+    if task.n_bits <= MAX_EXACT_BITS and config.shots is None:
         landscape = compute_landscape(task, cache_dir=cache_dir)
+    elif task.n_bits <= MAX_EXACT_BITS:
+        # Sampled training never reads C(s) of all networks: enumerate after training, for the
+        # evaluation only (checked now, so that a run is not refused after it trained). Its
+        # test costs come from the sampled networks, unless the noiseless metrics of a noisy or
+        # sampled backend need them for the exact distribution.
+        with_test = task.has_test and config.backend != "statevector"
+        check_landscape_budget(task.n_bits, with_test=with_test)
+        deferred = functools.partial(
+            compute_landscape, task, cache_dir=cache_dir, with_test=with_test
+        )
     elif config.shots is None:
         raise ConfigError(
             f"task {task.name!r} has {task.n_bits} bits; exact training enumerates all networks "
@@ -182,7 +205,7 @@ def build_run(
 
         correct_readout(objective, config.backend, backend, config.noise, circuit)
     objective.check(model)
-    return Run(config, task, landscape, data_term, circuit, model, objective)
+    return Run(config, task, landscape, data_term, circuit, model, objective, deferred)
 
 
 def training_evaluations(record: dict[str, Any], n_bits: int, *, exact: bool) -> int:
@@ -402,6 +425,7 @@ def run(
                 trained, config.batch_size, built.task.n_train
             )
         evaluate_run = evaluate_with_support if config.blocks is None else evaluate_block_run
+        built.ensure_landscape()
         final, support = evaluate_run(
             built.model,
             built.task,
