@@ -28,6 +28,7 @@ from qhn.data.tasks import Task, get_task
 from qhn.errors import ConfigError
 from qhn.experiments.block_run import evaluate_block_run
 from qhn.experiments.config import RunConfig, config_differences, load_config, save_config
+from qhn.experiments.step_cost import check_step_cost
 from qhn.hypernetwork import QuantumHypernetwork
 from qhn.inference import BernoulliPrior, HammingKernel
 from qhn.inference.data_term import DataTerm
@@ -183,6 +184,7 @@ def build_run(
         cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
     )
     circuit = circuit if circuit is not None else build_circuit(config, task.n_bits)
+    check_step_cost(config, circuit)
     if config.shots is not None:
         # The widest measurement of a step: every parameter-shifted circuit at once.
         batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
