@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--qubits", type=int, nargs="+", default=[16, 18, 20, 22])
     parser.add_argument("--layers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--step-qubits", type=int, nargs="+", default=[10, 14])
+    parser.add_argument("--step-qubits", type=int, nargs="+", default=[10, 14, 18])
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, 1 torch thread")

@@ -6,7 +6,11 @@ a few passes over a state of ``2^n`` amplitudes, then draws the shots:
 - ``C = 2P' + 2`` with the parameter-shift rule (``P'`` rotation occurrences: every shifted
   circuit, and two measurements of the unshifted one, as the backend's execution counter
   records a step), ``C = 2`` otherwise (the two measurements; a lower bound, as the
-  score-function gradient adds a probability vector);
+  score-function gradient adds a probability vector); from
+  :data:`~qhn.backends.statevector.SHARED_PREFIX_MIN_QUBITS` qubits the shifted circuits share
+  their leading passes (:mod:`qhn.backends.shared_prefix`), and a shifted circuit costs the
+  passes from its shifted gate on, counted as half a circuit (a lower bound for shifts spread
+  over the layers);
 - seconds per circuit ``≥ c · 2^n · G / n`` for ``G`` gates on ``n`` qubits, i.e. ``c`` seconds
   per amplitude per layer of ``n`` gates: ``c`` = :data:`SECONDS_PER_AMPLITUDE_LAYER` while the
   state fits in :data:`CACHE_BYTES`, :data:`SECONDS_PER_AMPLITUDE_LAYER_UNCACHED` beyond;
@@ -28,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qhn.backends.base import sample_bytes
+from qhn.backends.statevector import SHARED_PREFIX_MIN_QUBITS
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError
 
@@ -72,6 +77,9 @@ def predict_step_cost(
     n = circuit.n_qubits
     occurrences = sum(gate.param is not None for gate in circuit.gates)
     circuits = 2 * occurrences + 2 if estimator == "parameter-shift" else 2
+    equivalent = float(circuits)
+    if estimator == "parameter-shift" and n >= SHARED_PREFIX_MIN_QUBITS:
+        equivalent = 2 + (circuits - 2) / 2
     scale = 0.5 if precision == "float32" else 1.0
     itemsize = (4 if precision == "float32" else 8) * (1 if circuit.is_real else 2)
     state = 2**n * itemsize
@@ -83,7 +91,7 @@ def predict_step_cost(
     per_circuit = scale * c * 2**n * max(len(circuit.gates), n) / n
     chunk = min(circuits, max(1, _CHUNK_BYTES // state))
     peak = 2 * chunk * state + sample_bytes(chunk, shots, n)  # a state and its probabilities
-    return StepCost(circuits, circuits * per_circuit, peak)
+    return StepCost(circuits, equivalent * per_circuit, peak)
 
 
 def check_step_cost(config, circuit: Circuit) -> StepCost | None:
