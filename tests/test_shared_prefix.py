@@ -72,3 +72,16 @@ def test_float32_shared_probabilities_within_its_epsilon():
         expected = plain[which]
         bound = len(passes) * 2**4 * torch.finfo(torch.float32).eps
         torch.testing.assert_close(probs.double().expand_as(expected), expected, rtol=0, atol=bound)
+
+
+def test_sharing_needs_no_more_memory_than_one_chunk(monkeypatch):
+    # The whole batch's probabilities (41 rows) exceed the budget; one chunk (2 rows) and the
+    # shared row fit, as in the plain chunked path.
+    circuit, rows = _shift_rows("hardware_efficient", 10, 1, {})
+    backend = StatevectorBackend(memory_budget=120_000, chunk_bytes=2 * 2**10 * 8)
+    assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
+    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 99)
+    plain = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
+    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 1)
+    shared = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(plain, shared)

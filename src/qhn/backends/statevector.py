@@ -577,12 +577,18 @@ class StatevectorBackend:
         from qhn.backends.shared_prefix import shared_prefix_probs
         from qhn.bits import index_to_bits
 
-        batch, _ = self._prepare(circuit, params)
-        n, rows = circuit.n_qubits, batch.shape[0]
+        n, rows = circuit.n_qubits, params.shape[0]
+        if n > MAX_QUBITS:
+            raise ConfigError(f"{n} qubits exceed this simulator's limit of {MAX_QUBITS}")
+        batch = params.to(device=self.device, dtype=self.dtype)
+        # At once: one chunk of branching rows and the shared row, never the whole batch.
+        chunk = min(rows, self._chunk_size(circuit))
+        per_amplitude = self._bytes_per_amplitude(circuit, False)
+        check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
         u = torch.rand(rows, shots, generator=generator, dtype=torch.float64, device=batch.device)
         passes, dtype = self._plan(circuit, batch)
         out = torch.empty(rows, shots, n, dtype=torch.uint8, device=batch.device)
-        for which, probs in shared_prefix_probs(passes, n, dtype, rows, self._chunk_size(circuit)):
+        for which, probs in shared_prefix_probs(passes, n, dtype, rows, chunk):
             if probs.shape[0] == 1 and which.numel() > 1:  # one distribution for many rows
                 flat = sample_indices(probs, shots * which.numel(), uniforms=u[which].view(1, -1))
                 index = flat.view(which.numel(), shots)
