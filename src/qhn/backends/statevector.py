@@ -586,7 +586,8 @@ class StatevectorBackend:
         per_amplitude = self._bytes_per_amplitude(circuit, False)
         check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
         u = torch.rand(rows, shots, generator=generator, dtype=torch.float64, device=batch.device)
-        passes, dtype = self._plan(circuit, batch)
+        with torch.no_grad():
+            passes, dtype = self._plan(circuit, batch.detach())
         out = torch.empty(rows, shots, n, dtype=torch.uint8, device=batch.device)
         for which, probs in shared_prefix_probs(passes, n, dtype, rows, chunk):
             if probs.shape[0] == 1 and which.numel() > 1:  # one distribution for many rows
