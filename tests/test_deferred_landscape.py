@@ -36,7 +36,9 @@ def test_sampled_run_enumerates_after_training_with_the_same_summary_keys(tmp_pa
     values = {"task": "teacher-tiny", "layers": 1, "train": {"steps": 2}}
     config = RunConfig.from_dict({**values, "objective": "selbo", "shots": 64})
     built = runner.build_run(config)
-    assert built.landscape is None and events == []
+    assert events == []
+    assert built.landscape is not None and events == ["landscape"]  # enumerated when read
+    events.clear()
     summary = runner.run(config, tmp_path / "sampled", plots=False)
     assert events == ["fit", "landscape"]
 

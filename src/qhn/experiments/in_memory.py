@@ -63,7 +63,6 @@ def train_task(
     with run_threads():
         built = build_run_for_task(config, task, circuit)
         result = fit(built.model, built.objective, config.train, checkpoint_seconds=None)
-        built.ensure_landscape()
         metrics, support = evaluate_with_support(
             built.model,
             built.task,

@@ -73,22 +73,24 @@ class Run:
 
     config: RunConfig
     task: Task
-    landscape: Landscape | None
+    _landscape: Landscape | None
     data_term: DataTerm
     circuit: Circuit
     model: QuantumHypernetwork
     objective: Any
-    #: Enumerates the landscape on first use when it was deferred (:meth:`ensure_landscape`).
+    #: Enumerates the landscape on first use when it was deferred (see :attr:`landscape`).
     deferred_landscape: Callable[[], Landscape] | None = None
 
-    def ensure_landscape(self) -> Landscape | None:
-        """The landscape, enumerated now if it was deferred: a sampled run trains without it
-        and needs it only to evaluate (``expected_cost``, ``mass_optimal``, the optimum), so
-        :func:`build_run` leaves it to the first caller of this method."""
-        if self.landscape is None and self.deferred_landscape is not None:
-            self.landscape = self.deferred_landscape()
+    @property
+    def landscape(self) -> Landscape | None:
+        """The landscape (None when not enumerable), enumerated on first use if it was
+        deferred: a sampled run trains without it and needs it only to evaluate
+        (``expected_cost``, ``mass_optimal``, the optimum), so :func:`build_run` leaves it to
+        the first reader."""
+        if self._landscape is None and self.deferred_landscape is not None:
+            self._landscape = self.deferred_landscape()
             self.deferred_landscape = None
-        return self.landscape
+        return self._landscape
 
 
 def build_circuit(config: RunConfig, n_qubits: int) -> Circuit:
@@ -427,7 +429,6 @@ def run(
                 trained, config.batch_size, built.task.n_train
             )
         evaluate_run = evaluate_with_support if config.blocks is None else evaluate_block_run
-        built.ensure_landscape()
         final, support = evaluate_run(
             built.model,
             built.task,
