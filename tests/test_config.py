@@ -73,6 +73,7 @@ def test_to_toml_round_trips_and_is_standard_toml(tmp_path):
     assert expected.pop("baseline") == {}  # nor an empty [baseline] table
     assert expected.pop("readout_correction") is False  # likewise written only when true
     assert expected.pop("precision") == "float64"  # and only when not the default
+    assert expected.pop("max_step_seconds") == 300.0  # likewise
     assert tomllib.loads(text) == expected
     assert loads_config(text, check_task=False) == config
     noisy = RunConfig(task="t", backend="noisy", noise={"p1": 0.001, "readout": 0.02})
@@ -146,6 +147,8 @@ def test_round_trip_property(config):
         del expected["readout_correction"]  # written only when true
     if expected["precision"] == "float64":
         del expected["precision"]  # written only when not the default
+    if expected["max_step_seconds"] == 300.0:
+        del expected["max_step_seconds"]  # likewise
     assert tomllib.loads(text) == expected
     again = loads_config(text, check_task=False)
     assert again == config

@@ -162,7 +162,9 @@ def landscape_bytes(n_bits: int, with_test: bool) -> int:
     return 8 * 2**n_bits * vectors + ENUMERATION_SCRATCH_BYTES
 
 
-def check_landscape_budget(n_bits: int, *, with_test: bool, max_bytes: int) -> None:
+def check_landscape_budget(
+    n_bits: int, *, with_test: bool, max_bytes: int = DEFAULT_MAX_BYTES
+) -> None:
     """Raise :class:`MemoryBudgetError` if the landscape of ``n_bits`` is too large."""
     if n_bits > MAX_LANDSCAPE_BITS:
         raise MemoryBudgetError(

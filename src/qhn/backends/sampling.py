@@ -15,7 +15,11 @@ TWO_LEVEL_MIN = 2**16
 
 
 def sample_indices(
-    probs: torch.Tensor, shots: int, *, generator: torch.Generator | None = None
+    probs: torch.Tensor,
+    shots: int,
+    *,
+    generator: torch.Generator | None = None,
+    uniforms: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw basis indices by inverting the cumulative distribution.
 
@@ -24,14 +28,18 @@ def sample_indices(
     cumulative sum: rows of ``w = 2^⌈n/2⌉`` entries are summed (one read pass), ``u`` picks a
     row from the cumulative row sums, and only the picked rows (at most ``shots`` per circuit)
     are summed cumulatively to find the entry. Works for any length (``torch.multinomial`` stops
-    at 2^24 categories) and is reproducible bit for bit given ``generator``.
+    at 2^24 categories) and is reproducible bit for bit given ``generator``. ``uniforms``
+    ``(B, shots)`` float64: the uniforms to use instead of drawing them from ``generator``.
 
     Shapes: ``(B, 2**n)`` → ``(B, shots)`` int64.
     """
     check_shots(shots)
     probs = probs.detach()
     batch, size = probs.shape
-    u = torch.rand(batch, shots, generator=generator, dtype=torch.float64, device=probs.device)
+    if uniforms is None:
+        u = torch.rand(batch, shots, generator=generator, dtype=torch.float64, device=probs.device)
+    else:
+        u = uniforms
     if size <= TWO_LEVEL_MIN:
         cdf = torch.cumsum(probs.to(torch.float64), dim=-1)
         idx = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)

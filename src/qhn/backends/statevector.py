@@ -54,6 +54,9 @@ __all__ = ["StatevectorBackend"]
 
 #: Largest circuit we accept regardless of budget (int64 indices and sanity).
 MAX_QUBITS = 30
+#: From this many qubits a batch of circuits is sampled sharing its common leading passes
+#: (:mod:`qhn.backends.shared_prefix`); below, one batched pass over all rows is cheaper.
+SHARED_PREFIX_MIN_QUBITS = 16
 
 
 @dataclass(frozen=True)
@@ -336,10 +339,12 @@ class _Buffers:
         return buf
 
 
-def _forward_pass(passes: list[object], n: int, buffers: _Buffers | None) -> torch.Tensor:
-    """Run the passes. With ``buffers`` every pass writes in place (no autograd); without, each
-    pass allocates (plain autograd can then differentiate through it)."""
-    psi: torch.Tensor | None = None
+def _forward_pass(
+    passes: list[object], n: int, buffers: _Buffers | None, psi: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Run the passes, from ``psi`` when the first is not a product state. With ``buffers``
+    every pass writes in place (no autograd); without, each pass allocates (plain autograd can
+    then differentiate through it)."""
     for op in passes:
         if isinstance(op, _Product):
             left, right = op.left.unsqueeze(-1), op.right.unsqueeze(-2)
@@ -548,6 +553,9 @@ class StatevectorBackend:
         check_sample_memory(batch.shape[0], shots, circuit.n_qubits, self.memory_budget)
         chunk = self._chunk_size(circuit)
         rows = batch.to(self.dtype)  # probabilities in the simulation's precision: no copy
+        if batch.shape[0] > 1 and circuit.n_qubits >= SHARED_PREFIX_MIN_QUBITS:
+            bits = self._sample_shared(circuit, rows, shots, generator)
+            return bits if batched else bits[0]
         with torch.no_grad():
             # Chunk by chunk, so a large batch (e.g. 2P shifted circuits) never holds all its
             # probability vectors at once.
@@ -559,6 +567,37 @@ class StatevectorBackend:
         return bits if batched else bits[0]
 
     # ----------------------------------------------------------------- internals
+    def _sample_shared(
+        self, circuit: Circuit, params: torch.Tensor, shots: int, generator
+    ) -> torch.Tensor:
+        """``sample`` for a batch whose rows share leading passes (parameter-shift batches):
+        :mod:`qhn.backends.shared_prefix`. The uniforms are drawn as the chunked path draws them
+        (row order, one ``(rows, shots)`` block), so the bits are the same."""
+        from qhn.backends.sampling import sample_indices
+        from qhn.backends.shared_prefix import shared_prefix_probs
+        from qhn.bits import index_to_bits
+
+        n, rows = circuit.n_qubits, params.shape[0]
+        if n > MAX_QUBITS:
+            raise ConfigError(f"{n} qubits exceed this simulator's limit of {MAX_QUBITS}")
+        batch = params.to(device=self.device, dtype=self.dtype)
+        # At once: one chunk of branching rows and the shared row, never the whole batch.
+        chunk = min(rows, self._chunk_size(circuit))
+        per_amplitude = self._bytes_per_amplitude(circuit, False)
+        check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
+        u = torch.rand(rows, shots, generator=generator, dtype=torch.float64, device=batch.device)
+        with torch.no_grad():
+            passes, dtype = self._plan(circuit, batch.detach())
+        out = torch.empty(rows, shots, n, dtype=torch.uint8, device=batch.device)
+        for which, probs in shared_prefix_probs(passes, n, dtype, rows, chunk):
+            if probs.shape[0] == 1 and which.numel() > 1:  # one distribution for many rows
+                flat = sample_indices(probs, shots * which.numel(), uniforms=u[which].view(1, -1))
+                index = flat.view(which.numel(), shots)
+            else:
+                index = sample_indices(probs, shots, uniforms=u[which])
+            out[which] = index_to_bits(index, n)
+        return out
+
     def _state_itemsize(self, circuit: Circuit) -> int:
         dtype = self.dtype if circuit.is_real else self.complex_dtype
         return torch.empty((), dtype=dtype).element_size()

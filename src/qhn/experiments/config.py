@@ -38,6 +38,7 @@ from qhn.backends.registry import BACKEND_KINDS, check_backend_spec
 from qhn.circuits import ANSATZE, TOPOLOGIES
 from qhn.circuits.ir import ENTANGLING_GATES, ROTATION_GATES
 from qhn.errors import ConfigError, choices
+from qhn.experiments.step_cost import DEFAULT_MAX_STEP_SECONDS
 from qhn.gradients import ESTIMATOR_NAMES
 from qhn.hypernetwork import INITS
 from qhn.io import atomic_write_text
@@ -122,7 +123,9 @@ class RunConfig:
     ``float32``: the statevector's real type; float32 halves memory and time, with probabilities
     accurate to about passes·2^k·1.2e-7), ``readout_correction`` (SELBO's MMD² of the
     pre-readout distribution from read-out shots, with the backend's known readout rates:
-    :mod:`qhn.inference.readout_correction`). Optimization: ``train``.
+    :mod:`qhn.inference.readout_correction`), ``max_step_seconds`` (a sampled run on the
+    statevector whose predicted step takes longer is refused up front:
+    :mod:`qhn.experiments.step_cost`). Optimization: ``train``.
     """
 
     task: str = field(metadata=_group("task"))
@@ -154,6 +157,9 @@ class RunConfig:
     noise: dict[str, Any] = field(default_factory=dict, metadata=_group("backend and gradients"))
     precision: str = field(default="float64", metadata=_group("backend and gradients"))
     readout_correction: bool = field(default=False, metadata=_group("backend and gradients"))
+    max_step_seconds: float = field(
+        default=DEFAULT_MAX_STEP_SECONDS, metadata=_group("backend and gradients")
+    )
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_group("train"))
     blocks: int | tuple[int, ...] | None = field(default=None, metadata=_group("scale"))
     batch_size: int | None = field(default=None, metadata=_group("scale"))
@@ -213,6 +219,11 @@ class RunConfig:
         if self.shots is not None:
             check_int("shots", self.shots, 1)
         check_choice("precision", self.precision, PRECISIONS)
+        set_(
+            self,
+            "max_step_seconds",
+            check_number("max_step_seconds", self.max_step_seconds, minimum=0.0, open_min=True),
+        )
         if self.precision != "float64" and self.backend not in ("statevector", "sampled"):
             raise ConfigError(
                 f"precision = {self.precision!r} needs backend 'statevector' or 'sampled', "
@@ -569,7 +580,11 @@ def toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
 
 #: Keys added after run ids were first published: written only when they differ from these
 #: defaults, so configs that do not use them keep their TOML and their ids.
-OMITTED_DEFAULTS: dict[str, Any] = {"readout_correction": False, "precision": "float64"}
+OMITTED_DEFAULTS: dict[str, Any] = {
+    "readout_correction": False,
+    "precision": "float64",
+    "max_step_seconds": DEFAULT_MAX_STEP_SECONDS,
+}
 
 
 def to_toml(config: RunConfig) -> str:

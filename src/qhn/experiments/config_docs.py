@@ -66,6 +66,9 @@ FIELD_DOCS: dict[str, str] = {
     "readout_correction": "SELBO only: correct the MMD² kernel for the backend's known "
     "readout flips (from `[noise]` or a fake device's snapshot), so it estimates the MMD² of "
     "the distribution before readout.",
+    "max_step_seconds": "A sampled run on the statevector whose predicted step (2P+2 "
+    "circuits with parameter shift) takes longer than this many seconds is refused before "
+    "it starts (default 300); raise it to run anyway.",
     "noise": "The `[noise]` table of a noisy backend: `p1`, `p2`, `readout`, `readout01`, "
     "`readout10`, `scale`.",
     # scale

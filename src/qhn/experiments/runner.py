@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from qhn.data.tasks import Task, get_task
 from qhn.errors import ConfigError
 from qhn.experiments.block_run import evaluate_block_run
 from qhn.experiments.config import RunConfig, config_differences, load_config, save_config
+from qhn.experiments.step_cost import check_step_cost
 from qhn.hypernetwork import QuantumHypernetwork
 from qhn.inference import BernoulliPrior, HammingKernel
 from qhn.inference.data_term import DataTerm
@@ -34,7 +36,7 @@ from qhn.inference.elbo import ELBO
 from qhn.inference.mle import MLE
 from qhn.inference.selbo import SELBO
 from qhn.io import atomic_write_json
-from qhn.landscape import Landscape, compute_landscape
+from qhn.landscape import Landscape, check_landscape_budget, compute_landscape
 from qhn.threads import torch_threads
 from qhn.train import CHECKPOINT_FILE, CHECKPOINT_SECONDS, HistoryWriter, fit, read_checkpoint
 from qhn.train.evaluate import Support, evaluate_with_support
@@ -71,11 +73,24 @@ class Run:
 
     config: RunConfig
     task: Task
-    landscape: Landscape | None
+    _landscape: Landscape | None
     data_term: DataTerm
     circuit: Circuit
     model: QuantumHypernetwork
     objective: Any
+    #: Enumerates the landscape on first use when it was deferred (see :attr:`landscape`).
+    deferred_landscape: Callable[[], Landscape] | None = None
+
+    @property
+    def landscape(self) -> Landscape | None:
+        """The landscape (None when not enumerable), enumerated on first use if it was
+        deferred: a sampled run trains without it and needs it only to evaluate
+        (``expected_cost``, ``mass_optimal``, the optimum), so :func:`build_run` leaves it to
+        the first reader."""
+        if self._landscape is None and self.deferred_landscape is not None:
+            self._landscape = self.deferred_landscape()
+            self.deferred_landscape = None
+        return self._landscape
 
 
 def build_circuit(config: RunConfig, n_qubits: int) -> Circuit:
@@ -144,8 +159,19 @@ def build_run(
 
         raise ConfigError(too_wide_message(task.name, task.n_bits))
     landscape = None
-    if task.n_bits <= MAX_EXACT_BITS:
+    deferred = None
+    if task.n_bits <= MAX_EXACT_BITS and config.shots is None:
         landscape = compute_landscape(task, cache_dir=cache_dir)
+    elif task.n_bits <= MAX_EXACT_BITS:
+        # Sampled training never reads C(s) of all networks: enumerate after training, for the
+        # evaluation only (checked now, so that a run is not refused after it trained). Its
+        # test costs come from the sampled networks, unless the noiseless metrics of a noisy or
+        # sampled backend need them for the exact distribution.
+        with_test = task.has_test and config.backend != "statevector"
+        check_landscape_budget(task.n_bits, with_test=with_test)
+        deferred = functools.partial(
+            compute_landscape, task, cache_dir=cache_dir, with_test=with_test
+        )
     elif config.shots is None:
         raise ConfigError(
             f"task {task.name!r} has {task.n_bits} bits; exact training enumerates all networks "
@@ -160,6 +186,7 @@ def build_run(
         cost_vector=landscape.train_costs if (exact and landscape is not None) else None,
     )
     circuit = circuit if circuit is not None else build_circuit(config, task.n_bits)
+    check_step_cost(config, circuit)
     if config.shots is not None:
         # The widest measurement of a step: every parameter-shifted circuit at once.
         batch = 2 * circuit.n_params if config.resolved_estimator == "parameter-shift" else 1
@@ -182,7 +209,7 @@ def build_run(
 
         correct_readout(objective, config.backend, backend, config.noise, circuit)
     objective.check(model)
-    return Run(config, task, landscape, data_term, circuit, model, objective)
+    return Run(config, task, landscape, data_term, circuit, model, objective, deferred)
 
 
 def training_evaluations(record: dict[str, Any], n_bits: int, *, exact: bool) -> int:

@@ -23,8 +23,10 @@ multiset), chunked over multisets so that each block of logits stays a few MiB, 
 into all ``2^n`` positions by index arithmetic: read each bitstring's unit types, sort them, and
 look up the multiset. The sum over units is a matrix product (type multiplicities @ ``V``).
 
-Networks without a hidden layer (logistic / softmax regression), and networks with more than
-``2^12`` prefixes, fall back to chunked batched evaluation with :meth:`BinaryNetwork.mean_loss`.
+**Networks without a hidden layer** (logistic / softmax regression) have logits linear in the
+bits: :mod:`qhn.models.enumerate_linear` sums them from two halves of the bits (an outer sum).
+Networks with more than ``2^12`` prefixes fall back to chunked batched evaluation with
+:meth:`BinaryNetwork.mean_loss`.
 
 ``enumerate_costs_naive`` is the plain per-network NumPy loop: the benchmark baseline and a test
 oracle.
@@ -45,6 +47,7 @@ import torch
 
 from qhn.bits import MAX_INDEX_BITS, bits_to_weights, index_to_bits, iter_bit_chunks
 from qhn.errors import ConfigError, MemoryBudgetError
+from qhn.models.enumerate_linear import enumerate_linear_costs
 from qhn.models.losses import check_loss, per_example_loss
 from qhn.models.network import (
     DEFAULT_MAX_BYTES,
@@ -84,11 +87,12 @@ def enumerate_costs(
     """``C(s)`` — the mean per-example ``loss`` over ``(x, y)`` — for every bitstring ``s``.
 
     Equals ``network.mean_loss(all_bits(n), x, y, loss)`` (to rounding). ``chunk_size``: multisets
-    of hidden units per block in the fast path, networks per batch in the fallback (default: sized
-    from ``max_bytes`` and cache). ``max_bytes`` bounds the result plus scratch; a request whose
-    result or smallest block does not fit raises :class:`MemoryBudgetError` before computing.
+    of hidden units per block in the fast path, networks per block without a hidden layer,
+    networks per batch in the fallback (default: sized from ``max_bytes`` and cache).
+    ``max_bytes`` bounds the result plus scratch; a request whose result or smallest block does
+    not fit raises :class:`MemoryBudgetError` before computing.
 
-    ``threads``: torch intra-op threads for the fast path (networks with a hidden layer), set for
+    ``threads``: torch intra-op threads for the fast paths (all but the fallback), set for
     the duration of the call and restored afterwards (``None``: keep the caller's setting). The
     default 1 is deliberate: that path works on cache-sized blocks, where a second thread gains at
     most 2× but, on a machine whose cores are oversubscribed, OpenMP synchronisation made it up to
@@ -121,6 +125,11 @@ def enumerate_costs(
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise ConfigError(f"threads must be a positive integer or None, got {threads!r}")
+    if network.n_layers == 1:
+        with torch_threads(threads):
+            return enumerate_linear_costs(
+                network, x, y, loss, chunk_size=chunk_size, max_bytes=max_bytes - result_bytes
+            )
     if network.n_layers >= 2 and _n_prefix_bits(network) <= _MAX_PREFIX_BITS:
         with torch_threads(threads):
             return _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes - result_bytes)

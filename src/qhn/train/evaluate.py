@@ -192,6 +192,8 @@ def evaluate_with_support(
                 out["expected_cost"] = float(landscape.train_costs[sampled].mean())
                 if landscape.test_costs is not None:
                     out["expected_test_cost"] = float(landscape.test_costs[sampled].mean())
+                elif task.has_test:  # a sampled run's landscape may leave the test costs out
+                    out["expected_test_cost"] = float(task.test_cost(sampled_bits).mean())
                 optimal = torch.zeros(2**n, dtype=torch.bool)
                 optimal[landscape.optimal_indices] = True
                 out["mass_optimal"] = float(optimal[sampled].to(torch.float64).mean())
