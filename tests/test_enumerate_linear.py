@@ -84,6 +84,20 @@ def test_output_scale_is_applied():
     assert not torch.allclose(costs, plain)
 
 
+def test_output_scale_is_applied_with_a_hidden_layer_and_by_the_naive_loop():
+    """The hidden-layer fast path and the per-network loop scale the logits as the network's own
+    forward pass does (``ScaledBinaryNetwork``)."""
+    net = ScaledBinaryNetwork((2, 2, 2), output_scale=0.3)
+    x, y = _data(net, 23, seed=8)
+    expected = net.mean_loss(all_bits(net.n_bits), x, y, "cross_entropy").numpy()
+    np.testing.assert_allclose(
+        enumerate_costs(net, x, y, "cross_entropy").numpy(), expected, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        enumerate_costs_naive(net, x, y, "cross_entropy").numpy(), expected, rtol=1e-12
+    )
+
+
 def test_a_budget_without_room_for_one_network_is_refused_before_computing(monkeypatch):
     import qhn.models.enumerate_linear as linear
 

@@ -156,6 +156,7 @@ def _batched(network, x, y, loss, chunk_size, max_bytes) -> torch.Tensor:
 def _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tensor:
     sizes, layout = network.layer_sizes, network.bit_layout
     last = network.n_layers - 1  # the output layer; layer last − 1 is the last hidden layer
+    scale = float(getattr(network, "output_scale", 1.0))  # ScaledBinaryNetwork's logit factor
     n_features, n_hidden, n_outputs = sizes[-3], sizes[-2], sizes[-1]
     n_examples = x.shape[0]
     has_bias = layout.biases is not None
@@ -254,6 +255,8 @@ def _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tens
                     block += flat[members[:, j]]
             block = block.view(stop - first, n_examples, n_outputs)
             shifted = block.unsqueeze(0) + output_biases[:, None, None, :]  # (O, rows, B, K)
+            if scale != 1.0:
+                shifted = shifted * scale
             table[p, :, first:stop] = per_example_loss(shifted, y, loss).sum(-1) / n_examples
 
     costs = torch.empty(2**network.n_bits, dtype=dtype)
@@ -329,6 +332,7 @@ def enumerate_costs_naive(
         indices = torch.arange(2**network.n_bits)
     indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
     costs = np.empty(len(indices))
+    scale = float(getattr(network, "output_scale", 1.0))
     for first in range(0, len(indices), 4096):
         chunk = indices[first : first + 4096]
         decoded = network.decode(index_to_bits(chunk, network.n_bits))
@@ -341,6 +345,6 @@ def enumerate_costs_naive(
                 z = h @ weights[layer][s]
                 if biases is not None:
                     z = z + biases[layer][s]
-                h = _np_activation(names[s], z) if layer < network.n_layers - 1 else z
+                h = _np_activation(names[s], z) if layer < network.n_layers - 1 else z * scale
             costs[first + s] = _np_mean_loss(h, y_np, loss)
     return torch.from_numpy(costs)
