@@ -213,7 +213,6 @@ def test_digits10_mps_builds_one_1210_qubit_circuit_without_enumerating():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"estimator": "parameter-shift", "shots": 4}, 'use estimator = "local-expectation"'),
         ({"estimator": "local-expectation"}, "needs shots = an integer >= 1"),
         ({"estimator": "score-function", "shots": 1}, "needs shots = an integer >= 2"),
         ({"shots": 4, "train": {"optimizer": "lbfgs"}}, 'use train.optimizer = "adam"'),
@@ -227,7 +226,11 @@ def test_impossible_mps_configs_are_refused_in_one_line(options, message):
     assert "\n" not in str(info.value)
 
 
-def test_exact_mps_training_of_a_wide_task_is_refused_before_compute(monkeypatch):
+@pytest.mark.parametrize(
+    "options",
+    [{"objective": "elbo"}, {"objective": "selbo", "estimator": "parameter-shift", "shots": 4}],
+)
+def test_enumerating_mps_training_of_a_wide_task_is_refused_before_compute(monkeypatch, options):
     import qhn.backends.mps as mps_module
 
     def no_compute(*args, **kwargs):
@@ -235,5 +238,5 @@ def test_exact_mps_training_of_a_wide_task_is_refused_before_compute(monkeypatch
 
     monkeypatch.setattr(mps_module.MPSBackend, "state", no_compute)
     with pytest.raises(ConfigError, match="train from sampled networks: shots = 4") as info:
-        build_run(RunConfig(task="digits10", backend="mps", objective="elbo"))
+        build_run(RunConfig(task="digits10", backend="mps", **options))
     assert "2^1210" in str(info.value) and "\n" not in str(info.value)

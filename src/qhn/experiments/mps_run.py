@@ -1,6 +1,7 @@
 """The run path of MPS hypernetworks trained from sampled networks (no enumeration).
 
-A run with ``backend = "mps"`` and ``shots`` set trains **one circuit over all** ``n`` **bits**
+A run with ``backend = "mps"``, ``shots`` set and ``estimator`` = ``auto``, ``local-expectation``
+or ``score-function`` trains **one circuit over all** ``n`` **bits**
 (e.g. digits10's 1,210 qubits) simulated as an exact MPS (:mod:`qhn.mps_hypernetwork`), from
 ``shots`` sampled networks × minibatches of ``batch_size`` examples per step
 (:mod:`qhn.inference.mps_sampled`), with the gradient by ``estimator`` = ``local-expectation``
@@ -13,8 +14,8 @@ limit on a block's size (``blocks = 11`` gives 110-qubit blocks on digits10). A 
 and KL are then Monte Carlo estimates like the whole network's (they are never enumerated; the
 statevector blocks of :mod:`qhn.experiments.block_run` keep the exact per-block KL).
 
-The exact MPS path (``shots`` unset: ``probs`` of all ``2^n`` networks, backprop) stays for
-``n ≤ 20``; :func:`mps_wide_message` is its refusal above that.
+The enumerating MPS paths (``shots`` unset: ``probs`` of all ``2^n`` networks and backprop; or
+parameter shift) stay for ``n ≤ 20``; :func:`mps_wide_message` is their refusal above that.
 """
 
 from __future__ import annotations
@@ -41,25 +42,26 @@ __all__ = [
 
 def is_mps_sampled(config) -> bool:
     """Whether ``config`` trains an MPS hypernetwork from samples (this module's path)."""
-    return config.backend == "mps" and (
-        config.shots is not None or config.estimator == "local-expectation"
-    )
+    if config.backend != "mps" or config.estimator not in ("auto", *MPS_ESTIMATORS):
+        return False
+    return config.shots is not None or config.estimator == "local-expectation"
 
 
-def mps_wide_message(task_name: str, n_bits: int) -> str:
-    """The one-line refusal of exact (enumerating) MPS training on a task of ``n_bits`` bits."""
+def mps_wide_message(task_name: str, n_bits: int, estimator: str) -> str:
+    """The one-line refusal of enumerating MPS training on a task of ``n_bits`` bits."""
     return (
-        f"task {task_name!r} has {n_bits} bits: exact training on backend 'mps' forms all "
-        f"2^{n_bits} probabilities and stops at {MAX_PROBS_QUBITS} bits; train from sampled "
-        'networks: shots = 4, batch_size = 128, estimator = "local-expectation" (e.g. qhn train '
-        "--config examples/digits10_mps.toml)"
+        f"task {task_name!r} has {n_bits} bits: estimator {estimator!r} on backend 'mps' works "
+        f"on all 2^{n_bits} probabilities (or 2P circuits per step) and stops at "
+        f"{MAX_PROBS_QUBITS} bits; train from sampled networks: shots = 4, batch_size = 128, "
+        'estimator = "local-expectation" (e.g. qhn train --config examples/digits10_mps.toml)'
     )
 
 
 def check_mps_width(config, task) -> None:
-    """Refuse exact (enumerating) training on backend ``mps`` above ``MAX_PROBS_QUBITS`` bits."""
+    """Refuse enumerating training on backend ``mps`` (exact objectives, backprop, parameter
+    shift) above ``MAX_PROBS_QUBITS`` bits, before compute."""
     if config.backend == "mps" and config.blocks is None and task.n_bits > MAX_PROBS_QUBITS:
-        raise ConfigError(mps_wide_message(task.name, task.n_bits))
+        raise ConfigError(mps_wide_message(task.name, task.n_bits, config.resolved_estimator))
 
 
 def check_mps_config(config) -> None:
