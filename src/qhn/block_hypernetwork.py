@@ -39,9 +39,12 @@ __all__ = ["MAX_BLOCK_QUBITS", "BlockCircuits", "BlockGroup", "BlockHypernetwork
 MAX_BLOCK_QUBITS = 20
 
 
-def block_sizes(n_bits: int, blocks: int | Sequence[int]) -> tuple[int, ...]:
+def block_sizes(
+    n_bits: int, blocks: int | Sequence[int], *, max_block: int | None = MAX_BLOCK_QUBITS
+) -> tuple[int, ...]:
     """Block sizes from ``blocks``: a count ``k`` (sizes as equal as possible, larger ones
-    first) or explicit sizes that must sum to ``n_bits``; every block ≤ :data:`MAX_BLOCK_QUBITS`."""
+    first) or explicit sizes that must sum to ``n_bits``; every block ≤ ``max_block`` (None: no
+    limit, for MPS blocks that are never enumerated)."""
     if isinstance(blocks, bool):
         raise ConfigError(f"blocks must be a positive integer or a list of sizes, got {blocks!r}")
     if isinstance(blocks, int):
@@ -57,10 +60,10 @@ def block_sizes(n_bits: int, blocks: int | Sequence[int]) -> tuple[int, ...]:
             raise ConfigError(
                 f"block sizes {list(sizes)} sum to {sum(sizes)}, but the task has {n_bits} bits"
             )
-    if max(sizes) > MAX_BLOCK_QUBITS:
-        need = math.ceil(n_bits / MAX_BLOCK_QUBITS)
+    if max_block is not None and max(sizes) > max_block:
+        need = math.ceil(n_bits / max_block)
         raise ConfigError(
-            f"a block of {max(sizes)} qubits exceeds the limit of {MAX_BLOCK_QUBITS}; use "
+            f"a block of {max(sizes)} qubits exceeds the limit of {max_block}; use "
             f"blocks >= {need} (e.g. blocks = {math.ceil(n_bits / 10)} for 10-qubit blocks)"
         )
     return sizes

@@ -31,6 +31,7 @@ __all__ = [
     "EVAL_SHOTS",
     "build_block_run",
     "check_block_config",
+    "check_blocks_and_batch",
     "evaluate_block_run",
     "too_wide_message",
 ]
@@ -56,17 +57,7 @@ def check_block_config(config) -> None:
     """Validate the keys of a block run (``blocks`` set) before any compute; normalizes
     ``blocks`` (an int, or a tuple of sizes)."""
     blocks = config.blocks
-    if isinstance(blocks, list | tuple):
-        sizes = tuple(blocks)
-        if not sizes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in sizes):
-            raise ConfigError(
-                f"blocks must be a positive integer or an array of positive sizes, got {blocks!r}"
-            )
-        object.__setattr__(config, "blocks", sizes)
-    else:
-        check_int("blocks", blocks, 1)
-    if config.batch_size is not None:
-        check_int("batch_size", config.batch_size, 1)
+    check_blocks_and_batch(config)
     if config.shots is None or config.shots < 2:
         raise ConfigError(
             f"blocks = {blocks!r} trains from sampled networks and needs shots = an integer >= 2 "
@@ -84,6 +75,22 @@ def check_block_config(config) -> None:
             "optimizer 'lbfgs' needs a deterministic objective, but blocks train from samples; "
             'use train.optimizer = "adam"'
         )
+
+
+def check_blocks_and_batch(config) -> None:
+    """Check ``blocks`` (when set; normalized to an int or a tuple of sizes) and ``batch_size``."""
+    blocks = config.blocks
+    if isinstance(blocks, list | tuple):
+        sizes = tuple(blocks)
+        if not sizes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in sizes):
+            raise ConfigError(
+                f"blocks must be a positive integer or an array of positive sizes, got {blocks!r}"
+            )
+        object.__setattr__(config, "blocks", sizes)
+    elif blocks is not None:
+        check_int("blocks", blocks, 1)
+    if config.batch_size is not None:
+        check_int("batch_size", config.batch_size, 1)
 
 
 def build_block_run(config, task):

@@ -237,6 +237,11 @@ class RunConfig:
         _check_method_and_init(self)
 
     def _check_combination(self) -> None:
+        from qhn.experiments.mps_run import check_mps_config, is_mps_sampled
+
+        if is_mps_sampled(self):
+            check_mps_config(self)
+            return
         if self.blocks is not None:
             from qhn.experiments.block_run import check_block_config
 
@@ -307,6 +312,8 @@ class RunConfig:
         """The gradient estimator actually used: ``auto`` is backprop for exact expectations on
         the statevector backend, parameter-shift otherwise (shots, or any other backend)."""
         if self.estimator == "auto" and self.blocks is not None:
+            return "local-expectation"
+        if self.estimator == "auto" and self.backend == "mps" and self.shots is not None:
             return "local-expectation"
         if self.estimator == "auto":
             exact_simulator = self.shots is None and self.backend == "statevector"

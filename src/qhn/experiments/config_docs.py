@@ -55,11 +55,11 @@ FIELD_DOCS: dict[str, str] = {
     "(unset: 1); every start counts in `evaluations`.",
     # backend and gradients
     "backend": "Backend spec: `statevector`, `sampled` (samples only, as on hardware), "
-    "`noisy`, `mps` (matrix-product state, for many qubits), `qiskit:<target>`, "
-    "`pennylane:<device>`.",
+    "`noisy`, `mps` (matrix-product state, for many qubits; with `shots` it trains one "
+    "circuit over all bits from sampled networks), `qiskit:<target>`, `pennylane:<device>`.",
     "estimator": "Gradient estimator: `auto` (backprop for exact expectations on the "
-    "statevector, parameter-shift otherwise), `backprop`, `parameter-shift`, "
-    "`score-function`.",
+    "statevector, parameter-shift otherwise; local-expectation for blocks or `mps` with "
+    "shots), `backprop`, `parameter-shift`, `score-function`, `local-expectation`.",
     "shots": "Shots per circuit execution; unset means exact expectations.",
     "precision": "Real precision of the statevector simulator: `float64` (default) or "
     "`float32` (faster, about 1e-7 relative error); statevector and sampled backends only.",
@@ -75,7 +75,8 @@ FIELD_DOCS: dict[str, str] = {
     "blocks": "Block-factorized hypernetwork: `k` equal blocks or a list of block sizes; "
     "independent circuits on consecutive bits, trained from sampled networks (unset: one "
     "circuit, exact enumeration or shots).",
-    "batch_size": "Training examples per step of a block-factorized run (unset: all); the "
+    "batch_size": "Training examples per step of a block-factorized or sampled `mps` run "
+    "(unset: all); the "
     "data term is scaled by N/T so it stays unbiased.",
     # train
     "train.steps": "Optimization steps (≥ 1).",

@@ -150,6 +150,11 @@ def build_run(
             f"the circuit has {circuit.n_qubits} qubits but the task has {task.n_bits} bits; "
             "give one qubit per network bit"
         )
+    from qhn.experiments.mps_run import build_mps_run, check_mps_width, is_mps_sampled
+
+    if is_mps_sampled(config):
+        return build_mps_run(config, task, circuit)
+    check_mps_width(config, task)
     if config.blocks is not None:
         from qhn.experiments.block_run import build_block_run
 
@@ -424,11 +429,14 @@ def run(
         if restart:  # the k candidates; the chosen one's replay above repeats one of them
             evaluations = int(restart["restart_evaluations"])
         example_evaluations = evaluations * built.task.n_train
-        if config.blocks is not None:
+        from qhn.experiments.mps_run import is_mps_sampled
+
+        sampled = config.blocks is not None or is_mps_sampled(config)
+        if sampled:
             example_evaluations, evaluations = block_evaluations(
                 trained, config.batch_size, built.task.n_train
             )
-        evaluate_run = evaluate_with_support if config.blocks is None else evaluate_block_run
+        evaluate_run = evaluate_block_run if sampled else evaluate_with_support
         final, support = evaluate_run(
             built.model,
             built.task,

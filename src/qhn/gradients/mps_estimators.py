@@ -31,9 +31,11 @@ Shapes: params ``(P,)`` → ``()``; ``(B, P)`` → ``(B,)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
+from qhn.backends import mps_scan as scan
 from qhn.backends.base import as_param_batch
 from qhn.backends.mps import MPSBackend
 from qhn.circuits.ir import Circuit
@@ -41,7 +43,15 @@ from qhn.errors import ConfigError
 from qhn.gradients.base import honest
 from qhn.gradients.block_estimators import score_function_surrogate
 
-__all__ = ["EVAL_CHUNK", "evaluations", "local_expectation", "mps_score_function"]
+__all__ = [
+    "EVAL_CHUNK",
+    "EstimatorParts",
+    "evaluations",
+    "local_expectation",
+    "local_expectation_parts",
+    "mps_score_function",
+    "score_function_parts",
+]
 
 BitCallable = Callable[[torch.Tensor], torch.Tensor]
 
@@ -81,6 +91,39 @@ def evaluations(estimator: str, n_qubits: int, shots: int) -> int:
     raise ConfigError(f"unknown estimator {estimator!r}; choose score-function, local-expectation")
 
 
+class EstimatorParts(NamedTuple):
+    """What one estimate is made of, for callers that need more than the mean of ``f``.
+
+    Shapes (batched params ``(B, P)``): ``bits (B, S, n)`` uint8, the shots; ``values (B, S)``
+    detached, ``f`` at the shots; ``surrogate (B,)`` differentiable, whose gradient is the
+    estimate of ``∇θ E_q[f]``; ``evaluations`` of ``f`` per parameter vector.
+    """
+
+    bits: torch.Tensor
+    values: torch.Tensor
+    surrogate: torch.Tensor
+    evaluations: int
+
+
+def score_function_parts(
+    backend: MPSBackend,
+    circuit: Circuit,
+    params: torch.Tensor,
+    f: BitCallable,
+    *,
+    shots: int,
+    generator: torch.Generator | None = None,
+) -> EstimatorParts:
+    """The leave-one-out score-function estimate's parts; params ``(B, P)`` (batched)."""
+    _check(backend, f, shots, 2)
+    state = backend.state(circuit, params)  # built once: sampled without, scored with gradient
+    with torch.no_grad():
+        bits = state.sample(shots, generator)  # (B, S, n)
+    values = _evaluate(f, bits, params.dtype)
+    log_q = state.log_prob(bits)
+    return EstimatorParts(bits, values, score_function_surrogate(log_q, values), shots)
+
+
 def mps_score_function(
     backend: MPSBackend,
     circuit: Circuit,
@@ -93,13 +136,41 @@ def mps_score_function(
     """Mean of ``f`` over ``shots`` draws, carrying the leave-one-out score-function gradient."""
     _check(backend, f, shots, 2)
     batch, batched = as_param_batch(circuit, params)
-    state = backend.state(circuit, batch)  # built once: sampled without, scored with gradient
-    with torch.no_grad():
-        bits = state.sample(shots, generator)  # (B, S, n)
-    values = _evaluate(f, bits, batch.dtype)
-    log_q = state.log_prob(bits)
-    out = honest(values.mean(-1), score_function_surrogate(log_q, values))
+    parts = score_function_parts(backend, circuit, batch, f, shots=shots, generator=generator)
+    out = honest(parts.values.mean(-1), parts.surrogate)
     return out if batched else out[0]
+
+
+def local_expectation_parts(
+    backend: MPSBackend,
+    circuit: Circuit,
+    params: torch.Tensor,
+    f: BitCallable,
+    *,
+    shots: int,
+    generator: torch.Generator | None = None,
+) -> EstimatorParts:
+    """The local-expectation estimate's parts; params ``(B, P)`` (batched)."""
+    _check(backend, f, shots, 1)
+    n, size = circuit.n_qubits, params.shape[0]
+    with torch.no_grad():
+        state = backend.state(circuit, params)
+        u = torch.rand(n, size, shots, generator=generator, dtype=params.dtype)
+        bits = state.sample_from_uniforms(u)  # (B, S, n)
+        rows = torch.arange(shots).repeat_interleave(n)  # branch (m, i) → shot m
+        sites = torch.arange(n).repeat(shots)  # … and flipped bit i
+        forced = bits[:, rows].clone()
+        forced[:, torch.arange(rows.numel()), sites] ^= 1
+        branches = state.sample_from_uniforms(u, rows=rows, forced=forced, start=sites + 1)
+    values = _evaluate(f, bits, params.dtype)  # (B, S)
+    flipped = _evaluate(f, branches, params.dtype).view(size, shots, n)
+    ones = bits.to(torch.bool)
+    # V_i(s_<i, 1) − V_i(s_<i, 0), one estimate per shot and bit.
+    delta = torch.where(ones, values.unsqueeze(-1) - flipped, flipped - values.unsqueeze(-1))
+    # (B, S, n), differentiable; by parallel scans (a short autograd tape).
+    conditionals = scan.conditionals(backend.state(circuit, params), bits)
+    surrogate = (conditionals * delta).sum(-1).mean(-1)
+    return EstimatorParts(bits, values, surrogate, shots * (n + 1))
 
 
 def local_expectation(
@@ -114,21 +185,6 @@ def local_expectation(
     """Mean of ``f`` over ``shots`` draws, carrying the local-expectation gradient."""
     _check(backend, f, shots, 1)
     batch, batched = as_param_batch(circuit, params)
-    n, size = circuit.n_qubits, batch.shape[0]
-    with torch.no_grad():
-        state = backend.state(circuit, batch)
-        u = torch.rand(n, size, shots, generator=generator, dtype=batch.dtype)
-        bits = state.sample_from_uniforms(u)  # (B, S, n)
-        rows = torch.arange(shots).repeat_interleave(n)  # branch (m, i) → shot m
-        sites = torch.arange(n).repeat(shots)  # … and flipped bit i
-        forced = bits[:, rows].clone()
-        forced[:, torch.arange(rows.numel()), sites] ^= 1
-        branches = state.sample_from_uniforms(u, rows=rows, forced=forced, start=sites + 1)
-    values = _evaluate(f, bits, batch.dtype)  # (B, S)
-    flipped = _evaluate(f, branches, batch.dtype).view(size, shots, n)
-    ones = bits.to(torch.bool)
-    # V_i(s_<i, 1) − V_i(s_<i, 0), one estimate per shot and bit.
-    delta = torch.where(ones, values.unsqueeze(-1) - flipped, flipped - values.unsqueeze(-1))
-    conditionals = backend.state(circuit, batch).conditionals(bits)  # (B, S, n), differentiable
-    out = honest(values.mean(-1), (conditionals * delta).sum(-1).mean(-1))
+    parts = local_expectation_parts(backend, circuit, batch, f, shots=shots, generator=generator)
+    out = honest(parts.values.mean(-1), parts.surrogate)
     return out if batched else out[0]
