@@ -294,3 +294,59 @@ def test_chunked_trajectories_follow_the_same_distribution():
     bits = backend.sample(circuit, theta, 3000, generator=torch.Generator().manual_seed(14))
     assert bits.shape == (3000, 4)
     assert chi_square_pvalue(bits, NoisyBackend(noise).probs(circuit, theta)) > 1e-3
+
+
+def qiskit_trajectory_probs(
+    circuit: Circuit, theta: torch.Tensor, pattern: list[int]
+) -> np.ndarray:
+    """Born probabilities of the circuit with the Paulis of one error pattern inserted after
+    their gates (code digits base 4, first wire most significant: I, X, Y, Z), by Qiskit's
+    ``Statevector``; the wire map of :func:`oracles.qiskit_circuit` gives our index order."""
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Statevector
+
+    from oracles import qiskit_wire
+
+    n = circuit.n_qubits
+    qc = QuantumCircuit(n)
+    for gate, code in zip(circuit.gates, pattern, strict=True):
+        qc.compose(qiskit_circuit(Circuit(n, (gate,), circuit.n_params), theta), inplace=True)
+        digits = [(code >> 2 * (len(gate.wires) - 1 - i)) & 3 for i in range(len(gate.wires))]
+        for wire, digit in zip(gate.wires, digits, strict=True):
+            if digit:
+                getattr(qc, "ixyz"[digit])(qiskit_wire(n, wire))
+    return np.asarray(Statevector(qc).probabilities(), dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", ["qhn_reference", "random"])
+def test_each_trajectory_equals_the_circuit_with_its_paulis_inserted(name):
+    """Every simulated trajectory (shared gates, errors conjugated into the pending one-qubit
+    products, rows entering at their first error) has the Born probabilities of the circuit
+    with exactly its Paulis inserted, to 1e-12: patterns with no error and with one to four,
+    one on the last gate, with and without the error-free pattern among them."""
+    circuit = qhn_reference(4, 2) if name == "qhn_reference" else CIRCUITS[7]
+    n_gates = len(circuit.gates)
+    theta = torch.rand(
+        circuit.n_params, dtype=torch.float64, generator=torch.Generator().manual_seed(21)
+    )
+    backend = NoisyBackend(NOISE, max_density_qubits=0)
+    sites = backend._error_sites(circuit)
+    assert len(sites) == n_gates
+    rng = np.random.default_rng(22)
+    patterns = np.zeros((40, n_gates), dtype=np.int8)
+    for t in range(1, 40):
+        hits = rng.choice(n_gates, size=1 + t % 4, replace=False)
+        for g in hits:
+            patterns[t, g] = rng.integers(1, 4 ** len(circuit.gates[g].wires))
+    patterns[5, -1] = 3
+    order = rng.permutation(40)  # the error-free row anywhere, not first
+    patterns = patterns[order]
+    got = backend._trajectory_probs(circuit, theta, sites, torch.from_numpy(patterns))
+    expected = np.stack([qiskit_trajectory_probs(circuit, theta, list(p)) for p in patterns])
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+    without_clean = backend._trajectory_probs(
+        circuit, theta, sites, torch.from_numpy(np.delete(patterns, order.argmin(), axis=0))
+    )
+    np.testing.assert_allclose(
+        without_clean.numpy(), np.delete(expected, order.argmin(), axis=0), atol=1e-12
+    )

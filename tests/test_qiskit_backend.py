@@ -228,6 +228,40 @@ def test_device_noise_kept_to_touched_qubits_gives_the_same_counts():
     assert counts[0] == counts[1]
 
 
+@needs_runtime
+def test_device_noise_is_built_for_touched_qubits_only(monkeypatch):
+    """Aer's device-noise builder sees only the touched qubits' instructions (building all of
+    fake_torino's cost ~5 s per run), and the errors it returns are those of the whole-device
+    build on those qubits, error for error."""
+    import qiskit_aer.noise.device as device
+
+    full_builder = device.basic_device_gate_errors
+    seen: list[set[int]] = []
+
+    def spy(properties=None, *, target=None, **kwargs):
+        seen.append({q for _, props in target.items() if props for qs in props for q in qs})
+        return full_builder(properties, target=target, **kwargs)
+
+    monkeypatch.setattr(device, "basic_device_gate_errors", spy)
+    circuit = hardware_efficient(3, 1, ("ry",), "cnot")
+    qb = QiskitBackend("fake_manila", seed=0, initial_layout=[2, 3, 4])
+    compiled, _ = qb.compiled(circuit)
+    touched = {compiled.find_bit(q).index for item in compiled.data for q in item.qubits}
+    assert seen == [touched] and len(touched) < qb._device.num_qubits
+    expected = {
+        (name, tuple(qubits)): error
+        for name, qubits, error in full_builder(None, target=qb._device.target)
+        if set(qubits) <= touched
+    }
+    model = qb._simulators[circuit].options.noise_model
+    got = {
+        (name, tuple(qubits)): error
+        for name, errors in model._local_quantum_errors.items()
+        for qubits, error in errors.items()
+    }
+    assert expected and got == expected
+
+
 NOISE = {"p1": 0.02, "p2": 0.05, "readout01": 0.03, "readout10": 0.07, "scale": 1.5}
 
 

@@ -370,44 +370,113 @@ class NoisyBackend:
         """``|ψ_t|²`` of the trajectories with the given error patterns. Shapes: ``theta (P,)``,
         ``patterns (T, sites)`` → ``(T, 2**n)`` float64.
 
-        Every trajectory's Paulis are per-row ``2 × 2`` matrices, so a qubit's one-qubit gates and
-        errors multiply into one matrix per row, held until a two-qubit gate touches the qubit
-        and then applied with it as one ``4 × 4`` matrix per row (one sweep per entangler).
+        The gates are the same for every trajectory (one parameter row), so they are applied to
+        the whole batch as ONE matrix each: a qubit's one-qubit gates multiply into a shared
+        ``2 × 2`` ``M_q`` that is held until a two-qubit gate touches the qubit, then applied
+        with it as one ``4 × 4`` (one sweep of all trajectories per entangler). Errors touch
+        only the few trajectories that drew one at a site: a Pauli ``E`` after a one-qubit gate
+        lands where ``M_q`` is still pending, so those rows get ``M_q† E M_q`` now and the shared
+        ``M_q`` later (``M_q · M_q† E M_q = E M_q``); after a two-qubit gate nothing is pending
+        and the rows get the two-qubit Pauli itself. Trajectories are ordered by their first
+        error: before it a trajectory equals the error-free one, so only the rows already hit are
+        swept (a prefix of the batch) and a row enters as a copy of the error-free row when first
+        hit.
         """
         n, dtype = circuit.n_qubits, self._dtype(circuit)
-        count = patterns.shape[0]
-        psi = torch.zeros((count,) + (2,) * n, dtype=dtype)
-        psi.view(count, -1)[:, 0] = 1
-        site_of = {g: s for s, (g, _, _) in enumerate(sites)}
+        count, n_sites = patterns.shape
+        # Row 0 is the error-free trajectory (added when no shot drew it), then the rest by
+        # first hit site: the rows first hit at or before site s are rows[:spawn[s]].
+        hit = patterns != 0
+        key = torch.full((count,), -1, dtype=torch.int64)
+        if n_sites:
+            key = torch.where(hit.any(1), hit.to(torch.int8).argmax(1), key)
+        order = torch.argsort(key, stable=True)
+        extra = 0 if count and int(key[order[0]]) < 0 else 1
+        patterns = torch.cat([patterns.new_zeros((extra, n_sites)), patterns[order]])
+        key = torch.cat([key.new_full((extra,), -1), key[order]])
+        hit = patterns != 0
+        spawn = torch.searchsorted(key, torch.arange(n_sites), right=True).tolist()
+        psi = torch.zeros((count + extra, 2**n), dtype=dtype)
+        psi[:, 0] = 1
+        active = 1
+        site_of = {g: i for i, (g, _, _) in enumerate(sites)}
         row = theta.unsqueeze(0)
         paulis = _PAULIS.to(dtype)
-        eye = paulis[:1]
+        eye = torch.eye(2, dtype=dtype)
         pending: dict[int, torch.Tensor] = {}
+
+        def sweep(m: torch.Tensor, wires: tuple[int, ...]) -> None:
+            head = psi[:active].view((active,) + (2,) * n)
+            psi[:active] = _apply_shared(head, m, tuple(1 + q for q in wires)).reshape(active, -1)
+
         for g, gate in enumerate(circuit.gates):
-            s = site_of.get(g)
-            codes = None if s is None else patterns[:, s].long()
+            m = gate_matrix(gate, row, dtype)[0]
             if len(gate.wires) == 1:
                 q = gate.wires[0]
-                m = gate_matrix(gate, row, dtype)
-                if codes is not None:
-                    m = paulis[codes] @ m
                 pending[q] = m if q not in pending else m @ pending[q]
+            else:
+                a, b = gate.wires
+                if a in pending or b in pending:
+                    m = m @ torch.kron(pending.pop(a, eye), pending.pop(b, eye))
+                sweep(m, gate.wires)
+            site = site_of.get(g)
+            if site is None:
                 continue
-            a, b = gate.wires
-            m = gate_matrix(gate, row, dtype)
-            if a in pending or b in pending:
-                m = m @ _kron(pending.pop(a, eye), pending.pop(b, eye))
-            psi = apply_matrix(psi, m, (1 + a, 1 + b))
-            if codes is not None:
-                pending[a], pending[b] = paulis[codes // 4], paulis[codes % 4]
+            if spawn[site] > active:
+                # Rows first hit here start as copies of the error-free row.
+                psi[active : spawn[site]] = psi[0]
+                active = spawn[site]
+            rows = hit[:active, site].nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            codes = patterns[rows, site].long()
+            if len(gate.wires) == 1:
+                held = pending.get(gate.wires[0], eye)
+                errors = held.conj().T @ paulis[codes] @ held
+            else:
+                errors = _kron(paulis[codes // 4], paulis[codes % 4])
+            part = psi[rows].view((rows.numel(),) + (2,) * n)
+            axes = tuple(1 + q for q in gate.wires)
+            psi[rows] = apply_matrix(part, errors, axes).reshape(rows.numel(), -1)
         left = sorted(pending)
         for i in range(0, len(left) - 1, 2):
-            m = _kron(pending[left[i]], pending[left[i + 1]])
-            psi = apply_matrix(psi, m, (1 + left[i], 1 + left[i + 1]))
+            sweep(torch.kron(pending[left[i]], pending[left[i + 1]]), (left[i], left[i + 1]))
         if len(left) % 2:
-            psi = apply_matrix(psi, pending[left[-1]], (1 + left[-1],))
-        psi = psi.reshape(count, 2**n)
-        return psi.real**2 + psi.imag**2 if psi.is_complex() else psi * psi
+            sweep(pending[left[-1]], (left[-1],))
+        psi = psi[extra:]
+        probs = psi.real**2 + psi.imag**2 if psi.is_complex() else psi * psi
+        return probs[torch.argsort(order)]
+
+
+def _apply_shared(x: torch.Tensor, matrix: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    """``x' = M·x`` on ``axes`` of every row with ONE ``d × d`` matrix (one matrix product over
+    all rows, not a batch of small ones). Shapes: ``x (B, 2, …, 2)``, ``matrix (d, d)``.
+
+    Complex data is multiplied as real: rows ``(re₀, im₀, re₁, im₁, …)`` times the ``2d × 2d``
+    real form of ``Mᵀ`` (:func:`_real_form`), ~5× faster than torch's complex matmul on these
+    tall, thin products."""
+    k, ndim = len(axes), x.ndim
+    tail = tuple(range(ndim - k, ndim))
+    moved = x.movedim(axes, tail)
+    shape = moved.shape
+    rows = moved.reshape(-1, 2**k)
+    if rows.is_complex():
+        real = torch.view_as_real(rows).reshape(rows.shape[0], -1) @ _real_form(matrix.T)
+        out = torch.view_as_complex(real.reshape((*rows.shape, 2)))
+    else:
+        out = rows @ matrix.T.to(rows.dtype)
+    return out.reshape(shape).movedim(tail, axes)
+
+
+def _real_form(m: torch.Tensor) -> torch.Tensor:
+    """The real ``2d × 2d`` matrix ``R`` with ``view_as_real(z) @ R = view_as_real(z @ m)`` for
+    complex rows ``z`` (``d`` entries, interleaved real and imaginary parts)."""
+    d = m.shape[0]
+    m = m.to(torch.complex128)
+    r = torch.empty((d, 2, d, 2), dtype=torch.float64)
+    r[:, 0, :, 0], r[:, 0, :, 1] = m.real, m.imag
+    r[:, 1, :, 0], r[:, 1, :, 1] = -m.imag, m.real
+    return r.reshape(2 * d, 2 * d)
 
 
 #: I, X, X·Z (= −iY, so real circuits stay real), Z: the Pauli codes 0..3 as matrices.
