@@ -12,7 +12,7 @@ from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError, choices
 from qhn.gradients import make_estimator
 
-__all__ = ["INITS", "QuantumHypernetwork", "product_center"]
+__all__ = ["INITS", "QuantumHypernetwork", "initial_angles", "product_center"]
 
 INITS = ("uniform", "small", "warm")
 #: The rotations that move ``|0⟩`` off the Z axis (``rz`` only adds a phase).
@@ -35,6 +35,27 @@ def product_center(circuit: Circuit) -> torch.Tensor:
             tilted.add(gate.wires[0])
             center[gate.param] = torch.pi / 2
     return center
+
+
+def initial_angles(
+    circuit: Circuit,
+    init: str,
+    init_scale: float,
+    generator: torch.Generator | None,
+    center: float | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The starting ``θ`` ``(P,)`` float64: ``"uniform"`` in ``[0, 2π)``; otherwise ``center``
+    (default :func:`product_center`), plus, for ``"small"``, noise uniform in
+    ``±init_scale``."""
+    shape = (circuit.n_params,)
+    if init == "uniform":
+        return torch.rand(shape, generator=generator, dtype=torch.float64) * 2 * torch.pi
+    center = product_center(circuit) if center is None else center
+    theta = torch.as_tensor(center, dtype=torch.float64).expand(shape).clone()
+    if init == "small":
+        noise = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
+        theta = theta + init_scale * noise
+    return theta
 
 
 class QuantumHypernetwork(torch.nn.Module):
@@ -79,15 +100,7 @@ class QuantumHypernetwork(torch.nn.Module):
             estimator = "backprop" if backend.capabilities.backprop else "parameter-shift"
         self.estimator_name = estimator
         self.estimator = make_estimator(estimator, self.backend)
-        shape = (circuit.n_params,)
-        if init == "uniform":
-            theta = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 * torch.pi
-        else:
-            center = product_center(circuit) if init_center is None else init_center
-            theta = torch.as_tensor(center, dtype=torch.float64).expand(shape).clone()
-            if init == "small":
-                noise = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
-                theta = theta + init_scale * noise
+        theta = initial_angles(circuit, init, init_scale, generator, init_center)
         self.theta = torch.nn.Parameter(theta)
 
     @property

@@ -27,7 +27,7 @@ from qhn.gradients.mps_estimators import (
     local_expectation_parts,
     score_function_parts,
 )
-from qhn.hypernetwork import product_center
+from qhn.hypernetwork import initial_angles
 
 __all__ = ["MPS_ESTIMATORS", "MPSHypernetwork", "block_diagonal_circuit"]
 
@@ -111,13 +111,7 @@ class MPSHypernetwork(torch.nn.Module):
         self.backend = backend
         self.stats = ExecutionStats()
         self.estimator_name = estimator
-        shape = (circuit.n_params,)
-        if init == "uniform":
-            theta = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 * torch.pi
-        else:
-            noise = torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
-            theta = product_center(circuit) + init_scale * noise
-        self.theta = torch.nn.Parameter(theta)
+        self.theta = torch.nn.Parameter(initial_angles(circuit, init, init_scale, generator))
 
     @property
     def n_qubits(self) -> int:
