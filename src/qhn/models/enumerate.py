@@ -47,7 +47,7 @@ import torch
 
 from qhn.bits import MAX_INDEX_BITS, bits_to_weights, index_to_bits, iter_bit_chunks
 from qhn.errors import ConfigError, MemoryBudgetError
-from qhn.models.enumerate_linear import enumerate_linear_costs
+from qhn.models.enumerate_linear import enumerate_linear_costs, rows_that_fit
 from qhn.models.losses import check_loss, per_example_loss
 from qhn.models.network import (
     DEFAULT_MAX_BYTES,
@@ -194,13 +194,7 @@ def _last_hidden_layer(network, x, y, loss, chunk_size, max_bytes) -> torch.Tens
         + n_multisets * (n_hidden + 1) * 8  # the multisets and their codes
         + _INDEX_CHUNK * (network.n_bits + 4 * n_hidden) * 8  # gathering scratch
     )
-    rows_fit = (max_bytes - fixed_bytes) // row_bytes
-    if rows_fit < 1:
-        raise MemoryBudgetError(
-            f"enumerating {sizes} on {n_examples} examples needs at least "
-            f"{fixed_bytes + row_bytes:,} bytes of scratch, over the "
-            f"remaining budget of {max_bytes:,} bytes"
-        )
+    rows_fit = rows_that_fit(sizes, n_examples, fixed_bytes, row_bytes, max_bytes)
     if chunk_size is None:
         chunk_size = max(1, _TARGET_BLOCK_BYTES // (n_out_options * block_row_bytes))
     rows = min(chunk_size, rows_fit, n_multisets)

@@ -42,7 +42,7 @@ from qhn.errors import MemoryBudgetError
 from qhn.models.losses import per_example_loss
 from qhn.models.network import ALPHABETS, BinaryNetwork
 
-__all__ = ["enumerate_linear_costs"]
+__all__ = ["enumerate_linear_costs", "rows_that_fit"]
 
 #: Target bytes of one block of logits: cache-sized, yet large enough to amortise each torch call.
 TARGET_BLOCK_BYTES = 2**22
@@ -51,6 +51,22 @@ TARGET_BLOCK_BYTES = 2**22
 _GENERIC_BLOCKS = 6
 #: The sigmoid cross-entropy path works in place: the block and ``Z_lo``.
 _SIGMOID_CE_BLOCKS = 2
+
+
+def rows_that_fit(
+    layer_sizes: tuple[int, ...], n_examples: int, fixed_bytes: int, row_bytes: int, max_bytes: int
+) -> int:
+    """How many rows of ``row_bytes`` fit in ``max_bytes`` beside ``fixed_bytes`` of scratch;
+    :class:`MemoryBudgetError` (before any compute) when not even one does. Shared by both
+    enumeration paths (:mod:`qhn.models.enumerate`)."""
+    fit = (max_bytes - fixed_bytes) // row_bytes
+    if fit < 1:
+        raise MemoryBudgetError(
+            f"enumerating {layer_sizes} on {n_examples} examples needs at least "
+            f"{fixed_bytes + row_bytes:,} bytes of scratch, over the remaining budget of "
+            f"{max_bytes:,} bytes"
+        )
+    return fit
 
 
 def enumerate_linear_costs(
@@ -80,13 +96,7 @@ def enumerate_linear_costs(
     network_bytes = n_examples * n_outputs * itemsize
     fixed_bytes = 2 * n_params * network_bytes  # G and one chunk of Z_hi (at most P rows each)
     per_network = network_bytes * (_SIGMOID_CE_BLOCKS if sigmoid_ce else _GENERIC_BLOCKS)
-    fit = (max_bytes - fixed_bytes) // per_network
-    if fit < 1:
-        raise MemoryBudgetError(
-            f"enumerating {network.layer_sizes} on {n_examples} examples needs at least "
-            f"{fixed_bytes + per_network:,} bytes of scratch, over the remaining budget of "
-            f"{max_bytes:,} bytes"
-        )
+    fit = rows_that_fit(network.layer_sizes, n_examples, fixed_bytes, per_network, max_bytes)
     block = chunk_size if chunk_size is not None else max(1, TARGET_BLOCK_BYTES // network_bytes)
     block = min(block, fit)
     n_low = min(n_params - 1, int(math.log2(block)))
