@@ -21,7 +21,8 @@ import math
 import statistics
 from pathlib import Path
 
-from qhn.experiments.config import apply_overrides, load_config
+from qhn.experiments.config import load_config
+from qhn.experiments.overrides import apply_overrides
 from qhn.experiments.runner import read_summary, run
 
 ANCHORS = {"STE ±1 (METHOD §8)": (0.892, 0.026), "float MLP (METHOD §8)": (0.967, 0.005)}

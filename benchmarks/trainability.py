@@ -90,7 +90,8 @@ def _config(
     budget: tuple[int, int] | None,
     objective: str = "mle",
 ):
-    from qhn.experiments.config import RunConfig, apply_overrides
+    from qhn.experiments.config import RunConfig
+    from qhn.experiments.overrides import apply_overrides
 
     adam_steps, lbfgs_steps = budget or TASKS[task][:2]
     steps, lr = (adam_steps, ADAM_LR) if optimizer == "adam" else (lbfgs_steps, 1.0)

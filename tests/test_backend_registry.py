@@ -7,7 +7,8 @@ import pytest
 from qhn.backends import SampleOnly, StatevectorBackend, registry
 from qhn.backends.registry import check_backend_spec, get_backend
 from qhn.errors import ConfigError
-from qhn.experiments.config import RunConfig, apply_overrides
+from qhn.experiments.config import RunConfig
+from qhn.experiments.overrides import apply_overrides
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,8 @@ def test_tasks_lists_every_task_with_its_bits_and_options():
 
 
 def test_config_keys_lists_every_key_with_a_default_that_applies():
-    from qhn.experiments.config import RunConfig, apply_overrides
+    from qhn.experiments.config import RunConfig
+    from qhn.experiments.overrides import apply_overrides
 
     result = CliRunner().invoke(app, ["config", "keys"])
     assert result.exit_code == 0, result.output

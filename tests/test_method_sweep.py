@@ -10,10 +10,11 @@ import torch
 from qhn.baselines.search import random_search
 from qhn.data.tasks import get_task
 from qhn.errors import ConfigError
-from qhn.experiments.config import RunConfig, apply_overrides, load_config, to_toml
+from qhn.experiments.config import RunConfig, load_config, to_toml
 from qhn.experiments.executors import run_sweep
 from qhn.experiments.ids import point_id
 from qhn.experiments.methods import baseline_config
+from qhn.experiments.overrides import apply_overrides
 from qhn.experiments.report import write_report
 from qhn.experiments.runner import read_summary
 from qhn.experiments.sweep import expand, loads_sweep

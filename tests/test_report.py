@@ -16,8 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qhn.cli import app
-from qhn.experiments.config import RunConfig, apply_overrides, save_config
+from qhn.experiments.config import RunConfig, save_config
 from qhn.experiments.executors import run_sweep
+from qhn.experiments.overrides import apply_overrides
 from qhn.experiments.report import write_report
 from qhn.experiments.results import collect, steps_to_fraction
 from qhn.experiments.stats import t_cdf, t_interval, t_quantile, wilcoxon_signed_rank

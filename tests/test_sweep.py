@@ -17,8 +17,9 @@ import pytest
 
 from qhn.errors import ConfigError
 from qhn.experiments import runner
-from qhn.experiments.config import RunConfig, apply_overrides, config_hash, loads_config
+from qhn.experiments.config import RunConfig, config_hash, loads_config
 from qhn.experiments.executors import run_sweep
+from qhn.experiments.overrides import apply_overrides
 from qhn.experiments.results import collect
 from qhn.experiments.sweep import expand, load_sweep, loads_sweep, point_id
 from qhn.train import read_history

@@ -15,7 +15,8 @@ from qhn.bits import index_to_bits
 from qhn.circuits import build_ansatz
 from qhn.data.tasks import get_task
 from qhn.errors import ConfigError
-from qhn.experiments.config import RunConfig, apply_overrides
+from qhn.experiments.config import RunConfig
+from qhn.experiments.overrides import apply_overrides
 from qhn.experiments.runner import build_run, run, training_evaluations
 from qhn.experiments.warm_start import product_config, warm_start
 from qhn.hypernetwork import QuantumHypernetwork

@@ -167,7 +167,7 @@ class CliDirective(Directive):
 
 
 def _shown_default(value: Any) -> str:
-    from qhn.experiments.config import toml_value
+    from qhn.experiments.toml_format import toml_value
 
     if value is MISSING:
         return "required"

@@ -22,7 +22,8 @@ def keys(
         _baseline_keys()
         return
 
-    from qhn.experiments.config import RunConfig, toml_value
+    from qhn.experiments.config import RunConfig
+    from qhn.experiments.toml_format import toml_value
     from qhn.train import TrainConfig
 
     groups: dict[str, list[str]] = {}
@@ -57,7 +58,7 @@ def _baseline_keys() -> None:
     from dataclasses import MISSING, fields
 
     from qhn.baselines.config import BaselineConfig
-    from qhn.experiments.config import toml_value
+    from qhn.experiments.toml_format import toml_value
 
     for f in fields(BaselineConfig):
         if f.name == "task_options":

@@ -13,7 +13,7 @@ SET_HELP = "key=value override of any config key; repeatable. Keys: qhn config k
 
 
 def _shown(cls: type, name: str) -> str:
-    from qhn.experiments.config import toml_value
+    from qhn.experiments.toml_format import toml_value
 
     for f in fields(cls):
         if f.name == name:

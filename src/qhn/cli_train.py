@@ -99,7 +99,8 @@ def train(
     from qhn.cli_errors import describe, exit_code, fail
     from qhn.cli_progress import print_summary, step_progress
     from qhn.errors import QHNError
-    from qhn.experiments.config import RunConfig, apply_overrides, load_config
+    from qhn.experiments.config import RunConfig, load_config
+    from qhn.experiments.overrides import apply_overrides
     from qhn.experiments.runner import CONFIG, run
     from qhn.train import TrainingInterrupted
 

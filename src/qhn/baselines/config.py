@@ -23,12 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import ConfigError
-from qhn.experiments.config import (
-    parse_override_value,
-    read_text_file,
-    toml_table,
-    toml_value,
-)
+from qhn.experiments.config import read_text_file
+from qhn.experiments.toml_format import parse_override_value, toml_table, toml_value
 from qhn.io import atomic_write_text
 from qhn.validation import check_choice, check_int, check_number, unknown_key_error
 

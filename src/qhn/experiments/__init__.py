@@ -6,7 +6,6 @@ from qhn.experiments.config import (
     INITS,
     OBJECTIVES,
     RunConfig,
-    apply_overrides,
     config_hash,
     load_config,
     loads_config,
@@ -14,6 +13,7 @@ from qhn.experiments.config import (
     to_toml,
     validate_task,
 )
+from qhn.experiments.overrides import apply_overrides
 
 __all__ = [
     "BACKENDS",

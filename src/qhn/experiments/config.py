@@ -16,8 +16,9 @@ In TOML, run fields are top-level keys and the two tables are ``[task_options]``
     lr = 0.05
 
 Training keys may also be written at top level (``steps = 300``); ``--set`` overrides
-(:func:`apply_overrides`) accept both ``train.steps=10`` and ``steps=10``. Every value and every
-combination is checked when the config is built, before any compute.
+(:func:`~qhn.experiments.overrides.apply_overrides`) accept both ``train.steps=10`` and
+``steps=10``. Every value and every combination is checked when the config is built, before any
+compute.
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
-import math
 import os
-import re
-import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ from qhn.circuits import ANSATZE, TOPOLOGIES
 from qhn.circuits.ir import ENTANGLING_GATES, ROTATION_GATES
 from qhn.errors import ConfigError, choices
 from qhn.experiments.step_cost import DEFAULT_MAX_STEP_SECONDS
+from qhn.experiments.toml_format import toml_table, toml_value, tomllib
 from qhn.gradients import ESTIMATOR_NAMES
 from qhn.hypernetwork import INITS
 from qhn.io import atomic_write_text
@@ -48,28 +46,19 @@ from qhn.validation import check_choice, check_int, check_number, unknown_key_er
 #: Real precision of the statevector simulator (complex circuits use the matching complex type).
 PRECISIONS = ("float64", "float32")
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "BACKENDS",
     "ESTIMATORS",
     "INITS",
     "OBJECTIVES",
     "RunConfig",
-    "apply_overrides",
     "config_differences",
     "config_hash",
     "load_config",
     "loads_config",
-    "parse_override_value",
     "read_text_file",
     "save_config",
     "to_toml",
-    "toml_table",
-    "toml_value",
     "validate_task",
 ]
 
@@ -352,16 +341,16 @@ class RunConfig:
         if not isinstance(train, dict):
             raise ConfigError(f"train must be a table of training options, got {train!r}")
         train = dict(train)
-        run_keys, train_keys = _run_keys(), _train_keys()
+        known_run, known_train = run_keys(), train_keys()
         for key in list(values):
-            if key in train_keys:
+            if key in known_train:
                 if key in train:
                     raise ConfigError(
                         f"{key} is given twice, at top level and in [train]; keep one"
                     )
                 train[key] = values.pop(key)
-            elif key not in run_keys:
-                raise _unknown_run_key(key)
+            elif key not in known_run:
+                raise unknown_run_key(key)
         if "task" not in values:
             raise ConfigError(
                 'task is required (the name of the task to train on), e.g. task = "teacher"'
@@ -501,88 +490,21 @@ def _normalize_value(value: Any, where: str) -> Any:
     )
 
 
-def _run_keys() -> set[str]:
+def run_keys() -> set[str]:
     return {f.name for f in fields(RunConfig)}
 
 
-def _train_keys() -> set[str]:
+def train_keys() -> set[str]:
     return {f.name for f in fields(TrainConfig)}
 
 
-def _unknown_run_key(key: str) -> ConfigError:
-    valid = sorted(_run_keys() - {"train"}) + [f"train.{k}" for k in sorted(_train_keys())]
+def unknown_run_key(key: str) -> ConfigError:
+    valid = sorted(run_keys() - {"train"}) + [f"train.{k}" for k in sorted(train_keys())]
     message = f"unknown key {key!r}; valid keys: {choices(valid)}"
-    close = difflib.get_close_matches(key, sorted(_run_keys() | _train_keys()), n=1)
+    close = difflib.get_close_matches(key, sorted(run_keys() | train_keys()), n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"
     return ConfigError(message)
-
-
-# --- TOML -------------------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
-
-
-def _toml_string(text: str) -> str:
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def toml_value(value: Any) -> str:
-    """``value`` (bool, number, string, array or inline table) as a TOML literal."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in sorted(value.items()))
-        return "{" + (f" {items} " if items else "") + "}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) as a TOML value")
-
-
-def toml_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
-    """Append ``[header]`` and ``table``'s keys to ``lines``, sub-tables as ``[header.key]``."""
-    lines.append(f"[{header}]")
-    subtables = []
-    for key in sorted(table):
-        value = table[key]
-        if isinstance(value, dict):
-            subtables.append(key)
-        elif value is not None:
-            lines.append(f"{_toml_key(key)} = {toml_value(value)}")
-    for key in subtables:
-        lines.append("")
-        toml_table(lines, f"{header}.{_toml_key(key)}", table[key])
 
 
 #: Keys added after run ids were first published: written only when they differ from these
@@ -702,86 +624,3 @@ def config_hash(config: RunConfig) -> str:
     Equal configs give equal ids; a new field added to :class:`RunConfig` changes every id.
     """
     return hashlib.sha256(to_toml(config).encode("utf-8")).hexdigest()[:12]
-
-
-# --- overrides --------------------------------------------------------------------------------
-
-
-def parse_override_value(raw: str) -> Any:
-    """Parse a ``--set`` value as a TOML literal (number, boolean, array, inline table, quoted
-    string); anything else, dates included, is the raw text stripped of surrounding spaces."""
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
-        return raw
-    if isinstance(value, (bool, int, float, str, list, dict)):
-        return value
-    return raw
-
-
-def _optional_fields() -> set[str]:
-    return {f.name for f in fields(RunConfig) if f.default is None} | {
-        f.name for f in fields(TrainConfig) if f.default is None
-    }
-
-
-def apply_overrides(
-    config: RunConfig, overrides: Iterable[str], *, check_task: bool = True
-) -> RunConfig:
-    """A copy of ``config`` with ``key=value`` overrides applied, then validated as a whole.
-
-    Keys: a run field (``objective=selbo``), a training field (``train.steps=10`` or
-    ``steps=10``) or a task option (``task_options.n_train=50``, nested with more dots).
-    Values are TOML literals when they parse as one, else strings; ``none`` unsets an optional
-    field (``shots=none``). ``check_task``: as in :func:`load_config`.
-    """
-    data = config.to_dict()
-    run_keys, train_keys, optional = _run_keys(), _train_keys(), _optional_fields()
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like key=value, e.g. train.steps=10")
-        path = key.split(".")
-        if len(path) == 1 and path[0] in train_keys:
-            path = ["train", path[0]]
-        value = parse_override_value(raw)
-        if path[-1] in optional and isinstance(value, str) and value.lower() in ("none", "null"):
-            value = None
-        head = path[0]
-        if head in ("task_options", "noise", "baseline"):
-            _set_nested(data, path, value, key)
-        elif head == "train" and len(path) == 2:
-            if path[1] not in train_keys:
-                raise unknown_key_error(path[1], train_keys, " in [train]")
-            data["train"][path[1]] = value
-        elif head in run_keys and len(path) == 1:
-            data[head] = value
-        elif head in run_keys:
-            parent = ".".join(path[:-1])
-            raise ConfigError(f"{key!r} is not a valid key: {parent!r} is not a table")
-        else:
-            raise _unknown_run_key(key)
-    result = RunConfig.from_dict(data)
-    if check_task:
-        validate_task(result)
-    return result
-
-
-def _set_nested(data: dict[str, Any], path: list[str], value: Any, key: str) -> None:
-    if len(path) == 1:
-        if not isinstance(value, dict):
-            example = (
-                "task_options={n_train = 50}" if path[0] == "task_options" else "noise={p1 = 0.001}"
-            )
-            raise ConfigError(f"{path[0]} must be a table, e.g. {path[0]}={example}, got {value!r}")
-        data[path[0]] = value
-        return
-    table = data
-    for part in path[:-1]:
-        child = table.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"cannot set {key!r}: {part!r} holds {child!r}, not a table")
-        table = child
-    table[path[-1]] = value

@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qhn.data import get_task
-from qhn.experiments.config import toml_value
+from qhn.experiments.toml_format import toml_value
 
 __all__ = ["DEFAULT_COST_VECTOR", "DIGITS10_RECIPE", "ReproduceScale", "reproduce_sweep"]
 

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import QHNError
-from qhn.experiments.config import OBJECTIVES, RunConfig, loads_config, toml_value
+from qhn.experiments.config import OBJECTIVES, RunConfig, loads_config
+from qhn.experiments.toml_format import toml_value
 from qhn.io import atomic_write_text
 
 __all__ = [

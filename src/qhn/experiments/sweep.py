@@ -99,8 +99,10 @@ from pathlib import Path
 from typing import Any
 
 from qhn.errors import ConfigError, choices
-from qhn.experiments.config import RunConfig, apply_overrides, toml_value
+from qhn.experiments.config import RunConfig
 from qhn.experiments.ids import PATH_KEY, data_digest, point_id
+from qhn.experiments.overrides import apply_overrides
+from qhn.experiments.toml_format import toml_value
 from qhn.train.loop import TrainConfig, check_int
 
 if sys.version_info >= (3, 11):
