@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import qhn.backends.statevector as statevector
 from qhn.backends import Capabilities, SampleOnly, StatevectorBackend
 from qhn.backends.sampling import sample_indices
 from qhn.bits import index_to_bits
@@ -162,8 +163,11 @@ def test_unused_parameter_gets_zero_gradient(backend):
     assert grad[:3].abs().min() > 1e-6
 
 
+@pytest.mark.parametrize("sharing", [False, True])
 @pytest.mark.parametrize("name", sorted(CIRCUITS))
-def test_shift_rule_probs_backward_equals_autograd(backend, name):
+def test_shift_rule_probs_backward_equals_autograd(monkeypatch, name, sharing):
+    # With sharing, the statevector backend's shifted rows reuse their common leading passes.
+    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 1 if sharing else 99)
     circuit = CIRCUITS[name]
     params = random_params(circuit, 2, seed=3)
     upstream = torch.randn(2, 2**circuit.n_qubits, generator=torch.Generator().manual_seed(4))
@@ -172,9 +176,12 @@ def test_shift_rule_probs_backward_equals_autograd(backend, name):
     (oracle,) = torch.autograd.grad(
         StatevectorBackend(adjoint=False).probs(circuit, theta), theta, upstream
     )
-    for chunk_bytes in (128 * 2**20, 1):  # one chunk, and one row per chunk
+    # The statevector backend's own expectations; a backend without them in one chunk, and
+    # one row per chunk.
+    cases = [(128 * 2**20, StatevectorBackend()), (128 * 2**20, ExactNoAutograd())]
+    for chunk_bytes, simulator in [*cases, (1, ExactNoAutograd())]:
         theta = params.clone().requires_grad_(True)
-        probs = ParameterShift(max_chunk_bytes=chunk_bytes).probs(backend, circuit, theta)
+        probs = ParameterShift(max_chunk_bytes=chunk_bytes).probs(simulator, circuit, theta)
         torch.testing.assert_close(
             probs, StatevectorBackend().probs(circuit, params), atol=0, rtol=0
         )
@@ -240,8 +247,10 @@ def pennylane_probs(circuit: Circuit, theta: torch.Tensor, diff_method: str):
     return qnode(theta)
 
 
+@pytest.mark.parametrize("sharing", [False, True])
 @pytest.mark.parametrize("name", ["shared", "qhn_reference", "he_ry_rz_rx_cnot"])
-def test_parameter_shift_matches_pennylane_param_shift(backend, name):
+def test_parameter_shift_matches_pennylane_param_shift(monkeypatch, backend, name, sharing):
+    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 1 if sharing else 99)
     circuit = CIRCUITS[name]
     params, cost = random_params(circuit, seed=7), random_cost(circuit.n_qubits, seed=8)
     theta = params.clone().requires_grad_(True)

@@ -566,30 +566,62 @@ class StatevectorBackend:
         bits = parts[0] if len(parts) == 1 else torch.cat(parts)
         return bits if batched else bits[0]
 
-    # ----------------------------------------------------------------- internals
-    def _sample_shared(
-        self, circuit: Circuit, params: torch.Tensor, shots: int, generator
+    def expectations(
+        self, circuit: Circuit, params: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
-        """``sample`` for a batch whose rows share leading passes (parameter-shift batches):
-        :mod:`qhn.backends.shared_prefix`. The uniforms are drawn as the chunked path draws them
-        (row order, one ``(rows, shots)`` block), so the bits are the same."""
-        from qhn.backends.sampling import sample_indices
+        """``Σ_s q_r(s) w(s)`` for every row ``r``, without autograd and without holding every
+        row's probability vector. From :data:`SHARED_PREFIX_MIN_QUBITS` qubits, rows that share
+        leading passes (the exact parameter-shift batch) simulate them once
+        (:mod:`qhn.backends.shared_prefix`); below, rows run in chunks.
+
+        Shapes: params ``(R, P)``, weights ``(2**n,)`` → ``(R,)`` in ``weights``' dtype.
+        """
+        batch, _ = as_param_batch(circuit, params)
+        out = torch.empty(batch.shape[0], dtype=weights.dtype, device=weights.device)
+        if batch.shape[0] > 1 and circuit.n_qubits >= SHARED_PREFIX_MIN_QUBITS:
+            for which, probs in self._shared_probs(circuit, batch.to(self.dtype)):
+                out[which] = probs.to(weights.dtype) @ weights
+            return out
+        chunk = self._chunk_size(circuit)
+        with torch.no_grad():
+            for i in range(0, batch.shape[0], chunk):
+                out[i : i + chunk] = (
+                    self.probs(circuit, batch[i : i + chunk]).to(weights.dtype) @ weights
+                )
+        return out
+
+    # ----------------------------------------------------------------- internals
+    def _shared_probs(self, circuit: Circuit, params: torch.Tensor):
+        """``(rows, probs)`` covering every row once, sharing leading passes
+        (:func:`qhn.backends.shared_prefix.shared_prefix_probs`); at most one chunk of branching
+        rows and the shared row are alive at once. Shapes: params ``(R, P)``."""
         from qhn.backends.shared_prefix import shared_prefix_probs
-        from qhn.bits import index_to_bits
 
         n, rows = circuit.n_qubits, params.shape[0]
         if n > MAX_QUBITS:
             raise ConfigError(f"{n} qubits exceed this simulator's limit of {MAX_QUBITS}")
         batch = params.to(device=self.device, dtype=self.dtype)
-        # At once: one chunk of branching rows and the shared row, never the whole batch.
         chunk = min(rows, self._chunk_size(circuit))
         per_amplitude = self._bytes_per_amplitude(circuit, False)
         check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
-        u = torch.rand(rows, shots, generator=generator, dtype=torch.float64, device=batch.device)
         with torch.no_grad():
             passes, dtype = self._plan(circuit, batch.detach())
-        out = torch.empty(rows, shots, n, dtype=torch.uint8, device=batch.device)
-        for which, probs in shared_prefix_probs(passes, n, dtype, rows, chunk):
+            yield from shared_prefix_probs(passes, n, dtype, rows, chunk)
+
+    def _sample_shared(
+        self, circuit: Circuit, params: torch.Tensor, shots: int, generator
+    ) -> torch.Tensor:
+        """``sample`` for a batch whose rows share leading passes (parameter-shift batches):
+        :meth:`_shared_probs`. The uniforms are drawn as the chunked path draws them (row order,
+        one ``(rows, shots)`` block), so the bits are the same."""
+        from qhn.backends.sampling import sample_indices
+        from qhn.bits import index_to_bits
+
+        n, rows = circuit.n_qubits, params.shape[0]
+        probabilities = self._shared_probs(circuit, params)
+        u = torch.rand(rows, shots, generator=generator, dtype=torch.float64, device=self.device)
+        out = torch.empty(rows, shots, n, dtype=torch.uint8, device=self.device)
+        for which, probs in probabilities:
             if probs.shape[0] == 1 and which.numel() > 1:  # one distribution for many rows
                 flat = sample_indices(probs, shots * which.numel(), uniforms=u[which].view(1, -1))
                 index = flat.view(which.numel(), shots)

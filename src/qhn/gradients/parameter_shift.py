@@ -214,25 +214,33 @@ class ParameterShift(Estimator):
     def _exact_shifted_values(
         self, backend: Backend, plan: ShiftPlan, weights: torch.Tensor
     ) -> torch.Tensor:
-        """``Σ_s q_{shifted}(s) w(s)`` for every shifted row, in bounded-memory chunks.
+        """``Σ_s q_{shifted}(s) w(s)`` for every shifted row, batch row by batch row (so a backend
+        with ``expectations``, the statevector one, sees rows that share leading passes), in
+        bounded-memory chunks otherwise.
 
         Shapes: weights ``(2**n,)`` (one for all rows) or ``(B, 2**n)`` (one per batch row)
         → ``(B, 2P')``.
         """
-        batch, per_row = plan.shifted.shape[0], plan.shifted.shape[1]
-        flat = plan.shifted.reshape(batch * per_row, plan.n_occurrences)
-        out = torch.empty(batch * per_row, dtype=weights.dtype, device=weights.device)
-        row_bytes = (2**plan.expanded.n_qubits) * 8
-        chunk = max(1, self.max_chunk_bytes // row_bytes)
-        with torch.no_grad():
-            for start in range(0, flat.shape[0], chunk):
-                stop = min(start + chunk, flat.shape[0])
-                q = backend.probs(plan.expanded, flat[start:stop]).to(weights.dtype)  # type: ignore[attr-defined]
-                if weights.ndim == 1:
-                    out[start:stop] = q @ weights
-                    continue
-                # Rows are grouped by batch row: dot each group with its own weights.
-                for owner in range(start // per_row, (stop - 1) // per_row + 1):
-                    lo, hi = max(start, owner * per_row), min(stop, (owner + 1) * per_row)
-                    out[lo:hi] = q[lo - start : hi - start] @ weights[owner]
-        return out.view(batch, per_row)
+        dot = getattr(backend, "expectations", None)
+        if dot is None:
+            dot = functools.partial(_chunked_expectations, backend, max_bytes=self.max_chunk_bytes)
+        return torch.stack(
+            [
+                dot(plan.expanded, rows, weights[b] if weights.ndim > 1 else weights)
+                for b, rows in enumerate(plan.shifted)
+            ]
+        )
+
+
+def _chunked_expectations(
+    backend: Backend, circuit: Circuit, rows: torch.Tensor, weights: torch.Tensor, max_bytes: int
+) -> torch.Tensor:
+    """``Σ_s q_r(s) w(s)`` per row from ``backend.probs``, about ``max_bytes`` of probabilities
+    at a time. Shapes: rows ``(R, P)``, weights ``(2**n,)`` → ``(R,)``."""
+    chunk = max(1, max_bytes // ((2**circuit.n_qubits) * 8))
+    with torch.no_grad():
+        parts = [
+            backend.probs(circuit, rows[i : i + chunk]).to(weights.dtype) @ weights  # type: ignore[attr-defined]
+            for i in range(0, rows.shape[0], chunk)
+        ]
+    return torch.cat(parts)
