@@ -164,6 +164,11 @@ def _run_matrices(
     Shapes: params ``(B, P)`` → ``(B, n, 2, 2)``.
     """
     batch = params.shape[0]
+    if len(run.slots) == 1 and len(run.slots[0]) == 1:
+        name, qubits, index = run.slots[0][0]
+        if qubits.numel() == n:  # one gate kind on every qubit in order (a rotation layer)
+            angles = None if index is None else params[:, index.to(params.device)]
+            return _gate_matrices(name, angles, batch, n, dtype)
     eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, n, 2, 2)
     total = None
     for slot in run.slots:
@@ -205,6 +210,19 @@ def _blocks(n: int, k: int) -> list[tuple[int, int]]:
     count = -(-n // k)
     edges = [round(i * n / count) for i in range(count + 1)]
     return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
+@functools.lru_cache(maxsize=64)
+def _block_groups(n: int, k: int) -> tuple[tuple[tuple[int, ...], torch.Tensor], ...]:
+    """The blocks of :func:`_blocks` grouped by width, as ``(starts, index)`` with ``index``
+    ``(len(starts), width)`` the qubits of each block: one gather and one Kronecker product per
+    width. Cached: do not modify."""
+    blocks = _blocks(n, k)
+    groups = []
+    for width in sorted({stop - start for start, stop in blocks}):
+        starts = tuple(start for start, stop in blocks if stop - start == width)
+        groups.append((starts, torch.tensor(starts)[:, None] + torch.arange(width)))
+    return tuple(groups)
 
 
 # ---------------------------------------------------------------------------- the pass program
@@ -295,12 +313,8 @@ def _plan(
             folds = [(0, mid, 0), (mid, n, 0)] if n > 1 else []
             continue
         block_matrix: dict[int, torch.Tensor] = {}
-        for width in sorted({stop - start for start, stop in blocks}):
-            starts = [start for start, stop in blocks if stop - start == width]
-            index = torch.tensor(starts, device=params.device)[:, None] + torch.arange(
-                width, device=params.device
-            )
-            kron = _kron_matrices(mats[:, index])
+        for starts, index in _block_groups(n, k):
+            kron = _kron_matrices(mats[:, index.to(params.device)])
             block_matrix.update({start: kron[:, i] for i, start in enumerate(starts)})
         folds = []
         for start, stop in reversed(blocks):

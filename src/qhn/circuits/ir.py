@@ -14,6 +14,7 @@ Gate conventions (all ``exp(−iθG/2)`` with ``G² = I``, so the parameter-shif
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, field
 
@@ -111,9 +112,10 @@ class Circuit:
             raise ConfigError(f"gates use parameter index {needed - 1} but n_params is {n_params}")
         object.__setattr__(self, "n_params", n_params)
 
-    @property
+    @functools.cached_property
     def is_real(self) -> bool:
-        """True when every gate is real, so the state stays real (the fast path)."""
+        """True when every gate is real, so the state stays real (the fast path). Computed once:
+        simulators ask on every call."""
         return all(g.name in REAL_GATES for g in self.gates)
 
     @property
