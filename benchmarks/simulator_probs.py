@@ -7,7 +7,12 @@ and the peers' warm medians at the matching precision (qsim is float32 only; lig
 Aer both). Each peer's vector is checked against qhn's (max |Δq|). The ratio
 is qhn / peer: below 1, qhn is faster. One thread everywhere (``--threads``) unless told.
 
-Usage: ``python benchmarks/simulator_probs.py [--n 12 16 20 24] [--layers 2 6] [--repeats 5]``.
+``--profile`` adds, per cell, the time of each kind of pass (product state, block matrix product
+by width, CZ negations, CNOT gathers, the squared modulus) over the planned program, in ms and in
+state copies: where the time goes, pass by pass.
+
+Usage: ``python benchmarks/simulator_probs.py [--n 12 16 20 24] [--layers 2 6] [--repeats 5]
+[--profile]``.
 Peers that are not installed are skipped (qsim: ``pip install qsimcirq``, the ``bench`` extra).
 """
 
@@ -202,6 +207,43 @@ def bench(n: int, layers: int, repeats: int, threads: int, peers_on: bool) -> li
     return rows
 
 
+def profile_passes(n: int, layers: int, dtype: torch.dtype, repeats: int) -> None:
+    """Median time of each pass of the planned program, summed by kind, and the planning itself."""
+    circuit = hardware_efficient(n, layers)
+    theta = torch.rand(1, circuit.n_params, generator=torch.Generator().manual_seed(n))
+    backend = StatevectorBackend(dtype=dtype)
+    theta = theta.to(torch.float64)
+    with torch.no_grad():
+        planning = median_time(lambda: backend._plan(circuit, theta.to(dtype)), repeats)
+        passes, state_dtype = backend._plan(circuit, theta.to(dtype))
+        buffers = sv._Buffers((1, 2**n), state_dtype, theta.device)
+        state = sv._forward_pass(passes[:1], n, buffers)
+        kinds: dict[str, list[float]] = {}
+        for op in passes:
+            start = state.clone()
+            kind = type(op).__name__.lstrip("_")
+            if isinstance(op, sv._Block):
+                kind += f" {op.width} qubits"
+
+            def one(op=op, start=start):
+                return sv._forward_pass([op], n, buffers, start.clone())
+
+            copy = median_time(lambda start=start: start.clone(), repeats)
+            kinds.setdefault(kind, []).append(median_time(one, repeats) - copy)
+            state = sv._forward_pass([op], n, buffers, start)
+        squared = median_time(lambda: sv._squared_modulus(state), repeats)
+        target = torch.empty_like(state)
+        one_copy = median_time(lambda: target.copy_(state), repeats)
+    print(f"  profile n={n} L={layers} {str(dtype)[6:]}: one state copy {one_copy * 1e3:.2f} ms; "
+          f"planning {planning * 1e3:.2f} ms")  # fmt: skip
+    for kind, times in sorted(kinds.items()):
+        total = sum(times)
+        print(f"    {kind:<18} x{len(times):3d}  {total * 1e3:9.2f} ms  "
+              f"{total / len(times) / one_copy:5.1f} copies each")  # fmt: skip
+    label = "squared modulus"
+    print(f"    {label:<18} x  1  {squared * 1e3:9.2f} ms  {squared / one_copy:5.1f} copies")
+
+
 def print_row(row: dict, flush: bool = False) -> None:
     peers_text = "  ".join(
         f"{name} {ms:9.2f} ms (qhn/{name} {row['qhn_ms'] / ms:5.2f}, max|Δq| {gap:.0e})"
@@ -226,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-peers", action="store_true", help="qhn alone")
+    parser.add_argument("--profile", action="store_true", help="time each pass by kind")
     args = parser.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
@@ -234,6 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.n:
         for layers in args.layers:
             bench(n, layers, args.repeats, args.threads, not args.no_peers)
+            if args.profile:
+                for dtype in (torch.float64, torch.float32):
+                    profile_passes(n, layers, dtype, args.repeats)
 
 
 if __name__ == "__main__":
