@@ -1,0 +1,354 @@
+"""Exact noisy outcome probabilities in the Pauli transfer (PTM) representation.
+
+The density matrix is written over Pauli strings, ``ρ = 2^-n Σ_P c_P P``, with ``c`` a REAL vector
+of ``4^n`` entries (half the bytes of a complex ``ρ``; real arithmetic even for complex gates).
+Each qubit's Pauli is a base-4 digit ``d = 2z + x``: ``I = 0, X = 1, Z = 2, Y = 3``, qubit 0 most
+significant. The gate noise of :mod:`qhn.backends.noise_model` acts diagonally here: a
+depolarizing channel on ``k`` wires multiplies every string that is not the identity on those
+wires by ``1 − λ``, ``λ = 4^k p/(4^k − 1)``.
+
+- A run of one-qubit gates on a qubit is one ``2 × 2`` unitary ``U`` (multiplied in acting order)
+  and, since the depolarizing channel commutes with unitaries on its wire, one channel with factor
+  ``(1 − λ₁)^count``: a ``4 × 4`` real matrix ``R_ij = ½·Tr(P_i U P_j U†)·f_j``. Qubits are grouped
+  in blocks of ``k``; a block's Kronecker product is applied as ONE matrix product to the last
+  ``k`` digits of ``c`` viewed as ``(B, rest, 4^k)`` and written to the front, so a full cycle of
+  blocks restores the digit order with no transposing copies.
+- A CNOT or CZ maps Pauli strings to Pauli strings up to a sign (``(x|z)`` bits change
+  GF(2)-linearly), and its channel is diagonal: a run of entanglers is one gather
+  ``c'[i] = m[i]·c[g[i]]``, compiled once per gate run and noise level (:func:`entangler_table`).
+- ``|0…0⟩`` has ``c_P = 1`` on the ``2^n`` strings of ``I`` and ``Z`` and ``0`` elsewhere, and
+  entanglers keep that subspace: until the first one-qubit gate ``c`` is held on it only (``2^n``
+  entries), and the first one-qubit run expands it with ``4 × 2`` per-qubit matrices.
+- Only ``I``/``Z`` strings have a diagonal, ``p(x) = 2^-n Σ_{P ∈ {I,Z}^n} c_P (−1)^{x·z(P)}``:
+  the last one-qubit run keeps just those rows (``2 × 4`` matrices, so its passes shrink ``c``),
+  entanglers after it act on the subspace, and a Walsh–Hadamard transform gives ``p``.
+
+Everything is plain torch ops (matmul, index_select, mul), so ``p`` is differentiable by autograd
+in θ.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from qhn.backends.statevector import _blocks, _one_qubit_run, _OneQubitRun, _run_matrices
+from qhn.circuits.ir import REAL_GATES, Circuit, Gate, gate_runs
+
+__all__ = [
+    "entangler_table",
+    "entries_per_row",
+    "one_qubit_ptm",
+    "ptm_probs",
+    "table_bytes",
+]
+
+#: Widest block of a layer (``4^w × 4^w`` matrices) and the cost of one sweep of ``c`` in units
+#: of a block's work per entry (``4^w``): the partition minimizes their sum. Chosen by timing.
+MAX_BLOCK_QUBITS = 4
+PASS_COST = 100.0
+#: Bytes of compiled entangler tables kept between calls (least recently used dropped first).
+TABLE_CACHE_BYTES = 512 * 2**20
+
+#: ``I, X, Z, Y`` (digits ``0..3``), the Hermitian Paulis.
+_PAULIS = torch.tensor(
+    [[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 0], [0, -1]], [[0, -1j], [1j, 0]]],
+    dtype=torch.complex128,
+)
+#: The digits of ``I`` and ``Z``: the strings with a diagonal.
+_IZ = [0, 2]
+
+_tables: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
+
+
+def one_qubit_ptm(u: torch.Tensor) -> torch.Tensor:
+    """Pauli transfer matrices ``R_ij = ½·Re Tr(P_i U P_j U†)`` (digit order ``I, X, Z, Y``).
+
+    Shapes: ``(..., 2, 2)`` real or complex → ``(..., 4, 4)`` float64.
+    """
+    u = u.to(torch.complex128)
+    paulis = _PAULIS.to(u.device)
+    moved = u.unsqueeze(-3) @ paulis @ u.conj().transpose(-1, -2).unsqueeze(-3)
+    # Tr(P_i M) = Σ_ab (P_i)_ba M_ab.
+    return 0.5 * torch.einsum("iba,...jab->...ij", paulis, moved).real
+
+
+# ---------------------------------------------------------------------------- entangler tables
+def _clifford_action(
+    i: torch.Tensor, n: int, gate: Gate, diagonal: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """For string indices ``i``: the string ``f(i)`` the gate maps onto ``i``, the sign ``s(i)``
+    with ``U P_{f(i)} U† = s(i)·P_i`` (None when all +1), and whether ``i`` is non-identity on
+    the gate's wires. CNOT and CZ are involutions, so ``f`` maps both ways.
+
+    ``diagonal``: ``i`` indexes the ``I``/``Z`` strings only (bit ``n−1−q`` is ``z_q``).
+    """
+    a, b = gate.wires
+    if diagonal:
+        sa, sb = n - 1 - a, n - 1 - b
+        za, zb = (i >> sa) & 1, (i >> sb) & 1
+        touched = (za | zb).bool()
+        if gate.name == "cz":
+            return i, None, touched
+        return i ^ (zb << sa), None, touched  # Z_b → Z_a Z_b
+    sa, sb = 2 * (n - 1 - a), 2 * (n - 1 - b)
+    xa, za = (i >> sa) & 1, (i >> (sa + 1)) & 1
+    xb, zb = (i >> sb) & 1, (i >> (sb + 1)) & 1
+    touched = (xa | za | xb | zb).bool()
+    if gate.name == "cnot":  # X_a → X_a X_b, Z_b → Z_a Z_b (Aaronson–Gottesman phase rule)
+        image = i ^ (xa << sb) ^ (zb << (sa + 1))
+        negative = xa & zb & (xb ^ za ^ 1)
+    else:  # cz: X_a → X_a Z_b, X_b → Z_a X_b
+        image = i ^ (xb << (sa + 1)) ^ (xa << (sb + 1))
+        negative = xa & xb & (za ^ zb)
+    return image, 1.0 - 2.0 * negative.to(torch.float64), touched
+
+
+def entangler_table(
+    n: int, gates: tuple[Gate, ...], lam: float, diagonal: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The run of CNOT/CZ ``gates``, each followed by a two-qubit channel of strength ``lam``, as
+    ``c'[i] = m[i]·c[g[i]]``. Returns ``(g, m)``: ``g`` int32 (int64 beyond ``2^31`` strings),
+    ``m`` float64 or None when every factor is 1. Shapes ``(4^n,)`` (``(2^n,)`` when
+    ``diagonal``: the ``I``/``Z`` strings only). Cached (at most :data:`TABLE_CACHE_BYTES`).
+
+    Composition: after gates ``1..g``, ``c_g[i] = d_g(i)·s_g(i)·c_{g−1}[f_g(i)]``, so the index
+    becomes ``g ∘ f_g`` and the factor ``d_g·s_g·(m ∘ f_g)``.
+    """
+    key = (n, gates, lam, diagonal)
+    if key in _tables:
+        _tables.move_to_end(key)
+        return _tables[key]
+    size = 2**n if diagonal else 4**n
+    i = torch.arange(size, dtype=torch.int64)
+    index, factor = i, None
+    for gate in gates:
+        image, sign, touched = _clifford_action(i, n, gate, diagonal)
+        index = index[image]
+        # float64 values: torch.where on Python scalars would round 1 − λ to float32.
+        noise = None if lam == 0 else 1.0 - lam * touched.to(torch.float64)
+        if factor is not None:
+            factor = factor[image]
+        for part in (sign, noise):
+            if part is not None:
+                factor = part if factor is None else factor * part
+    if factor is not None and bool((factor == 1).all()):
+        factor = None
+    if size <= 2**31:
+        index = index.to(torch.int32)
+    entry = (index, factor)
+    _tables[key] = entry
+    while len(_tables) > 1 and sum(table_bytes(*e) for e in _tables.values()) > TABLE_CACHE_BYTES:
+        _tables.popitem(last=False)
+    return entry
+
+
+def table_bytes(index: torch.Tensor, factor: torch.Tensor | None) -> int:
+    """Bytes held by one entangler table."""
+    extra = 0 if factor is None else factor.numel() * factor.element_size()
+    return index.numel() * index.element_size() + extra
+
+
+# ---------------------------------------------------------------------------- the program
+@dataclass(frozen=True)
+class _Layer:
+    """A one-qubit run on blocks ``partition`` (contiguous ``(start, stop)`` qubit ranges), with
+    the entangler run before it (``entanglers[b]``: the ``(4^w × 4^w)`` or, on the ``I``/``Z``
+    subspace, ``(2^w × 2^w)`` matrix of block ``b``'s gates, or None) folded into its blocks."""
+
+    run: _OneQubitRun
+    counts: tuple[int, ...]
+    partition: tuple[tuple[int, int], ...]
+    entanglers: tuple[torch.Tensor | None, ...]
+    expand: bool
+    shrink: bool
+    complex_: bool
+
+
+@dataclass(frozen=True)
+class _Gather:
+    """A run of entanglers applied as one gather (:func:`entangler_table`)."""
+
+    gates: tuple[Gate, ...]
+    diagonal: bool
+
+
+def _partition(
+    n: int, gates: tuple[Gate, ...], pass_cost: float, max_width: int
+) -> tuple[tuple[int, int], ...] | None:
+    """Contiguous blocks covering ``0..n−1``, none splitting a gate's span, of width at most
+    ``max_width``, minimizing ``Σ (pass_cost + 4^w)`` (a memory sweep plus the matrix product's
+    work per entry). None when the gates' spans chain over more than ``max_width`` qubits."""
+    cut = [True] * (n + 1)  # cut[q]: a block may start at q
+    for gate in gates:
+        lo, hi = min(gate.wires), max(gate.wires)
+        if hi - lo + 1 > max_width:
+            return None
+        for q in range(lo + 1, hi + 1):
+            cut[q] = False
+    best = [0.0] + [float("inf")] * n
+    back = [0] * (n + 1)
+    for stop in range(1, n + 1):
+        if not cut[stop]:
+            continue
+        for start in range(max(0, stop - max_width), stop):
+            if cut[start] and best[start] + pass_cost + 4.0 ** (stop - start) < best[stop]:
+                best[stop] = best[start] + pass_cost + 4.0 ** (stop - start)
+                back[stop] = start
+    if best[n] == float("inf"):  # overlapping gates chain wider than max_width
+        return None
+    blocks, stop = [], n
+    while stop > 0:
+        blocks.append((back[stop], stop))
+        stop = back[stop]
+    return tuple(reversed(blocks))
+
+
+def _block_entangler(
+    gates: tuple[Gate, ...], start: int, stop: int, lam: float, diagonal: bool
+) -> torch.Tensor | None:
+    """The matrix of the entanglers inside qubits ``start..stop−1`` (in run order), or None."""
+    local = tuple(
+        Gate(g.name, tuple(q - start for q in g.wires))
+        for g in gates
+        if start <= min(g.wires) and max(g.wires) < stop
+    )
+    if not local:
+        return None
+    index, factor = entangler_table(stop - start, local, lam, diagonal)
+    size = index.numel()
+    matrix = torch.zeros((size, size), dtype=torch.float64)
+    values = torch.ones(size, dtype=torch.float64) if factor is None else factor
+    matrix[torch.arange(size), index.long()] = values
+    return matrix
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(
+    n: int, gates: tuple[Gate, ...], lam: float, pass_cost: float, max_width: int
+) -> tuple[_Layer | _Gather, ...]:
+    """The circuit as layers and gathers (constants only; θ enters in :func:`ptm_probs`).
+
+    An entangler run is folded into the one-qubit run after it when its gates fit in blocks of
+    ``max_width`` qubits; otherwise (or after the last one-qubit run) it is a gather.
+    """
+    runs = gate_runs(n, gates)
+    last = max((r for r, (kind, _) in enumerate(runs) if kind == "one"), default=-1)
+    plan: list[_Layer | _Gather] = []
+    diagonal = True
+    pending: tuple[Gate, ...] = ()
+    for r, (kind, run) in enumerate(runs):
+        if kind == "entangling":
+            pending = tuple(run)
+            if r > last:
+                plan.append(_Gather(pending, diagonal))
+            continue
+        blocks = _partition(n, pending, pass_cost, max_width)
+        if blocks is None:
+            plan.append(_Gather(pending, diagonal))
+            pending, blocks = (), _partition(n, (), pass_cost, max_width)
+        entanglers = tuple(_block_entangler(pending, a, b, lam, diagonal) for a, b in blocks)
+        counts = tuple(len(g) for g in run)
+        complex_ = any(g.name not in REAL_GATES for gates_q in run for g in gates_q)
+        plan.append(
+            _Layer(_one_qubit_run(run), counts, blocks, entanglers, diagonal, r == last, complex_)
+        )
+        diagonal, pending = r == last, ()
+    return tuple(plan)
+
+
+def _kron(mats: torch.Tensor) -> torch.Tensor:
+    """Kronecker product of per-qubit matrices, first qubit most significant.
+
+    Shapes: ``(B, w, o, i)`` → ``(B, o^w, i^w)``.
+    """
+    out = mats[:, 0]
+    for j in range(1, mats.shape[1]):
+        m = mats[:, j]
+        b, ro, ri = out.shape
+        out = (out[:, :, None, :, None] * m[:, None, :, None, :]).reshape(
+            b, ro * m.shape[1], ri * m.shape[2]
+        )
+    return out
+
+
+def _apply_blocks(c: torch.Tensor, blocks: list[torch.Tensor]) -> torch.Tensor:
+    """Apply block matrices ``(B, o^w, i^w)`` (first qubits first) to ``c`` ``(B' ∈ {1, B}, …)``.
+
+    Blocks are taken from the last qubits: the last ``w`` digits, viewed ``(B, rest, i^w)`` and
+    transposed, are multiplied by the block's matrix and land in front, so after every block
+    the digit order is restored."""
+    for block in reversed(blocks):
+        view = c.reshape(c.shape[0], -1, block.shape[-1]).transpose(1, 2)
+        out = torch.matmul(block, view)
+        c = out.reshape(out.shape[0], -1)
+    return c
+
+
+def _layer_blocks(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> list[torch.Tensor]:
+    """The layer's block matrices, built with torch ops from θ. Shapes: ``(B, o^w, i^w)``."""
+    dtype = torch.complex128 if layer.complex_ else torch.float64
+    mats = one_qubit_ptm(_run_matrices(layer.run, theta, n, dtype))
+    if lam > 0:
+        kept = torch.tensor([(1 - lam) ** m for m in layer.counts], dtype=torch.float64)
+        scale = torch.ones((n, 1, 4), dtype=torch.float64)
+        scale[:, :, 1:] = kept[:, None, None]
+        mats = mats * scale.to(theta.device)
+    if layer.expand:
+        mats = mats[..., _IZ]
+    if layer.shrink:
+        mats = mats[..., _IZ, :]
+    blocks = []
+    for (start, stop), entangler in zip(layer.partition, layer.entanglers, strict=True):
+        block = _kron(mats[:, start:stop])
+        blocks.append(block if entangler is None else block @ entangler.to(theta.device))
+    return blocks
+
+
+def _gather(c: torch.Tensor, table: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+    index, factor = table
+    out = c.index_select(1, index.to(c.device))
+    return out if factor is None else out * factor.to(c.device)
+
+
+def entries_per_row(circuit: Circuit, p2: float, grad: bool) -> int:
+    """Peak float64 tensors of ``4^n`` entries held per parameter row by :func:`ptm_probs`: a
+    pass's input and output, an entangler table (int32 index and float64 factor, counted as two),
+    and with ``grad`` every pass's output, which autograd keeps."""
+    plan = _plan(circuit.n_qubits, circuit.gates, 16 * p2 / 15, PASS_COST, MAX_BLOCK_QUBITS)
+    gathers = sum(isinstance(step, _Gather) for step in plan)
+    if not grad:
+        return 2 + (2 if gathers else 0)
+    passes = sum(len(s.partition) if isinstance(s, _Layer) else 2 for s in plan)
+    return 2 + (2 if gathers else 0) + passes
+
+
+def ptm_probs(
+    circuit: Circuit,
+    theta: torch.Tensor,
+    p1: float,
+    p2: float,
+    *,
+    pass_cost: float = PASS_COST,
+    max_width: int = MAX_BLOCK_QUBITS,
+) -> torch.Tensor:
+    """Outcome probabilities (before readout) of ``circuit`` with a depolarizing Pauli channel of
+    probability ``p1`` (``p2``) after every one-qubit (two-qubit) gate.
+
+    Shapes: ``theta (B, P)`` float64 → ``(B, 2**n)`` float64. Differentiable in ``theta``.
+    """
+    n, batch = circuit.n_qubits, theta.shape[0]
+    lam1, lam2 = 4 * p1 / 3, 16 * p2 / 15
+    c = torch.ones((1, 2**n), dtype=torch.float64, device=theta.device)
+    for step in _plan(n, circuit.gates, lam2, pass_cost, max_width):
+        if isinstance(step, _Gather):
+            c = _gather(c, entangler_table(n, step.gates, lam2, step.diagonal))
+        else:
+            c = _apply_blocks(c, _layer_blocks(step, theta, n, lam1))
+    half = torch.tensor([[0.5, 0.5], [0.5, -0.5]], dtype=torch.float64, device=theta.device)
+    walsh = [_kron(half.expand(1, b - a, 2, 2)) for a, b in _blocks(n, 3)]
+    probs = _apply_blocks(c, walsh)
+    return probs.expand(batch, -1).contiguous() if probs.shape[0] < batch else probs
