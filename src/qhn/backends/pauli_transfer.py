@@ -9,18 +9,23 @@ wires by ``1 − λ``, ``λ = 4^k p/(4^k − 1)``.
 
 - A run of one-qubit gates on a qubit is one ``2 × 2`` unitary ``U`` (multiplied in acting order)
   and, since the depolarizing channel commutes with unitaries on its wire, one channel with factor
-  ``(1 − λ₁)^count``: a ``4 × 4`` real matrix ``R_ij = ½·Tr(P_i U P_j U†)·f_j``. Qubits are grouped
-  in blocks of ``k``; a block's Kronecker product is applied as ONE matrix product to the last
-  ``k`` digits of ``c`` viewed as ``(B, rest, 4^k)`` and written to the front, so a full cycle of
-  blocks restores the digit order with no transposing copies.
+  ``f = (1 − λ₁)^count``: a ``4 × 4`` real matrix ``R_ij = ½·Tr(P_i U P_j U†)·f_j`` (``f_0 = 1``).
 - A CNOT or CZ maps Pauli strings to Pauli strings up to a sign (``(x|z)`` bits change
-  GF(2)-linearly), and its channel is diagonal: a run of entanglers is one gather
-  ``c'[i] = m[i]·c[g[i]]``, compiled once per gate run and noise level (:func:`entangler_table`).
+  GF(2)-linearly), and its channel is diagonal: a run of entanglers is one signed, scaled
+  permutation ``c'[i] = m[i]·c[g[i]]``, compiled once per gate run and noise level
+  (:func:`entangler_table`).
+- A **layer** is a stretch of one-qubit runs and the entangler runs between them, on contiguous
+  qubit blocks that none of those entanglers crosses: each block's map (Kronecker products of the
+  ``R`` and the entanglers restricted to the block, ``4^w × 4^w``) is applied as ONE matrix product
+  to the last ``w`` digits of ``c`` viewed as ``(B, rest, 4^w)``, written to the front, so a full
+  cycle of blocks restores the digit order with no transposing copies. Entangler runs between
+  layers are gathers. The grouping minimizes the estimated sweeps over ``c`` (:func:`_plan`); for
+  a brick-wall circuit every other entangler run is folded into a layer.
 - ``|0…0⟩`` has ``c_P = 1`` on the ``2^n`` strings of ``I`` and ``Z`` and ``0`` elsewhere, and
   entanglers keep that subspace: until the first one-qubit gate ``c`` is held on it only (``2^n``
-  entries), and the first one-qubit run expands it with ``4 × 2`` per-qubit matrices.
+  entries), and the first layer expands it with ``4 × 2`` per-qubit matrices.
 - Only ``I``/``Z`` strings have a diagonal, ``p(x) = 2^-n Σ_{P ∈ {I,Z}^n} c_P (−1)^{x·z(P)}``:
-  the last one-qubit run keeps just those rows (``2 × 4`` matrices, so its passes shrink ``c``),
+  the last layer keeps just those rows (``2 × 4`` matrices, so its passes shrink ``c``),
   entanglers after it act on the subspace, and a Walsh–Hadamard transform gives ``p``.
 
 Everything is plain torch ops (matmul, index_select, mul), so ``p`` is differentiable by autograd
@@ -46,10 +51,12 @@ __all__ = [
     "table_bytes",
 ]
 
-#: Widest block of a layer (``4^w × 4^w`` matrices) and the cost of one sweep of ``c`` in units
-#: of a block's work per entry (``4^w``): the partition minimizes their sum. Chosen by timing.
+#: Widest block of a layer (``4^w × 4^w`` matrices), and how many multiply-adds per entry take as
+#: long as one sweep over ``c`` (memory traffic): the planner's cost model. Chosen by timing.
 MAX_BLOCK_QUBITS = 4
-PASS_COST = 100.0
+PASS_COST = 160.0
+#: An entangler run applied as a gather (index_select and a multiply), in sweeps.
+GATHER_SWEEPS = 2.3
 #: Bytes of compiled entangler tables kept between calls (least recently used dropped first).
 TABLE_CACHE_BYTES = 512 * 2**20
 
@@ -155,17 +162,20 @@ def table_bytes(index: torch.Tensor, factor: torch.Tensor | None) -> int:
 # ---------------------------------------------------------------------------- the program
 @dataclass(frozen=True)
 class _Layer:
-    """A one-qubit run on blocks ``partition`` (contiguous ``(start, stop)`` qubit ranges), with
-    the entangler run before it (``entanglers[b]``: the ``(4^w × 4^w)`` or, on the ``I``/``Z``
-    subspace, ``(2^w × 2^w)`` matrix of block ``b``'s gates, or None) folded into its blocks."""
+    """Consecutive one-qubit runs and the entangler runs between them, applied as one matrix per
+    block of ``partition`` (contiguous ``(start, stop)`` qubit ranges none of those entanglers
+    crosses): ``K_last · E · … · E · K_first``, with ``K`` a run's Kronecker product over the block
+    and ``E`` (``entanglers[r][b]``, None when no gate of run ``r`` is inside block ``b``) the
+    ``4^w × 4^w`` matrix of the entanglers after one-qubit run ``r``. ``expand``: the input holds
+    only the ``I``/``Z`` strings; ``shrink``: only their rows are kept."""
 
-    run: _OneQubitRun
-    counts: tuple[int, ...]
+    runs: tuple[_OneQubitRun, ...]
+    counts: tuple[tuple[int, ...], ...]
+    complex_: tuple[bool, ...]
     partition: tuple[tuple[int, int], ...]
-    entanglers: tuple[torch.Tensor | None, ...]
+    entanglers: tuple[tuple[torch.Tensor | None, ...], ...]
     expand: bool
     shrink: bool
-    complex_: bool
 
 
 @dataclass(frozen=True)
@@ -176,12 +186,18 @@ class _Gather:
     diagonal: bool
 
 
+def _pass_cost(width: int, pass_cost: float) -> float:
+    """One block pass over ``4^n`` entries in units of a sweep: the sweep plus ``4^w`` multiply-adds
+    per entry, ``pass_cost`` of which take as long as a sweep."""
+    return 1.0 + 4.0**width / pass_cost
+
+
 def _partition(
     n: int, gates: tuple[Gate, ...], pass_cost: float, max_width: int
 ) -> tuple[tuple[int, int], ...] | None:
     """Contiguous blocks covering ``0..n−1``, none splitting a gate's span, of width at most
-    ``max_width``, minimizing ``Σ (pass_cost + 4^w)`` (a memory sweep plus the matrix product's
-    work per entry). None when the gates' spans chain over more than ``max_width`` qubits."""
+    ``max_width``, minimizing the summed :func:`_pass_cost`. None when the gates' spans chain over
+    more than ``max_width`` qubits."""
     cut = [True] * (n + 1)  # cut[q]: a block may start at q
     for gate in gates:
         lo, hi = min(gate.wires), max(gate.wires)
@@ -195,9 +211,9 @@ def _partition(
         if not cut[stop]:
             continue
         for start in range(max(0, stop - max_width), stop):
-            if cut[start] and best[start] + pass_cost + 4.0 ** (stop - start) < best[stop]:
-                best[stop] = best[start] + pass_cost + 4.0 ** (stop - start)
-                back[stop] = start
+            cost = best[start] + _pass_cost(stop - start, pass_cost)
+            if cut[start] and cost < best[stop]:
+                best[stop], back[stop] = cost, start
     if best[n] == float("inf"):  # overlapping gates chain wider than max_width
         return None
     blocks, stop = [], n
@@ -207,8 +223,23 @@ def _partition(
     return tuple(reversed(blocks))
 
 
+def _layer_cost(
+    n: int, blocks: tuple[tuple[int, int], ...], expand: bool, shrink: bool, pass_cost: float
+) -> float:
+    """A layer's passes in sweeps of ``4^n`` entries (an expanding or shrinking pass is charged
+    for the larger of its input and output)."""
+    d_in, d_out = (2 if expand else 4), (2 if shrink else 4)
+    size, cost = d_in**n, 0.0
+    for start, stop in reversed(blocks):
+        w = stop - start
+        out = size // d_in**w * d_out**w
+        cost += max(size, out) / 4**n + out * d_in**w / (4**n * pass_cost)
+        size = out
+    return cost
+
+
 def _block_entangler(
-    gates: tuple[Gate, ...], start: int, stop: int, lam: float, diagonal: bool
+    gates: tuple[Gate, ...], start: int, stop: int, lam: float
 ) -> torch.Tensor | None:
     """The matrix of the entanglers inside qubits ``start..stop−1`` (in run order), or None."""
     local = tuple(
@@ -218,7 +249,7 @@ def _block_entangler(
     )
     if not local:
         return None
-    index, factor = entangler_table(stop - start, local, lam, diagonal)
+    index, factor = entangler_table(stop - start, local, lam, diagonal=False)
     size = index.numel()
     matrix = torch.zeros((size, size), dtype=torch.float64)
     values = torch.ones(size, dtype=torch.float64) if factor is None else factor
@@ -232,31 +263,61 @@ def _plan(
 ) -> tuple[_Layer | _Gather, ...]:
     """The circuit as layers and gathers (constants only; θ enters in :func:`ptm_probs`).
 
-    An entangler run is folded into the one-qubit run after it when its gates fit in blocks of
-    ``max_width`` qubits; otherwise (or after the last one-qubit run) it is a gather.
+    Entanglers before the first one-qubit gate or after the last act on the ``I``/``Z`` strings
+    (``2^n``), as gathers. Between, the one-qubit runs are grouped into layers by dynamic
+    programming: each entangler run is either folded into a layer's blocks (when the layer's
+    entanglers fit blocks of ``max_width`` qubits) or applied as a gather between layers,
+    minimizing the estimated sweeps (:func:`_layer_cost`, :data:`GATHER_SWEEPS`).
     """
     runs = gate_runs(n, gates)
-    last = max((r for r, (kind, _) in enumerate(runs) if kind == "one"), default=-1)
+    ones = [r for r, (kind, _) in enumerate(runs) if kind == "one"]
+    if not ones:
+        return tuple(_Gather(tuple(run), True) for _, run in runs)
+    between = [tuple(runs[r + 1][1]) for r in ones[:-1]]  # runs alternate kinds
+    m = len(ones)
+    best, back = [0.0] + [float("inf")] * m, [0] * (m + 1)
+    partitions: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+    for j in range(1, m + 1):  # layers of one-qubit runs i..j−1
+        for i in range(j - 1, -1, -1):
+            blocks = _partition(n, sum(between[i : j - 1], ()), pass_cost, max_width)
+            if blocks is None:  # a longer layer only adds entanglers
+                break
+            partitions[i, j] = blocks
+            cost = best[i] + _layer_cost(n, blocks, i == 0, j == m, pass_cost)
+            cost += GATHER_SWEEPS if i > 0 else 0.0
+            if cost < best[j]:
+                best[j], back[j] = cost, i
+    segments, j = [], m
+    while j > 0:
+        segments.append((back[j], j))
+        j = back[j]
     plan: list[_Layer | _Gather] = []
-    diagonal = True
-    pending: tuple[Gate, ...] = ()
-    for r, (kind, run) in enumerate(runs):
-        if kind == "entangling":
-            pending = tuple(run)
-            if r > last:
-                plan.append(_Gather(pending, diagonal))
-            continue
-        blocks = _partition(n, pending, pass_cost, max_width)
-        if blocks is None:
-            plan.append(_Gather(pending, diagonal))
-            pending, blocks = (), _partition(n, (), pass_cost, max_width)
-        entanglers = tuple(_block_entangler(pending, a, b, lam, diagonal) for a, b in blocks)
-        counts = tuple(len(g) for g in run)
-        complex_ = any(g.name not in REAL_GATES for gates_q in run for g in gates_q)
+    if ones[0] > 0:
+        plan.append(_Gather(tuple(runs[0][1]), True))
+    for i, j in reversed(segments):
+        if i > 0:
+            plan.append(_Gather(between[i - 1], False))
+        blocks = partitions[i, j]
+        chosen = [runs[ones[t]][1] for t in range(i, j)]
         plan.append(
-            _Layer(_one_qubit_run(run), counts, blocks, entanglers, diagonal, r == last, complex_)
+            _Layer(
+                runs=tuple(_one_qubit_run(run) for run in chosen),
+                counts=tuple(tuple(len(g) for g in run) for run in chosen),
+                complex_=tuple(
+                    any(g.name not in REAL_GATES for per_qubit in run for g in per_qubit)
+                    for run in chosen
+                ),
+                partition=blocks,
+                entanglers=tuple(
+                    tuple(_block_entangler(between[t], a, b, lam) for a, b in blocks)
+                    for t in range(i, j - 1)
+                ),
+                expand=i == 0,
+                shrink=j == m,
+            )
         )
-        diagonal, pending = r == last, ()
+    if ones[-1] < len(runs) - 1:
+        plan.append(_Gather(tuple(runs[-1][1]), True))
     return tuple(plan)
 
 
@@ -288,23 +349,36 @@ def _apply_blocks(c: torch.Tensor, blocks: list[torch.Tensor]) -> torch.Tensor:
     return c
 
 
-def _layer_blocks(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> list[torch.Tensor]:
-    """The layer's block matrices, built with torch ops from θ. Shapes: ``(B, o^w, i^w)``."""
-    dtype = torch.complex128 if layer.complex_ else torch.float64
-    mats = one_qubit_ptm(_run_matrices(layer.run, theta, n, dtype))
+def _run_transfer(layer: _Layer, t: int, theta: torch.Tensor, n: int, lam: float) -> torch.Tensor:
+    """Per-qubit transfer matrices of the layer's one-qubit run ``t``, each gate's channel
+    included, ``I``/``Z`` columns (rows) only on an expanding (shrinking) layer's first (last)
+    run. Shapes: ``(B, n, o, i)``."""
+    dtype = torch.complex128 if layer.complex_[t] else torch.float64
+    mats = one_qubit_ptm(_run_matrices(layer.runs[t], theta, n, dtype))
     if lam > 0:
-        kept = torch.tensor([(1 - lam) ** m for m in layer.counts], dtype=torch.float64)
+        kept = torch.tensor([(1 - lam) ** m for m in layer.counts[t]], dtype=torch.float64)
         scale = torch.ones((n, 1, 4), dtype=torch.float64)
         scale[:, :, 1:] = kept[:, None, None]
         mats = mats * scale.to(theta.device)
-    if layer.expand:
+    if layer.expand and t == 0:
         mats = mats[..., _IZ]
-    if layer.shrink:
+    if layer.shrink and t == len(layer.runs) - 1:
         mats = mats[..., _IZ, :]
+    return mats
+
+
+def _layer_blocks(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> list[torch.Tensor]:
+    """The layer's block matrices, built with torch ops from θ. Shapes: ``(B, o^w, i^w)``."""
+    runs = [_run_transfer(layer, t, theta, n, lam) for t in range(len(layer.runs))]
     blocks = []
-    for (start, stop), entangler in zip(layer.partition, layer.entanglers, strict=True):
-        block = _kron(mats[:, start:stop])
-        blocks.append(block if entangler is None else block @ entangler.to(theta.device))
+    for b, (start, stop) in enumerate(layer.partition):
+        block = _kron(runs[0][:, start:stop])
+        for t in range(1, len(runs)):
+            entangler = layer.entanglers[t - 1][b]
+            if entangler is not None:
+                block = entangler.to(theta.device) @ block
+            block = _kron(runs[t][:, start:stop]) @ block
+        blocks.append(block)
     return blocks
 
 
@@ -319,11 +393,12 @@ def entries_per_row(circuit: Circuit, p2: float, grad: bool) -> int:
     pass's input and output, an entangler table (int32 index and float64 factor, counted as two),
     and with ``grad`` every pass's output, which autograd keeps."""
     plan = _plan(circuit.n_qubits, circuit.gates, 16 * p2 / 15, PASS_COST, MAX_BLOCK_QUBITS)
-    gathers = sum(isinstance(step, _Gather) for step in plan)
+    gathers = sum(isinstance(step, _Gather) and not step.diagonal for step in plan)
+    tables = 2 if gathers else 0
     if not grad:
-        return 2 + (2 if gathers else 0)
+        return 2 + tables
     passes = sum(len(s.partition) if isinstance(s, _Layer) else 2 for s in plan)
-    return 2 + (2 if gathers else 0) + passes
+    return 2 + tables + passes
 
 
 def ptm_probs(
