@@ -138,6 +138,20 @@ def test_gradient_matches_the_density_matrix_path_and_finite_differences():
     torch.testing.assert_close(grad, torch.stack(numeric), atol=1e-8, rtol=0)
 
 
+def test_gradient_through_gathers_matches_the_density_matrix_path():
+    # Width 1 fits no entangler in a block: every entangler run between layers is a gather.
+    circuit = random_circuit(12, 4, 24)
+    noise = NoiseModel(P1, P2)
+    theta = thetas(circuit, 2, 4).requires_grad_(True)
+    weights = torch.linspace(-1, 2, 16, dtype=torch.float64)
+    probs = ptm_probs(circuit, theta, P1, P2, max_width=1)
+    (grad,) = torch.autograd.grad((probs @ weights).sum(), theta)
+    diag = torch.diagonal(NoisyBackend(noise).density_matrix(circuit, theta), dim1=-2, dim2=-1)
+    diag = diag.real if diag.is_complex() else diag
+    (expected,) = torch.autograd.grad((diag @ weights).sum(), theta)
+    torch.testing.assert_close(grad, expected, atol=1e-12, rtol=0)
+
+
 # ------------------------------------------------------------------------------ brute force
 def pauli_string(digits: tuple[int, ...]) -> np.ndarray:
     out = np.eye(1)
@@ -241,3 +255,7 @@ def test_table_cache_stays_within_its_byte_bound(monkeypatch):
     tables = pauli_transfer._tables
     assert sum(pauli_transfer.table_bytes(*e) for e in tables.values()) <= 3 * 4**6 * 12
     assert len(tables) == 3
+    # One table over the bound is returned, not kept.
+    monkeypatch.setattr(pauli_transfer, "TABLE_CACHE_BYTES", 4**6)
+    index, _ = entangler_table(6, (Gate("cz", (0, 5)),), 0.01, diagonal=False)
+    assert index.shape == (4**6,) and not tables

@@ -67,6 +67,8 @@ _PAULIS = torch.tensor(
 )
 #: The digits of ``I`` and ``Z``: the strings with a diagonal.
 _IZ = [0, 2]
+#: ``p`` from the ``I``/``Z`` coefficients of one qubit: ``p(0|1) = ½(c_I ± c_Z)``.
+_HALF_HADAMARD = torch.tensor([[0.5, 0.5], [0.5, -0.5]], dtype=torch.float64)
 
 _tables: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
 
@@ -130,7 +132,8 @@ def entangler_table(
         _tables.move_to_end(key)
         return _tables[key]
     size = 2**n if diagonal else 4**n
-    i = torch.arange(size, dtype=torch.int64)
+    # int32 strings halve the table and the temporaries of building it.
+    i = torch.arange(size, dtype=torch.int32 if size <= 2**31 else torch.int64)
     index, factor = i, None
     for gate in gates:
         image, sign, touched = _clifford_action(i, n, gate, diagonal)
@@ -144,11 +147,10 @@ def entangler_table(
                 factor = part if factor is None else factor * part
     if factor is not None and bool((factor == 1).all()):
         factor = None
-    if size <= 2**31:
-        index = index.to(torch.int32)
     entry = (index, factor)
     _tables[key] = entry
-    while len(_tables) > 1 and sum(table_bytes(*e) for e in _tables.values()) > TABLE_CACHE_BYTES:
+    # A table larger than the bound alone is used by this call and not kept.
+    while _tables and sum(table_bytes(*e) for e in _tables.values()) > TABLE_CACHE_BYTES:
         _tables.popitem(last=False)
     return entry
 
@@ -165,17 +167,22 @@ class _Layer:
     """Consecutive one-qubit runs and the entangler runs between them, applied as one matrix per
     block of ``partition`` (contiguous ``(start, stop)`` qubit ranges none of those entanglers
     crosses): ``K_last · E · … · E · K_first``, with ``K`` a run's Kronecker product over the block
-    and ``E`` (``entanglers[r][b]``, None when no gate of run ``r`` is inside block ``b``) the
-    ``4^w × 4^w`` matrix of the entanglers after one-qubit run ``r``. ``expand``: the input holds
-    only the ``I``/``Z`` strings; ``shrink``: only their rows are kept."""
+    and ``E`` the ``4^w × 4^w`` signed permutation (with noise factors) of the entanglers after
+    one-qubit run ``r`` inside the block. Blocks of one width are built together:
+    ``groups[g] = (w, starts)``, and ``entanglers[r][g]`` holds their ``E`` as row gathers
+    (:func:`_block_entanglers`). ``expand``: the input holds only the
+    ``I``/``Z`` strings; ``shrink``: only their rows are kept; ``walsh``: the last layer (no
+    entanglers after it) also applies the Walsh–Hadamard transform, giving ``p``."""
 
     runs: tuple[_OneQubitRun, ...]
     counts: tuple[tuple[int, ...], ...]
     complex_: tuple[bool, ...]
     partition: tuple[tuple[int, int], ...]
-    entanglers: tuple[tuple[torch.Tensor | None, ...], ...]
+    groups: tuple[tuple[int, tuple[int, ...]], ...]
+    entanglers: tuple[tuple[tuple[torch.Tensor, torch.Tensor] | None, ...], ...]
     expand: bool
     shrink: bool
+    walsh: bool
 
 
 @dataclass(frozen=True)
@@ -186,14 +193,15 @@ class _Gather:
     diagonal: bool
 
 
-def _pass_cost(width: int, pass_cost: float) -> float:
+def _pass_cost(width: int, pass_cost: float, ends: bool) -> float:
     """One block pass over ``4^n`` entries in units of a sweep: the sweep plus ``4^w`` multiply-adds
-    per entry, ``pass_cost`` of which take as long as a sweep."""
-    return 1.0 + 4.0**width / pass_cost
+    per entry, ``pass_cost`` of which take as long as a sweep. On an expanding or shrinking layer
+    (``ends``) the matrices have ``2^w`` columns or rows, and only ``2^w`` per entry."""
+    return 1.0 + (2.0 if ends else 4.0) ** width / pass_cost
 
 
 def _partition(
-    n: int, gates: tuple[Gate, ...], pass_cost: float, max_width: int
+    n: int, gates: tuple[Gate, ...], pass_cost: float, max_width: int, ends: bool = False
 ) -> tuple[tuple[int, int], ...] | None:
     """Contiguous blocks covering ``0..n−1``, none splitting a gate's span, of width at most
     ``max_width``, minimizing the summed :func:`_pass_cost`. None when the gates' spans chain over
@@ -211,7 +219,7 @@ def _partition(
         if not cut[stop]:
             continue
         for start in range(max(0, stop - max_width), stop):
-            cost = best[start] + _pass_cost(stop - start, pass_cost)
+            cost = best[start] + _pass_cost(stop - start, pass_cost, ends)
             if cut[start] and cost < best[stop]:
                 best[stop], back[stop] = cost, start
     if best[n] == float("inf"):  # overlapping gates chain wider than max_width
@@ -238,23 +246,30 @@ def _layer_cost(
     return cost
 
 
-def _block_entangler(
-    gates: tuple[Gate, ...], start: int, stop: int, lam: float
-) -> torch.Tensor | None:
-    """The matrix of the entanglers inside qubits ``start..stop−1`` (in run order), or None."""
-    local = tuple(
-        Gate(g.name, tuple(q - start for q in g.wires))
-        for g in gates
-        if start <= min(g.wires) and max(g.wires) < stop
-    )
-    if not local:
-        return None
-    index, factor = entangler_table(stop - start, local, lam, diagonal=False)
-    size = index.numel()
-    matrix = torch.zeros((size, size), dtype=torch.float64)
-    values = torch.ones(size, dtype=torch.float64) if factor is None else factor
-    matrix[torch.arange(size), index.long()] = values
-    return matrix
+def _block_entanglers(
+    gates: tuple[Gate, ...], width: int, starts: tuple[int, ...], lam: float
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The entanglers inside blocks ``start..start+width−1`` (in run order) as row gathers
+    ``E·X = factor · X[index]``: ``index`` int64 and ``factor`` float64, both
+    ``(len(starts), 4^w)`` (identity for a block with none); None when no gate lies in any."""
+    size = 4**width
+    index = torch.arange(size).repeat(len(starts), 1)
+    factor = torch.ones((len(starts), size), dtype=torch.float64)
+    found = False
+    for k, start in enumerate(starts):
+        local = tuple(
+            Gate(g.name, tuple(q - start for q in g.wires))
+            for g in gates
+            if start <= min(g.wires) and max(g.wires) < start + width
+        )
+        if not local:
+            continue
+        found = True
+        table_index, table_factor = entangler_table(width, local, lam, diagonal=False)
+        index[k] = table_index.long()
+        if table_factor is not None:
+            factor[k] = table_factor
+    return (index, factor) if found else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -279,7 +294,8 @@ def _plan(
     partitions: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
     for j in range(1, m + 1):  # layers of one-qubit runs i..j−1
         for i in range(j - 1, -1, -1):
-            blocks = _partition(n, sum(between[i : j - 1], ()), pass_cost, max_width)
+            ends = i == 0 or j == m
+            blocks = _partition(n, sum(between[i : j - 1], ()), pass_cost, max_width, ends)
             if blocks is None:  # a longer layer only adds entanglers
                 break
             partitions[i, j] = blocks
@@ -298,6 +314,8 @@ def _plan(
         if i > 0:
             plan.append(_Gather(between[i - 1], False))
         blocks = partitions[i, j]
+        widths = sorted({b - a for a, b in blocks})
+        groups = tuple((w, tuple(a for a, b in blocks if b - a == w)) for w in widths)
         chosen = [runs[ones[t]][1] for t in range(i, j)]
         plan.append(
             _Layer(
@@ -308,12 +326,14 @@ def _plan(
                     for run in chosen
                 ),
                 partition=blocks,
+                groups=groups,
                 entanglers=tuple(
-                    tuple(_block_entangler(between[t], a, b, lam) for a, b in blocks)
+                    tuple(_block_entanglers(between[t], w, starts, lam) for w, starts in groups)
                     for t in range(i, j - 1)
                 ),
                 expand=i == 0,
                 shrink=j == m,
+                walsh=j == m and ones[-1] == len(runs) - 1,
             )
         )
     if ones[-1] < len(runs) - 1:
@@ -324,15 +344,13 @@ def _plan(
 def _kron(mats: torch.Tensor) -> torch.Tensor:
     """Kronecker product of per-qubit matrices, first qubit most significant.
 
-    Shapes: ``(B, w, o, i)`` → ``(B, o^w, i^w)``.
+    Shapes: ``(..., w, o, i)`` → ``(..., o^w, i^w)``.
     """
-    out = mats[:, 0]
-    for j in range(1, mats.shape[1]):
-        m = mats[:, j]
-        b, ro, ri = out.shape
-        out = (out[:, :, None, :, None] * m[:, None, :, None, :]).reshape(
-            b, ro * m.shape[1], ri * m.shape[2]
-        )
+    out = mats[..., 0, :, :]
+    for j in range(1, mats.shape[-3]):
+        m = mats[..., j, :, :]
+        product = out[..., :, None, :, None] * m[..., None, :, None, :]
+        out = product.reshape(*product.shape[:-4], out.shape[-2] * m.shape[-2], -1)
     return out
 
 
@@ -349,52 +367,65 @@ def _apply_blocks(c: torch.Tensor, blocks: list[torch.Tensor]) -> torch.Tensor:
     return c
 
 
-def _run_transfer(layer: _Layer, t: int, theta: torch.Tensor, n: int, lam: float) -> torch.Tensor:
-    """Per-qubit transfer matrices of the layer's one-qubit run ``t``, each gate's channel
-    included, ``I``/``Z`` columns (rows) only on an expanding (shrinking) layer's first (last)
-    run. Shapes: ``(B, n, o, i)``."""
-    dtype = torch.complex128 if layer.complex_[t] else torch.float64
-    mats = one_qubit_ptm(_run_matrices(layer.runs[t], theta, n, dtype))
+def _run_transfers(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> list[torch.Tensor]:
+    """Per-qubit transfer matrices of the layer's one-qubit runs, each gate's channel included,
+    ``I``/``Z`` columns (rows) only on an expanding (shrinking) layer's first (last) run, and the
+    Walsh–Hadamard ``½·[[1, 1], [1, −1]]`` after the last on a ``walsh`` layer. Shapes:
+    ``(B, n, o, i)`` per run."""
+    dtype = torch.complex128 if any(layer.complex_) else torch.float64
+    unitaries = [_run_matrices(run, theta, n, dtype) for run in layer.runs]
+    mats = one_qubit_ptm(torch.cat(unitaries, 1))  # one product for all runs
     if lam > 0:
-        kept = torch.tensor([(1 - lam) ** m for m in layer.counts[t]], dtype=torch.float64)
-        scale = torch.ones((n, 1, 4), dtype=torch.float64)
+        counts = [m for per_run in layer.counts for m in per_run]
+        kept = torch.tensor([(1 - lam) ** m for m in counts], dtype=torch.float64)
+        scale = torch.ones((len(counts), 1, 4), dtype=torch.float64)
         scale[:, :, 1:] = kept[:, None, None]
         mats = mats * scale.to(theta.device)
-    if layer.expand and t == 0:
-        mats = mats[..., _IZ]
-    if layer.shrink and t == len(layer.runs) - 1:
-        mats = mats[..., _IZ, :]
-    return mats
+    runs = list(mats.split(n, dim=1))
+    if layer.expand:
+        runs[0] = runs[0][..., _IZ]
+    if layer.shrink:
+        runs[-1] = runs[-1][..., _IZ, :]
+    if layer.walsh:
+        runs[-1] = _HALF_HADAMARD.to(theta.device) @ runs[-1]
+    return runs
 
 
 def _layer_blocks(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> list[torch.Tensor]:
-    """The layer's block matrices, built with torch ops from θ. Shapes: ``(B, o^w, i^w)``."""
-    runs = [_run_transfer(layer, t, theta, n, lam) for t in range(len(layer.runs))]
-    blocks = []
-    for b, (start, stop) in enumerate(layer.partition):
-        block = _kron(runs[0][:, start:stop])
+    """The layer's block matrices in ``partition`` order, built with torch ops from θ, all
+    blocks of one width at once. Shapes: ``(B, o^w, i^w)``."""
+    runs = _run_transfers(layer, theta, n, lam)
+    by_start: dict[int, torch.Tensor] = {}
+    for g, (width, starts) in enumerate(layer.groups):
+        qubits = torch.tensor(starts, device=theta.device)[:, None] + torch.arange(
+            width, device=theta.device
+        )
+        block = _kron(runs[0][:, qubits])  # (B, K, o^w, i^w)
         for t in range(1, len(runs)):
-            entangler = layer.entanglers[t - 1][b]
+            entangler = layer.entanglers[t - 1][g]
             if entangler is not None:
-                block = entangler.to(theta.device) @ block
-            block = _kron(runs[t][:, start:stop]) @ block
-        blocks.append(block)
-    return blocks
+                index, factor = (x.to(theta.device) for x in entangler)
+                rows = torch.arange(len(starts), device=theta.device)[:, None]
+                block = block[:, rows, index] * factor[:, :, None]
+            block = _kron(runs[t][:, qubits]) @ block
+        by_start.update({start: block[:, k] for k, start in enumerate(starts)})
+    return [by_start[start] for start, _ in layer.partition]
 
 
 def _gather(c: torch.Tensor, table: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
     index, factor = table
     out = c.index_select(1, index.to(c.device))
-    return out if factor is None else out * factor.to(c.device)
+    # In place: index_select's backward does not need its output.
+    return out if factor is None else out.mul_(factor.to(c.device))
 
 
 def entries_per_row(circuit: Circuit, p2: float, grad: bool) -> int:
     """Peak float64 tensors of ``4^n`` entries held per parameter row by :func:`ptm_probs`: a
-    pass's input and output, an entangler table (int32 index and float64 factor, counted as two),
-    and with ``grad`` every pass's output, which autograd keeps."""
+    pass's input and output, a gather's table and the int32 temporaries of compiling it (counted
+    as five), and with ``grad`` every pass's output, which autograd keeps."""
     plan = _plan(circuit.n_qubits, circuit.gates, 16 * p2 / 15, PASS_COST, MAX_BLOCK_QUBITS)
     gathers = sum(isinstance(step, _Gather) and not step.diagonal for step in plan)
-    tables = 2 if gathers else 0
+    tables = 5 if gathers else 0
     if not grad:
         return 2 + tables
     passes = sum(len(s.partition) if isinstance(s, _Layer) else 2 for s in plan)
@@ -418,12 +449,15 @@ def ptm_probs(
     n, batch = circuit.n_qubits, theta.shape[0]
     lam1, lam2 = 4 * p1 / 3, 16 * p2 / 15
     c = torch.ones((1, 2**n), dtype=torch.float64, device=theta.device)
-    for step in _plan(n, circuit.gates, lam2, pass_cost, max_width):
+    plan = _plan(n, circuit.gates, lam2, pass_cost, max_width)
+    for step in plan:
         if isinstance(step, _Gather):
             c = _gather(c, entangler_table(n, step.gates, lam2, step.diagonal))
         else:
             c = _apply_blocks(c, _layer_blocks(step, theta, n, lam1))
-    half = torch.tensor([[0.5, 0.5], [0.5, -0.5]], dtype=torch.float64, device=theta.device)
-    walsh = [_kron(half.expand(1, b - a, 2, 2)) for a, b in _blocks(n, 3)]
-    probs = _apply_blocks(c, walsh)
+    if isinstance(plan[-1], _Layer) and plan[-1].walsh:
+        probs = c
+    else:
+        half = _HALF_HADAMARD.to(theta.device)
+        probs = _apply_blocks(c, [_kron(half.expand(1, b - a, 2, 2)) for a, b in _blocks(n, 3)])
     return probs.expand(batch, -1).contiguous() if probs.shape[0] < batch else probs
