@@ -210,6 +210,9 @@ RUNS = [
     (2, (Gate("cz", (0, 1)),)),
     (3, (Gate("cnot", (2, 0)), Gate("cz", (0, 1)), Gate("cnot", (1, 2)))),
     (3, (Gate("cz", (2, 0)), Gate("cnot", (0, 2)), Gate("cnot", (2, 1)), Gate("cz", (1, 2)))),
+    # Runs that split into independent halves (tables joined as Kronecker products).
+    (3, (Gate("cnot", (2, 1)), Gate("cz", (1, 2)))),
+    (4, (Gate("cnot", (0, 1)), Gate("cz", (3, 2)), Gate("cnot", (1, 0)), Gate("cnot", (2, 3)))),
 ]
 
 
@@ -250,8 +253,8 @@ def test_one_qubit_transfer_matrices_match_brute_force():
 def test_table_cache_stays_within_its_byte_bound(monkeypatch):
     monkeypatch.setattr(pauli_transfer, "TABLE_CACHE_BYTES", 3 * 4**6 * 12)
     monkeypatch.setattr(pauli_transfer, "_tables", type(pauli_transfer._tables)())
-    for a in range(5):
-        entangler_table(6, (Gate("cnot", (a, a + 1)),), 0.01, diagonal=False)
+    for a in range(5):  # CNOT(0, 5) crosses every boundary: no table is split in halves
+        entangler_table(6, (Gate("cnot", (0, 5)), Gate("cz", (a, a + 1))), 0.01, diagonal=False)
     tables = pauli_transfer._tables
     assert sum(pauli_transfer.table_bytes(*e) for e in tables.values()) <= 3 * 4**6 * 12
     assert len(tables) == 3

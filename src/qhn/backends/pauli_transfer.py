@@ -124,35 +124,82 @@ def entangler_table(
     ``m`` float64 or None when every factor is 1. Shapes ``(4^n,)`` (``(2^n,)`` when
     ``diagonal``: the ``I``/``Z`` strings only). Cached (at most :data:`TABLE_CACHE_BYTES`).
 
-    Composition: after gates ``1..g``, ``c_g[i] = d_g(i)·s_g(i)·c_{g−1}[f_g(i)]``, so the index
-    becomes ``g ∘ f_g`` and the factor ``d_g·s_g·(m ∘ f_g)``.
+    Composition: after gates ``1..g``, ``c_g[i] = d_g(i)·s_g(i)·c_{g−1}[f_g(i)]``, so
+    ``g = f_1 ∘ … ∘ f_last`` and ``m = Π_g (d_g·s_g) ∘ f_{g+1} ∘ … ∘ f_last``: walking the gates
+    backwards from ``j = i``, multiply by ``(d_g·s_g)(j)`` and map ``j ← f_g(j)``; elementwise bit
+    operations only, no gathers.
     """
     key = (n, gates, lam, diagonal)
     if key in _tables:
         _tables.move_to_end(key)
         return _tables[key]
     size = 2**n if diagonal else 4**n
+    split = _split(n, gates)
+    if split is not None:
+        entry = _join(
+            entangler_table(split, tuple(g for g in gates if max(g.wires) < split), lam, diagonal),
+            entangler_table(
+                n - split,
+                tuple(
+                    Gate(g.name, tuple(q - split for q in g.wires))
+                    for g in gates
+                    if min(g.wires) >= split
+                ),
+                lam,
+                diagonal,
+            ),
+        )
+        return _remember(key, entry)
     # int32 strings halve the table and the temporaries of building it.
     i = torch.arange(size, dtype=torch.int32 if size <= 2**31 else torch.int64)
     index, factor = i, None
-    for gate in gates:
-        image, sign, touched = _clifford_action(i, n, gate, diagonal)
-        index = index[image]
+    for gate in reversed(gates):
+        image, sign, touched = _clifford_action(index, n, gate, diagonal)
         # float64 values: torch.where on Python scalars would round 1 − λ to float32.
         noise = None if lam == 0 else 1.0 - lam * touched.to(torch.float64)
-        if factor is not None:
-            factor = factor[image]
         for part in (sign, noise):
             if part is not None:
-                factor = part if factor is None else factor * part
+                factor = part if factor is None else factor.mul_(part)
+        index = image
     if factor is not None and bool((factor == 1).all()):
         factor = None
-    entry = (index, factor)
+    return _remember(key, (index, factor))
+
+
+def _remember(
+    key: tuple, entry: tuple[torch.Tensor, torch.Tensor | None]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     _tables[key] = entry
     # A table larger than the bound alone is used by this call and not kept.
     while _tables and sum(table_bytes(*e) for e in _tables.values()) > TABLE_CACHE_BYTES:
         _tables.popitem(last=False)
     return entry
+
+
+def _split(n: int, gates: tuple[Gate, ...]) -> int | None:
+    """The qubit boundary nearest the middle that no gate crosses (qubits ``< s`` and ``≥ s``),
+    or None: the run is then a product of the two halves' runs."""
+    crossed = set()
+    for gate in gates:
+        crossed.update(range(min(gate.wires) + 1, max(gate.wires) + 1))
+    free = [s for s in range(1, n) if s not in crossed]
+    return min(free, key=lambda s: abs(2 * s - n)) if free else None
+
+
+def _join(
+    high: tuple[torch.Tensor, torch.Tensor | None], low: tuple[torch.Tensor, torch.Tensor | None]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The table of two independent runs on the first and the last qubits: the Kronecker
+    product, ``g = g_high·L + g_low`` and ``m = m_high ⊗ m_low`` (``L``: the low table's size)."""
+    (hi_index, hi_factor), (lo_index, lo_factor) = high, low
+    size = hi_index.numel() * lo_index.numel()
+    dtype = torch.int32 if size <= 2**31 else torch.int64
+    index = hi_index.to(dtype)[:, None] * lo_index.numel() + lo_index.to(dtype)[None, :]
+    if hi_factor is None and lo_factor is None:
+        return index.reshape(-1), None
+    hi_f = torch.ones(hi_index.numel(), dtype=torch.float64) if hi_factor is None else hi_factor
+    lo_f = torch.ones(lo_index.numel(), dtype=torch.float64) if lo_factor is None else lo_factor
+    return index.reshape(-1), (hi_f[:, None] * lo_f[None, :]).reshape(-1)
 
 
 def table_bytes(index: torch.Tensor, factor: torch.Tensor | None) -> int:
