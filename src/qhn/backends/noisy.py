@@ -160,7 +160,7 @@ class NoisyBackend:
         real vector of ``4^n`` entries per row. Raises :class:`CapabilityError` above
         ``max_density_qubits``.
         """
-        grad = torch.is_grad_enabled() and params.requires_grad
+        grad = torch.is_grad_enabled() and bool(getattr(params, "requires_grad", False))
         copies = pauli_transfer.entries_per_row(circuit, self.noise.gate_p2, grad)
         batch, batched = self._prepare_density(circuit, params, itemsize=8, copies=copies)
         chunk = self._density_chunk(circuit, itemsize=8)
