@@ -53,7 +53,7 @@ __all__ = [
 
 #: Widest block of a layer (``4^w × 4^w`` matrices), and how many multiply-adds per entry take as
 #: long as one sweep over ``c`` (memory traffic): the planner's cost model. Chosen by timing.
-MAX_BLOCK_QUBITS = 4
+MAX_BLOCK_QUBITS = 3
 PASS_COST = 160.0
 #: An entangler run applied as a gather (index_select and a multiply), in sweeps.
 GATHER_SWEEPS = 2.3
