@@ -8,7 +8,8 @@ PennyLane: Pauli Kraus channels after each gate, readout folded into the probabi
 Prints a table (median of ``--repeats`` runs, one process, same threads):
 
 - exact noisy probabilities of ``--batch`` parameter rows of ``qhn_reference(n, layers)`` at
-  ``n = --exact-qubits``: ``noisy`` (density matrix), Aer (density-matrix method), default.mixed;
+  ``n = --exact-qubits``: ``noisy`` (Pauli transfer representation), Aer (density-matrix
+  method), default.mixed;
 - ``--shots`` samples of each row at ``n = --exact-qubits`` (``noisy``: exact probabilities) and at
   ``n = --trajectory-qubits`` (``noisy``: Pauli trajectories; Aer: its automatic method).
 

@@ -1,10 +1,12 @@
 """``noisy``: our torch simulator of depolarizing gate noise and readout flips.
 
-Up to ``max_density_qubits`` (default 12) it evolves the exact density matrix, batched over
+Up to ``max_density_qubits`` (default 12) ``probs`` is exact: it evolves the state in the Pauli
+transfer representation (:mod:`qhn.backends.pauli_transfer`, a real vector of ``4^n`` Pauli
+coefficients per row). ``density_matrix`` evolves the density matrix itself, batched over
 parameter rows: each gate followed by its Pauli channel is one superoperator
 ``E_p(U ρ U†)`` (:mod:`qhn.backends.noise_model`); one-qubit ones are multiplied per qubit and
 folded into the next two-qubit one, so ``ρ`` is swept once per entangler. The outcome distribution
-is ``diag(ρ)`` pushed through the readout confusion matrices. Written with plain torch ops, so
+is pushed through the readout confusion matrices. Both are written with plain torch ops, so
 ``probs`` is differentiable by autograd in θ and exact ELBO runs under noise.
 
 Above the limit only ``sample`` is served, by **Pauli trajectories** (below it too, when they are
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 
 import torch
 
+from qhn.backends import pauli_transfer
 from qhn.backends.base import (
     DEFAULT_MEMORY_BUDGET,
     Capabilities,
@@ -153,10 +156,14 @@ class NoisyBackend:
         """Noisy outcome probabilities, readout flips included, in our index order.
 
         Shapes: ``(B, P)`` → ``(B, 2**n)``; ``(P,)`` → ``(2**n,)``. Differentiable in ``params``.
-        Raises :class:`CapabilityError` above ``max_density_qubits``.
+        Computed in the Pauli transfer representation (:mod:`qhn.backends.pauli_transfer`), a
+        real vector of ``4^n`` entries per row. Raises :class:`CapabilityError` above
+        ``max_density_qubits``.
         """
-        batch, batched = self._prepare_density(circuit, params)
-        chunk = self._density_chunk(circuit)
+        grad = torch.is_grad_enabled() and bool(getattr(params, "requires_grad", False))
+        copies = pauli_transfer.entries_per_row(circuit, self.noise.gate_p2, grad)
+        batch, batched = self._prepare_density(circuit, params, itemsize=8, copies=copies)
+        chunk = self._density_chunk(circuit, itemsize=8)
         parts = [
             self._probs_chunk(circuit, batch[i : i + chunk]) for i in range(0, len(batch), chunk)
         ]
@@ -214,11 +221,22 @@ class NoisyBackend:
     def _dtype(self, circuit: Circuit) -> torch.dtype:
         return torch.float64 if circuit.is_real else torch.complex128
 
-    def _density_chunk(self, circuit: Circuit) -> int:
-        item = torch.empty((), dtype=self._dtype(circuit)).element_size()
+    def _density_chunk(self, circuit: Circuit, itemsize: int | None = None) -> int:
+        """Rows per chunk: ``chunk_bytes`` over one row's ``4^n`` entries (of ``itemsize`` bytes;
+        default: the density matrix's)."""
+        item = itemsize or torch.empty((), dtype=self._dtype(circuit)).element_size()
         return max(1, self.chunk_bytes // (4**circuit.n_qubits * item))
 
-    def _prepare_density(self, circuit: Circuit, params: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    def _prepare_density(
+        self,
+        circuit: Circuit,
+        params: torch.Tensor,
+        *,
+        itemsize: int | None = None,
+        copies: int = 3,
+    ) -> tuple[torch.Tensor, bool]:
+        """Check the qubit limit and that ``copies`` tensors of ``4^n`` entries per row (of
+        ``itemsize`` bytes; default: the density matrix's) fit the memory budget."""
         n = circuit.n_qubits
         if n > self.max_density_qubits:
             raise CapabilityError(
@@ -227,10 +245,10 @@ class NoisyBackend:
                 "(samples come from Pauli trajectories) or raise max_density_qubits"
             )
         batch, batched = as_param_batch(circuit, params)
-        item = torch.empty((), dtype=self._dtype(circuit)).element_size()
-        chunk = min(batch.shape[0], self._density_chunk(circuit))
-        # ρ, its moved copy and the matmul output are live at once.
-        check_memory(2 * n, chunk, item, 3, self.memory_budget)
+        item = itemsize or torch.empty((), dtype=self._dtype(circuit)).element_size()
+        chunk = min(batch.shape[0], self._density_chunk(circuit, item))
+        # Density matrix: ρ, its moved copy and the matmul output are live at once.
+        check_memory(2 * n, chunk, item, copies, self.memory_budget)
         return batch.to(torch.float64), batched
 
     def _evolve_density(self, circuit: Circuit, theta: torch.Tensor) -> torch.Tensor:
@@ -267,11 +285,9 @@ class NoisyBackend:
         return rho
 
     def _probs_chunk(self, circuit: Circuit, theta: torch.Tensor) -> torch.Tensor:
-        size = 2**circuit.n_qubits
-        rho = self._evolve_density(circuit, theta).reshape(-1, size, size)
-        diag = rho.diagonal(dim1=-2, dim2=-1)
-        probs = diag.real if diag.is_complex() else diag
-        return apply_readout(probs, self.noise)
+        noise = self.noise
+        probs = pauli_transfer.ptm_probs(circuit, theta, noise.gate_p1, noise.gate_p2)
+        return apply_readout(probs, noise)
 
     # ----------------------------------------------------------------- trajectories
     def _error_sites(self, circuit: Circuit) -> list[tuple[int, int, float]]:
