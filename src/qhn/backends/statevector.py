@@ -163,17 +163,28 @@ def _run_matrices(
 
     Shapes: params ``(B, P)`` → ``(B, n, 2, 2)``.
     """
+    total = None
+    for layer in _run_layers(run, params, n, dtype):
+        total = layer if total is None else layer @ total
+    return total
+
+
+def _run_layers(
+    run: _OneQubitRun, params: torch.Tensor, n: int, dtype: torch.dtype
+) -> list[torch.Tensor]:
+    """The run's slots as matrices: layer ``j`` holds each qubit's ``j``-th gate (identity where
+    a qubit has fewer). Shapes: params ``(B, P)`` → ``depth`` tensors ``(B, n, 2, 2)``."""
     batch = params.shape[0]
     eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, n, 2, 2)
-    total = None
+    layers = []
     for slot in run.slots:
         layer = eye.clone()
         for name, qubits, index in slot:
             qubits = qubits.to(params.device)
             angles = None if index is None else params[:, index.to(params.device)]
             layer[:, qubits] = _gate_matrices(name, angles, batch, qubits.numel(), dtype)
-        total = layer if total is None else layer @ total
-    return total
+        layers.append(layer)
+    return layers
 
 
 def _kron_vectors(vectors: torch.Tensor) -> torch.Tensor:
