@@ -13,7 +13,13 @@ import torch
 from chi_square import chi_square_pvalue
 from oracles import qiskit_trajectory_probs
 from qhn.backends.noisy import NoisyBackend
-from qhn.backends.trajectories import _final_diagonals, compile_plan, shot_keys
+from qhn.backends.trajectories import (
+    _final_diagonals,
+    compile_plan,
+    first_runs,
+    shot_keys,
+    trajectory_probs,
+)
 from qhn.circuits import Circuit, Gate
 from qhn.circuits.ansatz import qhn_reference
 from qhn.circuits.ir import GATE_ARITY, ROTATION_GATES
@@ -162,3 +168,28 @@ def test_sampled_trajectories_follow_the_density_matrix():
         assert mass > 0.05
         seen = float(impossible[index[b]].double().mean())
         assert abs(seen - mass) < 4 * (mass * (1 - mass) / shots) ** 0.5
+
+
+@pytest.mark.parametrize("block_qubits", [1, 2, 3])
+def test_several_kronecker_blocks_per_run_match_qiskit(block_qubits):
+    """On 6 qubits a run is split into several blocks (each pass moves its qubits to the front):
+    every trajectory still has the Born probabilities of Qiskit's circuit with its Paulis."""
+    circuit = Circuit(6, qhn_reference(6, 1).gates + HAND.gates, qhn_reference(6, 1).n_params)
+    theta = torch.rand(
+        circuit.n_params, dtype=torch.float64, generator=torch.Generator().manual_seed(34)
+    )
+    backend = NoisyBackend(NOISE, max_density_qubits=0)
+    sites = backend._error_sites(circuit)
+    rng = np.random.default_rng(35)
+    patterns = np.zeros((12, len(circuit.gates)), dtype=np.int8)
+    for t in range(12):
+        for gate in rng.choice(len(circuit.gates), size=1 + t % 3, replace=False):
+            patterns[t, gate] = rng.integers(1, 4 ** len(circuit.gates[gate].wires))
+    plan = compile_plan(circuit, sites)
+    keys, masks = shot_keys(plan, torch.from_numpy(patterns))
+    order = torch.argsort(first_runs(keys), stable=True)
+    probs = trajectory_probs(plan, theta, keys[order], torch.complex128, block_qubits)[1:]
+    flipped = torch.arange(2**6)[None, :] ^ masks[order][:, None]
+    got = probs.gather(1, flipped)
+    expected = np.stack([qiskit_trajectory_probs(circuit, theta, list(patterns[t])) for t in order])
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
