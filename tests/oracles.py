@@ -122,6 +122,26 @@ def qiskit_probs(circuit: Circuit, params: torch.Tensor | np.ndarray) -> np.ndar
     return np.asarray(Statevector(qiskit_circuit(circuit, theta)).probabilities(), dtype=np.float64)
 
 
+def qiskit_trajectory_probs(
+    circuit: Circuit, theta: torch.Tensor, pattern: list[int]
+) -> np.ndarray:
+    """Born probabilities of the circuit with the Paulis of one error pattern inserted after
+    their gates (code digits base 4, first wire most significant: I, X, Y, Z), by Qiskit's
+    ``Statevector``; the wire map of :func:`oracles.qiskit_circuit` gives our index order."""
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Statevector
+
+    n = circuit.n_qubits
+    qc = QuantumCircuit(n)
+    for gate, code in zip(circuit.gates, pattern, strict=True):
+        qc.compose(qiskit_circuit(Circuit(n, (gate,), circuit.n_params), theta), inplace=True)
+        digits = [(code >> 2 * (len(gate.wires) - 1 - i)) & 3 for i in range(len(gate.wires))]
+        for wire, digit in zip(gate.wires, digits, strict=True):
+            if digit:
+                getattr(qc, "ixyz"[digit])(qiskit_wire(n, wire))
+    return np.asarray(Statevector(qc).probabilities(), dtype=np.float64)
+
+
 @functools.cache
 def _pennylane_state_qnode():
     import pennylane as qml

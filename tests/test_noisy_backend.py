@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from chi_square import chi_square_pvalue
-from oracles import qiskit_circuit, qiskit_probs
+from oracles import qiskit_circuit, qiskit_probs, qiskit_trajectory_probs
 from qhn.backends.noisy import NoiseModel, NoisyBackend
 from qhn.circuits import Circuit, Gate
 from qhn.circuits.ansatz import hardware_efficient, qhn_reference
@@ -294,28 +294,6 @@ def test_chunked_trajectories_follow_the_same_distribution():
     bits = backend.sample(circuit, theta, 3000, generator=torch.Generator().manual_seed(14))
     assert bits.shape == (3000, 4)
     assert chi_square_pvalue(bits, NoisyBackend(noise).probs(circuit, theta)) > 1e-3
-
-
-def qiskit_trajectory_probs(
-    circuit: Circuit, theta: torch.Tensor, pattern: list[int]
-) -> np.ndarray:
-    """Born probabilities of the circuit with the Paulis of one error pattern inserted after
-    their gates (code digits base 4, first wire most significant: I, X, Y, Z), by Qiskit's
-    ``Statevector``; the wire map of :func:`oracles.qiskit_circuit` gives our index order."""
-    from qiskit import QuantumCircuit
-    from qiskit.quantum_info import Statevector
-
-    from oracles import qiskit_wire
-
-    n = circuit.n_qubits
-    qc = QuantumCircuit(n)
-    for gate, code in zip(circuit.gates, pattern, strict=True):
-        qc.compose(qiskit_circuit(Circuit(n, (gate,), circuit.n_params), theta), inplace=True)
-        digits = [(code >> 2 * (len(gate.wires) - 1 - i)) & 3 for i in range(len(gate.wires))]
-        for wire, digit in zip(gate.wires, digits, strict=True):
-            if digit:
-                getattr(qc, "ixyz"[digit])(qiskit_wire(n, wire))
-    return np.asarray(Statevector(qc).probabilities(), dtype=np.float64)
 
 
 @pytest.mark.parametrize("name", ["qhn_reference", "random"])

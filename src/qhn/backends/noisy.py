@@ -14,7 +14,8 @@ expected to be cheaper than the density matrix): every shot draws its own error 
 per noisy gate, identity with probability ``1 − p``), the state vector is evolved with those Paulis
 inserted, one outcome is drawn from it, and readout flips are applied. Each shot is then an
 independent draw from the noisy distribution, so every estimate linear in q is unbiased. Shots that
-drew the same pattern (at small ``p`` most draw none) share one simulated trajectory. ``Y`` is
+drew equivalent patterns (at small ``p`` most draw none) share one simulated trajectory, evolved
+through fused passes with the errors folded into them (:mod:`qhn.backends.trajectories`). ``Y`` is
 applied as ``X·Z`` (equal up to a global phase), so real circuits stay real.
 """
 
@@ -36,13 +37,20 @@ from qhn.backends.base import (
 )
 from qhn.backends.noise_model import (
     NoiseModel,
-    apply_matrix,
     apply_readout,
     apply_superop,
     superop,
     superop_pair,
 )
 from qhn.backends.sampling import sample_bits
+from qhn.backends.trajectories import (
+    CHUNK_BYTES,
+    compile_plan,
+    first_runs,
+    key_bytes,
+    shot_keys,
+    trajectory_probs,
+)
 from qhn.bits import index_to_bits
 from qhn.circuits.ir import Circuit, Gate
 from qhn.errors import CapabilityError, ConfigError
@@ -320,8 +328,10 @@ class NoisyBackend:
         ``(shots, n)`` uint8."""
         n = circuit.n_qubits
         sites = self._error_sites(circuit)
-        # Error patterns cost two float64 draws and a byte per (shot, site): draw them in chunks.
-        per_chunk = max(1, self.chunk_bytes // (17 * max(1, len(sites))))
+        # Error patterns cost two float64 draws and a byte per (shot, site), then their keys:
+        # draw them in chunks.
+        per_shot = 17 * len(sites) + key_bytes(compile_plan(circuit, sites)) + 24
+        per_chunk = max(1, self.chunk_bytes // per_shot)
         indices = torch.cat(
             [
                 self._trajectory_indices(
@@ -349,32 +359,44 @@ class NoisyBackend:
         shots: int,
         generator: torch.Generator,
     ) -> torch.Tensor:
-        """Basis indices of ``shots`` shots, each with its own error pattern; shots that drew the
-        same pattern share one simulated trajectory. Shape ``(shots,)`` int64."""
+        """Basis indices of ``shots`` shots, each with its own error pattern; shots whose
+        patterns give the same trajectory key (:mod:`qhn.backends.trajectories`) share one
+        simulated trajectory, and errors that only flip measured bits are applied to the drawn
+        index. Shape ``(shots,)`` int64."""
         n, dtype = circuit.n_qubits, self._dtype(circuit)
         item = torch.empty((), dtype=dtype).element_size()
         codes = self._draw_patterns(sites, shots, generator)
-        if sites:
-            patterns, inverse = torch.unique(codes, dim=0, return_inverse=True)
+        u = torch.rand(shots, generator=generator, dtype=torch.float64)
+        plan = compile_plan(circuit, sites)
+        keys, masks = shot_keys(plan, codes)
+        flat = keys.reshape(shots, -1)
+        if flat.shape[1]:
+            distinct, inverse = torch.unique(flat, dim=0, return_inverse=True)
         else:
-            patterns, inverse = codes[:1], torch.zeros(shots, dtype=torch.int64)
-        n_traj = patterns.shape[0]
-        chunk = max(1, min(n_traj, self.chunk_bytes // (2**n * item)))
-        check_memory(n, chunk, item, 3, self.memory_budget)
-        log.debug("%d shots share %d distinct error patterns", shots, n_traj)
+            distinct, inverse = flat[:1], torch.zeros(shots, dtype=torch.int64)
+        distinct = distinct.view(-1, *keys.shape[1:])
+        first = first_runs(distinct)
+        order = torch.argsort(first, stable=True)
+        count = int((first < len(plan.runs)).sum())  # the others are error-free: row 0
+        distinct = distinct[order[:count]]
+        rank = torch.full((first.shape[0],), -1, dtype=torch.int64)
+        rank[order[:count]] = torch.arange(count)
+        rank = rank[inverse]
+        chunk = max(1, min(self.chunk_bytes, CHUNK_BYTES) // (2**n * item) - 1)
+        # Two state buffers, |ψ|² and its cumulative sums (float64).
+        check_memory(n, min(chunk, count) + 1, max(item, 8), 4, self.memory_budget)
+        log.debug("%d shots share %d trajectories besides the error-free one", shots, count)
         indices = torch.empty(shots, dtype=torch.int64)
-        for start in range(0, n_traj, chunk):
-            stop = min(start + chunk, n_traj)
-            probs = self._trajectory_probs(circuit, theta, sites, patterns[start:stop])
-            mine = ((inverse >= start) & (inverse < stop)).nonzero().squeeze(1)
-            rows = inverse[mine] - start
-            # Each CDF normalized and offset by its row: one sorted search serves all trajectories.
-            cdf = torch.cumsum(probs, 1)
-            cdf = cdf / cdf[:, -1:] + torch.arange(cdf.shape[0], dtype=cdf.dtype)[:, None]
-            u = torch.rand(mine.shape[0], generator=generator, dtype=torch.float64)
-            flat = torch.searchsorted(cdf.reshape(-1), rows.to(torch.float64) + u, right=True)
-            indices[mine] = (flat - rows * 2**n).clamp_(0, 2**n - 1)
-        return indices
+        for start in range(0, max(count, 1), chunk):
+            stop = min(start + chunk, count)
+            probs = trajectory_probs(plan, theta, distinct[start:stop], dtype)
+            mine = (rank >= start) & (rank < stop)
+            if start == 0:
+                mine |= rank < 0
+            mine = mine.nonzero().squeeze(1)
+            rows = (rank[mine] - start + 1).clamp_(min=0)
+            indices[mine] = _draw(probs, rows, u[mine])
+        return indices ^ masks
 
     def _trajectory_probs(
         self,
@@ -383,125 +405,29 @@ class NoisyBackend:
         sites: list[tuple[int, int, float]],
         patterns: torch.Tensor,
     ) -> torch.Tensor:
-        """``|ψ_t|²`` of the trajectories with the given error patterns. Shapes: ``theta (P,)``,
-        ``patterns (T, sites)`` → ``(T, 2**n)`` float64.
-
-        The gates are the same for every trajectory (one parameter row), so they are applied to
-        the whole batch as ONE matrix each: a qubit's one-qubit gates multiply into a shared
-        ``2 × 2`` ``M_q`` that is held until a two-qubit gate touches the qubit, then applied
-        with it as one ``4 × 4`` (one sweep of all trajectories per entangler). Errors touch
-        only the few trajectories that drew one at a site: a Pauli ``E`` after a one-qubit gate
-        lands where ``M_q`` is still pending, so those rows get ``M_q† E M_q`` now and the shared
-        ``M_q`` later (``M_q · M_q† E M_q = E M_q``); after a two-qubit gate nothing is pending
-        and the rows get the two-qubit Pauli itself. Trajectories are ordered by their first
-        error: before it a trajectory equals the error-free one, so only the rows already hit are
-        swept (a prefix of the batch) and a row enters as a copy of the error-free row when first
-        hit.
-        """
-        n, dtype = circuit.n_qubits, self._dtype(circuit)
-        count, n_sites = patterns.shape
-        # Row 0 is the error-free trajectory (added when no shot drew it), then the rest by
-        # first hit site: the rows first hit at or before site s are rows[:spawn[s]].
-        hit = patterns != 0
-        key = torch.full((count,), -1, dtype=torch.int64)
-        if n_sites:
-            key = torch.where(hit.any(1), hit.to(torch.int8).argmax(1), key)
-        order = torch.argsort(key, stable=True)
-        extra = 0 if count and int(key[order[0]]) < 0 else 1
-        patterns = torch.cat([patterns.new_zeros((extra, n_sites)), patterns[order]])
-        key = torch.cat([key.new_full((extra,), -1), key[order]])
-        hit = patterns != 0
-        spawn = torch.searchsorted(key, torch.arange(n_sites), right=True).tolist()
-        psi = torch.zeros((count + extra, 2**n), dtype=dtype)
-        psi[:, 0] = 1
-        active = 1
-        site_of = {g: i for i, (g, _, _) in enumerate(sites)}
-        row = theta.unsqueeze(0)
-        paulis = _PAULIS.to(dtype)
-        eye = torch.eye(2, dtype=dtype)
-        pending: dict[int, torch.Tensor] = {}
-
-        def sweep(m: torch.Tensor, wires: tuple[int, ...]) -> None:
-            head = psi[:active].view((active,) + (2,) * n)
-            psi[:active] = _apply_shared(head, m, tuple(1 + q for q in wires)).reshape(active, -1)
-
-        for g, gate in enumerate(circuit.gates):
-            m = gate_matrix(gate, row, dtype)[0]
-            if len(gate.wires) == 1:
-                q = gate.wires[0]
-                pending[q] = m if q not in pending else m @ pending[q]
-            else:
-                a, b = gate.wires
-                if a in pending or b in pending:
-                    m = m @ torch.kron(pending.pop(a, eye), pending.pop(b, eye))
-                sweep(m, gate.wires)
-            site = site_of.get(g)
-            if site is None:
-                continue
-            if spawn[site] > active:
-                # Rows first hit here start as copies of the error-free row.
-                psi[active : spawn[site]] = psi[0]
-                active = spawn[site]
-            rows = hit[:active, site].nonzero().squeeze(1)
-            if rows.numel() == 0:
-                continue
-            codes = patterns[rows, site].long()
-            if len(gate.wires) == 1:
-                held = pending.get(gate.wires[0], eye)
-                errors = held.conj().T @ paulis[codes] @ held
-            else:
-                errors = _kron(paulis[codes // 4], paulis[codes % 4])
-            part = psi[rows].view((rows.numel(),) + (2,) * n)
-            axes = tuple(1 + q for q in gate.wires)
-            psi[rows] = apply_matrix(part, errors, axes).reshape(rows.numel(), -1)
-        left = sorted(pending)
-        for i in range(0, len(left) - 1, 2):
-            sweep(torch.kron(pending[left[i]], pending[left[i + 1]]), (left[i], left[i + 1]))
-        if len(left) % 2:
-            sweep(pending[left[-1]], (left[-1],))
-        psi = psi[extra:]
-        probs = psi.real**2 + psi.imag**2 if psi.is_complex() else psi * psi
-        return probs[torch.argsort(order)]
+        """``|ψ_t|²`` of the trajectories with the given error patterns (bit flips applied).
+        Shapes: ``theta (P,)``, ``patterns (T, sites)`` → ``(T, 2**n)`` float64."""
+        n = circuit.n_qubits
+        plan = compile_plan(circuit, sites)
+        keys, masks = shot_keys(plan, patterns)
+        first = first_runs(keys)
+        order = torch.argsort(first, stable=True)
+        count = int((first < len(plan.runs)).sum())
+        probs = trajectory_probs(plan, theta, keys[order[:count]], self._dtype(circuit))
+        row = torch.zeros(patterns.shape[0], dtype=torch.int64)
+        row[order[:count]] = 1 + torch.arange(count)
+        flipped = torch.arange(2**n)[None, :] ^ masks[:, None]
+        return probs[row].gather(1, flipped)
 
 
-def _apply_shared(x: torch.Tensor, matrix: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
-    """``x' = M·x`` on ``axes`` of every row with ONE ``d × d`` matrix (one matrix product over
-    all rows, not a batch of small ones). Shapes: ``x (B, 2, …, 2)``, ``matrix (d, d)``.
-
-    Complex data is multiplied as real: rows ``(re₀, im₀, re₁, im₁, …)`` times the ``2d × 2d``
-    real form of ``Mᵀ`` (:func:`_real_form`), ~5× faster than torch's complex matmul on these
-    tall, thin products."""
-    k, ndim = len(axes), x.ndim
-    tail = tuple(range(ndim - k, ndim))
-    moved = x.movedim(axes, tail)
-    shape = moved.shape
-    rows = moved.reshape(-1, 2**k)
-    if rows.is_complex():
-        real = torch.view_as_real(rows).reshape(rows.shape[0], -1) @ _real_form(matrix.T)
-        out = torch.view_as_complex(real.reshape((*rows.shape, 2)))
-    else:
-        out = rows @ matrix.T.to(rows.dtype)
-    return out.reshape(shape).movedim(tail, axes)
-
-
-def _real_form(m: torch.Tensor) -> torch.Tensor:
-    """The real ``2d × 2d`` matrix ``R`` with ``view_as_real(z) @ R = view_as_real(z @ m)`` for
-    complex rows ``z`` (``d`` entries, interleaved real and imaginary parts)."""
-    d = m.shape[0]
-    m = m.to(torch.complex128)
-    r = torch.empty((d, 2, d, 2), dtype=torch.float64)
-    r[:, 0, :, 0], r[:, 0, :, 1] = m.real, m.imag
-    r[:, 1, :, 0], r[:, 1, :, 1] = -m.imag, m.real
-    return r.reshape(2 * d, 2 * d)
-
-
-#: I, X, X·Z (= −iY, so real circuits stay real), Z: the Pauli codes 0..3 as matrices.
-_PAULIS = torch.tensor(
-    [[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1], [1, 0]], [[1, 0], [0, -1]]], dtype=torch.float64
-)
-
-
-def _kron(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Per-row Kronecker product. Shapes: ``(B, 2, 2)``, ``(B', 2, 2)`` → ``(max, 4, 4)``."""
-    out = first[:, :, None, :, None] * second[:, None, :, None, :]
-    return out.reshape(out.shape[0], 4, 4)
+def _draw(probs: torch.Tensor, rows: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One index per shot from row ``rows[i]`` of ``probs`` with uniform ``u[i]``, by inverting
+    the cumulative distribution. Only rows some shot uses are summed; each CDF is normalized and
+    offset by its rank, so one sorted search serves all of them. Shapes: ``probs (B, 2**n)``,
+    ``rows (S,)``, ``u (S,)`` → ``(S,)`` int64."""
+    size = probs.shape[1]
+    used, rank = torch.unique(rows, return_inverse=True)
+    cdf = torch.cumsum(probs[used], 1)
+    cdf.div_(cdf[:, -1:].clone()).add_(torch.arange(used.numel(), dtype=cdf.dtype)[:, None])
+    flat = torch.searchsorted(cdf.reshape(-1), rank.to(torch.float64) + u, right=True)
+    return (flat - rank * size).clamp_(0, size - 1)

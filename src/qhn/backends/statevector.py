@@ -163,6 +163,17 @@ def _run_matrices(
 
     Shapes: params ``(B, P)`` → ``(B, n, 2, 2)``.
     """
+    total = None
+    for layer in _run_layers(run, params, n, dtype):
+        total = layer if total is None else layer @ total
+    return total
+
+
+def _run_layers(
+    run: _OneQubitRun, params: torch.Tensor, n: int, dtype: torch.dtype
+) -> list[torch.Tensor]:
+    """The run's slots as matrices: layer ``j`` holds each qubit's ``j``-th gate (identity where
+    a qubit has fewer). Shapes: params ``(B, P)`` → ``depth`` tensors ``(B, n, 2, 2)``."""
     batch = params.shape[0]
     if len(run.slots) == 1 and len(run.slots[0]) == 1:
         name, qubits, index = run.slots[0][0]
@@ -170,15 +181,15 @@ def _run_matrices(
             angles = None if index is None else params[:, index.to(params.device)]
             return _gate_matrices(name, angles, batch, n, dtype)
     eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, n, 2, 2)
-    total = None
+    layers = []
     for slot in run.slots:
         layer = eye.clone()
         for name, qubits, index in slot:
             qubits = qubits.to(params.device)
             angles = None if index is None else params[:, index.to(params.device)]
             layer[:, qubits] = _gate_matrices(name, angles, batch, qubits.numel(), dtype)
-        total = layer if total is None else layer @ total
-    return total
+        layers.append(layer)
+    return layers
 
 
 def _kron_vectors(vectors: torch.Tensor) -> torch.Tensor:
