@@ -173,13 +173,15 @@ def _run_layers(
     run: _OneQubitRun, params: torch.Tensor, n: int, dtype: torch.dtype
 ) -> list[torch.Tensor]:
     """The run's slots as matrices: layer ``j`` holds each qubit's ``j``-th gate (identity where
-    a qubit has fewer). Shapes: params ``(B, P)`` → ``depth`` tensors ``(B, n, 2, 2)``."""
+    a qubit has fewer). A single rotation layer is built directly (no identity to fill), and may
+    be a broadcast view: do not modify. Shapes: params ``(B, P)`` → ``depth`` tensors
+    ``(B, n, 2, 2)``."""
     batch = params.shape[0]
     if len(run.slots) == 1 and len(run.slots[0]) == 1:
         name, qubits, index = run.slots[0][0]
         if qubits.numel() == n:  # one gate kind on every qubit in order (a rotation layer)
             angles = None if index is None else params[:, index.to(params.device)]
-            return _gate_matrices(name, angles, batch, n, dtype)
+            return [_gate_matrices(name, angles, batch, n, dtype)]
     eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, n, 2, 2)
     layers = []
     for slot in run.slots:
