@@ -6,11 +6,15 @@ Rows: task × setting × method, over seeds: mean and 95 % t-interval of BMA tes
 the run's own shots on its backend), of E_q[C] evaluated noiselessly (exact, statevector, at the
 trained angles) and of the mass on the optimal networks (noiseless), and shots spent in training
 plus evaluation. Then the paired (same seed, same initial angles) effect of readout correction.
+Every interval is clipped to its metric's range (accuracy and mass in [0, 1], E_q[C] ≥ 0, a
+difference of [0, 1] metrics in [−1, 1]): with 5 seeds a t-interval of a bimodal mass would
+otherwise leave [0, 1]. Clipping keeps the t-interval's coverage.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from collections import defaultdict
 
@@ -18,6 +22,8 @@ from qhn.experiments.stats import t_interval
 
 #: Rows with fewer finished seeds are listed as left out, not tabulated.
 MIN_SEEDS = 5
+#: The range of a difference of two [0, 1] metrics.
+DIFFERENCE = (-1.0, 1.0)
 
 
 def setting(row: dict[str, str]) -> str:
@@ -39,9 +45,12 @@ def column(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(r[key]) for r in rows]
 
 
-def fmt(values: list[float], digits: int = 3) -> str:
+def fmt(values: list[float], digits: int = 3, bounds: tuple[float, float] = (0.0, 1.0)) -> str:
+    """``mean [low, high]``: the 95 % t-interval clipped to ``bounds``."""
     interval = t_interval(values)
-    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}"
+    low = min(max(interval.mean - interval.half_width, bounds[0]), bounds[1])
+    high = min(max(interval.mean + interval.half_width, bounds[0]), bounds[1])
+    return f"{interval.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def main(path: str) -> None:
@@ -63,7 +72,7 @@ def main(path: str) -> None:
         print(
             f"| {task} | {where} | {how} | {len(group)} | {-steps} "
             f"| {fmt(column(group, 'acc_bma_test'))} "
-            f"| {fmt(column(group, 'expected_cost_noiseless'), 4)} "
+            f"| {fmt(column(group, 'expected_cost_noiseless'), 4, (0.0, math.inf))} "
             f"| {fmt(column(group, 'mass_optimal_noiseless'))} | {shots:,.0f} |"
         )
     for (task, where, steps, how), n in sorted(short.items()):
@@ -86,9 +95,9 @@ def main(path: str) -> None:
             for key in ("acc_bma_test", "expected_cost_noiseless", "mass_optimal_noiseless")
         }
         print(
-            f"| {task} | {where} | {len(pairs)} | {fmt(deltas['acc_bma_test'])} "
-            f"| {fmt(deltas['expected_cost_noiseless'], 4)} "
-            f"| {fmt(deltas['mass_optimal_noiseless'])} |"
+            f"| {task} | {where} | {len(pairs)} | {fmt(deltas['acc_bma_test'], 3, DIFFERENCE)} "
+            f"| {fmt(deltas['expected_cost_noiseless'], 4, (-math.inf, math.inf))} "
+            f"| {fmt(deltas['mass_optimal_noiseless'], 3, DIFFERENCE)} |"
         )
 
 
