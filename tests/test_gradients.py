@@ -527,3 +527,18 @@ def test_callable_returning_the_wrong_shape_is_refused(backend):
         ParameterShift().expectation(
             backend, circuit, random_params(circuit), lambda bits: bits.sum(), shots=4
         )
+
+
+def test_statevector_expectations_refuse_weights_of_the_wrong_length(backend):
+    circuit = CIRCUITS["shared"]
+    params = random_params(circuit, 2)
+    with pytest.raises(ConfigError, match=r"weights must have shape \(8,\)"):
+        backend.expectations(circuit, params, torch.ones(9, dtype=F64))
+    # The right length gives Σ_s q(s) w(s), as the probabilities do.
+    weights = random_cost(circuit.n_qubits)
+    torch.testing.assert_close(
+        backend.expectations(circuit, params, weights),
+        backend.probs(circuit, params) @ weights,
+        rtol=0,
+        atol=1e-14,
+    )

@@ -604,6 +604,11 @@ class StatevectorBackend:
         Shapes: params ``(R, P)``, weights ``(2**n,)`` → ``(R,)`` in ``weights``' dtype.
         """
         batch, _ = as_param_batch(circuit, params)
+        if tuple(weights.shape) != (2**circuit.n_qubits,):
+            raise ConfigError(
+                f"weights must have shape ({2**circuit.n_qubits},), one per bitstring of "
+                f"{circuit.n_qubits} qubits, got {tuple(weights.shape)}"
+            )
         out = torch.empty(batch.shape[0], dtype=weights.dtype, device=weights.device)
         if batch.shape[0] > 1 and circuit.n_qubits >= SHARED_PREFIX_MIN_QUBITS:
             for which, probs in self._shared_probs(circuit, batch.to(self.dtype)):
