@@ -40,7 +40,13 @@ from dataclasses import dataclass
 
 import torch
 
-from qhn.backends.statevector import _blocks, _one_qubit_run, _OneQubitRun, _run_matrices
+from qhn.backends.statevector import (
+    _blocks,
+    _kron_matrices,
+    _one_qubit_run,
+    _OneQubitRun,
+    _run_matrices,
+)
 from qhn.circuits.ir import REAL_GATES, Circuit, Gate, gate_runs
 
 __all__ = [
@@ -388,19 +394,6 @@ def _plan(
     return tuple(plan)
 
 
-def _kron(mats: torch.Tensor) -> torch.Tensor:
-    """Kronecker product of per-qubit matrices, first qubit most significant.
-
-    Shapes: ``(..., w, o, i)`` → ``(..., o^w, i^w)``.
-    """
-    out = mats[..., 0, :, :]
-    for j in range(1, mats.shape[-3]):
-        m = mats[..., j, :, :]
-        product = out[..., :, None, :, None] * m[..., None, :, None, :]
-        out = product.reshape(*product.shape[:-4], out.shape[-2] * m.shape[-2], -1)
-    return out
-
-
 def _apply_blocks(c: torch.Tensor, blocks: list[torch.Tensor]) -> torch.Tensor:
     """Apply block matrices ``(B, o^w, i^w)`` (first qubits first) to ``c`` ``(B' ∈ {1, B}, …)``.
 
@@ -447,14 +440,14 @@ def _layer_blocks(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> lis
         qubits = torch.tensor(starts, device=theta.device)[:, None] + torch.arange(
             width, device=theta.device
         )
-        block = _kron(runs[0][:, qubits])  # (B, K, o^w, i^w)
+        block = _kron_matrices(runs[0][:, qubits])  # (B, K, o^w, i^w)
         for t in range(1, len(runs)):
             entangler = layer.entanglers[t - 1][g]
             if entangler is not None:
                 index, factor = (x.to(theta.device) for x in entangler)
                 rows = torch.arange(len(starts), device=theta.device)[:, None]
                 block = block[:, rows, index] * factor[:, :, None]
-            block = _kron(runs[t][:, qubits]) @ block
+            block = _kron_matrices(runs[t][:, qubits]) @ block
         by_start.update({start: block[:, k] for k, start in enumerate(starts)})
     return [by_start[start] for start, _ in layer.partition]
 
@@ -506,5 +499,6 @@ def ptm_probs(
         probs = c
     else:
         half = _HALF_HADAMARD.to(theta.device)
-        probs = _apply_blocks(c, [_kron(half.expand(1, b - a, 2, 2)) for a, b in _blocks(n, 3)])
+        walsh = [_kron_matrices(half.expand(1, b - a, 2, 2)) for a, b in _blocks(n, 3)]
+        probs = _apply_blocks(c, walsh)
     return probs.expand(batch, -1).contiguous() if probs.shape[0] < batch else probs

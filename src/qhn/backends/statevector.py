@@ -206,15 +206,18 @@ def _kron_vectors(vectors: torch.Tensor) -> torch.Tensor:
 
 
 def _kron_matrices(matrices: torch.Tensor) -> torch.Tensor:
-    """Kronecker products of per-qubit matrices, for several blocks at once.
+    """Kronecker products of per-qubit matrices (first qubit most significant), for any leading
+    batch dimensions, e.g. several blocks at once; the matrices may be rectangular (the Pauli
+    transfer path's ``4 × 2`` and ``2 × 4`` ends, :mod:`qhn.backends.pauli_transfer`).
 
-    Shapes: ``(B, K, w, 2, 2)`` (``K`` blocks of ``w`` qubits) → ``(B, K, 2^w, 2^w)``.
+    Shapes: ``(..., w, o, i)`` → ``(..., o^w, i^w)``; e.g. ``(B, K, w, 2, 2)`` (``K`` blocks of
+    ``w`` qubits) → ``(B, K, 2^w, 2^w)``.
     """
-    out = matrices[:, :, 0]
-    for i in range(1, matrices.shape[2]):
-        m = matrices[:, :, i]
-        b, k, r = out.shape[0], out.shape[1], out.shape[-1]
-        out = (out[:, :, :, None, :, None] * m[:, :, None, :, None, :]).reshape(b, k, 2 * r, 2 * r)
+    out = matrices[..., 0, :, :]
+    for j in range(1, matrices.shape[-3]):
+        m = matrices[..., j, :, :]
+        product = out[..., :, None, :, None] * m[..., None, :, None, :]
+        out = product.reshape(*product.shape[:-4], out.shape[-2] * m.shape[-2], -1)
     return out
 
 
