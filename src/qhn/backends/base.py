@@ -26,6 +26,7 @@ __all__ = [
     "check_memory",
     "check_sample_memory",
     "check_shots",
+    "chunked_expectations",
     "require_exact",
 ]
 
@@ -149,3 +150,22 @@ def log2_exact(size: int) -> int:
     if n < 0 or 2**n != size:
         raise ConfigError(f"expected a power-of-two length, got {size}")
     return n
+
+
+def chunked_expectations(
+    backend: ExactBackend,
+    circuit: Circuit,
+    rows: torch.Tensor,
+    weights: torch.Tensor,
+    max_bytes: int,
+) -> torch.Tensor:
+    """``Σ_s q_r(s) w(s)`` per row from ``backend.probs``, without autograd, holding about
+    ``max_bytes`` of probabilities at a time. Shapes: rows ``(R, P)``, weights ``(2**n,)`` →
+    ``(R,)`` in ``weights``' dtype."""
+    chunk = max(1, max_bytes // ((2**circuit.n_qubits) * 8))
+    with torch.no_grad():
+        parts = [
+            backend.probs(circuit, rows[i : i + chunk]).to(weights.dtype) @ weights
+            for i in range(0, rows.shape[0], chunk)
+        ]
+    return torch.cat(parts)

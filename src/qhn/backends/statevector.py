@@ -25,6 +25,7 @@ the depth, and every pass writes into a preallocated buffer.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,7 @@ from qhn.backends.base import (
     check_memory,
     check_sample_memory,
     check_shots,
+    chunked_expectations,
 )
 from qhn.backends.entanglers import (
     CNOTRun,
@@ -612,24 +614,19 @@ class StatevectorBackend:
                 f"weights must have shape ({2**circuit.n_qubits},), one per bitstring of "
                 f"{circuit.n_qubits} qubits, got {tuple(weights.shape)}"
             )
-        out = torch.empty(batch.shape[0], dtype=weights.dtype, device=weights.device)
         if batch.shape[0] > 1 and circuit.n_qubits >= SHARED_PREFIX_MIN_QUBITS:
+            out = torch.empty(batch.shape[0], dtype=weights.dtype, device=weights.device)
             for which, probs in self._shared_probs(circuit, batch.to(self.dtype)):
                 out[which] = probs.to(weights.dtype) @ weights
             return out
-        chunk = self._chunk_size(circuit)
-        with torch.no_grad():
-            for i in range(0, batch.shape[0], chunk):
-                out[i : i + chunk] = (
-                    self.probs(circuit, batch[i : i + chunk]).to(weights.dtype) @ weights
-                )
-        return out
+        return chunked_expectations(self, circuit, batch, weights, self.chunk_bytes)
 
     # ----------------------------------------------------------------- internals
-    def _shared_probs(self, circuit: Circuit, params: torch.Tensor):
+    def _shared_probs(self, circuit: Circuit, params: torch.Tensor) -> Iterator:
         """``(rows, probs)`` covering every row once, sharing leading passes
         (:func:`qhn.backends.shared_prefix.shared_prefix_probs`); at most one chunk of branching
-        rows and the shared row are alive at once. Shapes: params ``(R, P)``."""
+        rows and the shared row are alive at once. The limits are checked and the passes planned
+        when called, before the caller allocates anything. Shapes: params ``(R, P)``."""
         from qhn.backends.shared_prefix import shared_prefix_probs
 
         n, rows = circuit.n_qubits, params.shape[0]
@@ -641,7 +638,7 @@ class StatevectorBackend:
         check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
         with torch.no_grad():
             passes, dtype = self._plan(circuit, batch.detach())
-            yield from shared_prefix_probs(passes, n, dtype, rows, chunk)
+        return shared_prefix_probs(passes, n, dtype, rows, chunk)
 
     def _sample_shared(
         self, circuit: Circuit, params: torch.Tensor, shots: int, generator

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from qhn.backends.base import Backend, as_param_batch, check_shots
+from qhn.backends.base import Backend, as_param_batch, check_shots, chunked_expectations
 from qhn.bits import bits_to_index
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError
@@ -223,24 +223,10 @@ class ParameterShift(Estimator):
         """
         dot = getattr(backend, "expectations", None)
         if dot is None:
-            dot = functools.partial(_chunked_expectations, backend, max_bytes=self.max_chunk_bytes)
+            dot = functools.partial(chunked_expectations, backend, max_bytes=self.max_chunk_bytes)
         return torch.stack(
             [
                 dot(plan.expanded, rows, weights[b] if weights.ndim > 1 else weights)
                 for b, rows in enumerate(plan.shifted)
             ]
         )
-
-
-def _chunked_expectations(
-    backend: Backend, circuit: Circuit, rows: torch.Tensor, weights: torch.Tensor, max_bytes: int
-) -> torch.Tensor:
-    """``Σ_s q_r(s) w(s)`` per row from ``backend.probs``, about ``max_bytes`` of probabilities
-    at a time. Shapes: rows ``(R, P)``, weights ``(2**n,)`` → ``(R,)``."""
-    chunk = max(1, max_bytes // ((2**circuit.n_qubits) * 8))
-    with torch.no_grad():
-        parts = [
-            backend.probs(circuit, rows[i : i + chunk]).to(weights.dtype) @ weights  # type: ignore[attr-defined]
-            for i in range(0, rows.shape[0], chunk)
-        ]
-    return torch.cat(parts)
