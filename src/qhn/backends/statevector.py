@@ -260,6 +260,18 @@ class _Block:
     matrix: torch.Tensor
 
 
+def _block_passes(mats: torch.Tensor, n: int, k: int) -> list[_Block]:
+    """Per-row ``2 × 2`` matrices as the Kronecker-block passes of :func:`_blocks`, last block
+    first (each pass moves its qubits to the front, so the order is restored after all of them).
+    One gather and one Kronecker product per block width. Shapes: ``(B, n, 2, 2)`` →
+    passes with ``(B, 2^w, 2^w)`` matrices."""
+    by_start: dict[int, torch.Tensor] = {}
+    for starts, index in _block_groups(n, k):
+        kron = _kron_matrices(mats[:, index.to(mats.device)])
+        by_start.update({start: kron[:, i] for i, start in enumerate(starts)})
+    return [_Block(stop - start, by_start[start]) for start, stop in reversed(_blocks(n, k))]
+
+
 @dataclass
 class _Negate:
     """CZ gates applied in place as negations of a quarter of the state each."""
@@ -330,14 +342,10 @@ def _plan(
             passes.append(_Product(_kron_vectors(columns[:, :mid]), right))
             folds = [(0, mid, 0), (mid, n, 0)] if n > 1 else []
             continue
-        block_matrix: dict[int, torch.Tensor] = {}
-        for starts, index in _block_groups(n, k):
-            kron = _kron_matrices(mats[:, index.to(params.device)])
-            block_matrix.update({start: kron[:, i] for i, start in enumerate(starts)})
         folds = []
-        for start, stop in reversed(blocks):
+        for (start, stop), block in zip(reversed(blocks), _block_passes(mats, n, k), strict=True):
             folds.append((start, stop, len(passes)))
-            passes.append(_Block(stop - start, block_matrix[start]))
+            passes.append(block)
     if not passes:
         passes.append(_zero_product(batch, n, dtype, params.device))
     return passes, dtype

@@ -32,11 +32,9 @@ import torch
 
 from qhn.backends.entanglers import CZRun
 from qhn.backends.statevector import (
-    _Block,
-    _blocks,
+    _block_passes,
     _entangler_steps,
     _forward_pass,
-    _kron_matrices,
     _Negate,
     _one_qubit_run,
     _OneQubitRun,
@@ -296,7 +294,6 @@ def trajectory_probs(
     psi = buffers.full[0][:1]
     psi.zero_()
     psi[0, 0] = 1
-    blocks = _blocks(n, block_qubits) if n else []
     paulis = PAULIS.to(dtype)
     row = theta.unsqueeze(0)
     for r, run in enumerate(plan.runs):
@@ -308,20 +305,8 @@ def trajectory_probs(
         total = paulis[mine[:, 0]]
         for j, layer in enumerate(_run_layers(run, row, n, dtype)):
             total = paulis[mine[:, 1 + j]] @ (layer @ total)
-        psi = _forward_pass(_block_passes(total, blocks), n, buffers, psi)
+        psi = _forward_pass(_block_passes(total, n, block_qubits), n, buffers, psi)
     buffers.rows = psi.shape[0]
     psi = _forward_pass(list(plan.tail), n, buffers, psi)
     out = buffers.extend(psi, keys.shape[0]) if psi.shape[0] < keys.shape[0] else psi
     return _squared_modulus(out)
-
-
-def _block_passes(mats: torch.Tensor, blocks: list[tuple[int, int]]) -> list[object]:
-    """Per-row ``2 × 2`` matrices ``(B, n, 2, 2)`` as Kronecker-block passes, last block first
-    (each pass moves its qubits to the front, so the order is restored after all of them)."""
-    out: dict[int, torch.Tensor] = {}
-    for width in sorted({stop - start for start, stop in blocks}):
-        starts = [start for start, stop in blocks if stop - start == width]
-        index = torch.tensor(starts)[:, None] + torch.arange(width)
-        kron = _kron_matrices(mats[:, index])
-        out.update({start: kron[:, i] for i, start in enumerate(starts)})
-    return [_Block(stop - start, out[start]) for start, stop in reversed(blocks)]
