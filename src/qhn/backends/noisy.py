@@ -255,7 +255,8 @@ class NoisyBackend:
         batch, batched = as_param_batch(circuit, params)
         item = itemsize or torch.empty((), dtype=self._dtype(circuit)).element_size()
         chunk = min(batch.shape[0], self._density_chunk(circuit, item))
-        # Density matrix: ρ, its moved copy and the matmul output are live at once.
+        # copies: 3 for the density matrix (ρ, its moved copy, the matmul output); the Pauli
+        # transfer path passes its own count (pauli_transfer.entries_per_row).
         check_memory(2 * n, chunk, item, copies, self.memory_budget)
         return batch.to(torch.float64), batched
 
