@@ -1,15 +1,17 @@
 """Probability vector of the RY + CZ chain: qhn against qsim, lightning and Aer, in one process.
 
 For every ``n`` and ``layers``: qhn's warm call (median) in float64 and float32, its first call in
-a fresh process (compile included) and that process's peak RSS, the number of passes over the
-state qhn makes and its time in units of one state copy (read + write, the floor of a pass),
-and the peers' warm medians at the matching precision (qsim is float32 only; lightning float64;
-Aer both). Each peer's vector is checked against qhn's (max |Δq|). The ratio
-is qhn / peer: below 1, qhn is faster. One thread everywhere (``--threads``) unless told.
+a fresh process (compile included) and that process's peak RSS, and the peers' warm medians at
+the matching precision (qsim is float32 only; lightning float64; Aer both). qhn runs its
+cache-blocked sweeps (:mod:`qhn.backends.sweeps`, numba) where they apply and is also timed on
+its torch passes (``sweeps=False``, the path without numba). Times are also given in units of
+one state copy (read + write): the memory floor of a sweep or a pass; "sweeps" and "passes" count
+them. Each peer's vector is checked against qhn's (max |Δq|). The ratio is qhn / peer: below 1,
+qhn is faster. One thread everywhere (``--threads``) unless told.
 
-``--profile`` adds, per cell, the time of each kind of pass (product state, block matrix product
-by width, CZ negations, CNOT gathers, the squared modulus) over the planned program, in ms and in
-state copies: where the time goes, pass by pass.
+``--profile`` adds, per cell, each sweep's time with its operations and with none (moving the
+state alone), in ms and in state copies, then the torch passes by kind (product state, block
+matrix product by width, CZ negations, CNOT gathers, the squared modulus): where the time goes.
 
 Usage: ``python benchmarks/simulator_probs.py [--n 12 16 20 24] [--layers 2 6] [--repeats 5]
 [--profile]``.
@@ -179,11 +181,14 @@ def bench(n: int, layers: int, repeats: int, threads: int, peers_on: bool) -> li
     others = peers(circuit, theta.numpy(), threads) if peers_on else {}
     for dtype in ("float64", "float32"):
         backend = StatevectorBackend(dtype=getattr(torch, dtype))
+        passes_only = StatevectorBackend(dtype=getattr(torch, dtype), sweeps=False)
+        plan = backend._sweep_schedule(circuit, keep_state=False)
         with torch.no_grad():
             passes = len(sv._plan(circuit, theta[None].to(backend.dtype), backend.dtype,
                                   backend.complex_dtype, backend.block_qubits)[0])  # fmt: skip
             ours = backend.probs(circuit, theta)
             warm = median_time(lambda b=backend: b.probs(circuit, theta), repeats)
+            torch_warm = median_time(lambda b=passes_only: b.probs(circuit, theta), repeats)
         reference = ours.double().numpy() if reference is None else reference
         state = torch.empty(2**n, dtype=backend.dtype).fill_(0.5)
         copy = torch.empty_like(state)
@@ -191,7 +196,8 @@ def bench(n: int, layers: int, repeats: int, threads: int, peers_on: bool) -> li
         cold = first_call(n, layers, dtype, threads)
         row = {
             "n": n, "layers": layers, "dtype": dtype, "passes": passes, "qhn_ms": warm * 1e3,
-            "copy_passes": warm / one_pass,
+            "copy_passes": warm / one_pass, "sweeps": 0 if plan is None else len(plan.sweeps),
+            "torch_ms": torch_warm * 1e3, "torch_copies": torch_warm / one_pass,
             "first_ms": cold["seconds"] * 1e3,
             "peak_rss_gib": cold["rss_peak_kib"] / 2**20,
             "rss_before_gib": cold["rss_before_kib"] / 2**20,
@@ -205,6 +211,46 @@ def bench(n: int, layers: int, repeats: int, threads: int, peers_on: bool) -> li
         rows.append(row)
         print_row(row, flush=True)
     return rows
+
+
+def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> None:
+    """Each sweep alone, with its operations and with none, on a preallocated state."""
+    from qhn.backends import sweep_kernels, sweeps
+
+    circuit = hardware_efficient(n, layers)
+    plan = sweeps.schedule(circuit, dtype.itemsize, keep_final_diagonal=False)
+    if plan is None:
+        return
+    theta = torch.rand(1, circuit.n_params, generator=torch.Generator().manual_seed(n))
+    lo, hi, mats = sweeps._operands(plan, theta.to(dtype), dtype)
+    state = torch.empty(1, 2**n, dtype=dtype).fill_(0.5)
+    copy = torch.empty_like(state)
+    one_copy = median_time(lambda: copy.copy_(state), repeats)
+    tables = (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
+              plan.fixed, plan.fixed_offsets)  # fmt: skip
+    line = plan.row_bytes // dtype.itemsize
+    array = state.numpy()
+    print(f"  sweeps n={n} L={layers} {str(dtype)[6:]}: one state copy {one_copy * 1e3:.2f} ms")
+    totals = [0.0, 0.0]
+    for s, (gs, width, o0, o1, init, final) in enumerate(plan.sweeps.tolist()):
+        times = []
+        for stop in (o1, o0):  # with the sweep's operations, then moving the state alone
+            one = np.array([[gs, width, o0, stop, init, final]], dtype=np.int64)
+
+            def call(one=one):
+                sweep_kernels.run(array, array, n, one, plan.ops, mats, lo, hi, tables, line)
+
+            times.append(median_time(call, repeats))
+        totals = [totals[0] + times[0], totals[1] + times[1]]
+        kinds = plan.ops[o0:o1, 0].tolist()
+        gates = kinds.count(sweep_kernels.GATE) + 2 * kinds.count(sweep_kernels.GATE_PAIR)
+        print(f"    sweep {s}: bits {gs:2d}..{gs + width - 1:2d}  {gates:3d} gates "
+              f"{kinds.count(sweep_kernels.DIAGONAL)} CZ runs  {times[0] * 1e3:9.2f} ms "
+              f"({times[0] / one_copy:5.1f} copies), state alone {times[1] * 1e3:8.2f} ms "
+              f"({times[1] / one_copy:4.1f})")  # fmt: skip
+    print(f"    total {totals[0] * 1e3:9.2f} ms ({totals[0] / one_copy:5.1f} copies), moving the "
+          f"state {totals[1] / one_copy:4.1f} copies, operations "
+          f"{(totals[0] - totals[1]) / one_copy:5.1f} copies")  # fmt: skip
 
 
 def profile_passes(n: int, layers: int, dtype: torch.dtype, repeats: int) -> None:
@@ -253,8 +299,10 @@ def print_row(row: dict, flush: bool = False) -> None:
         for ms, gap in [value]
     )
     print(
-        f"n={row['n']:2d} L={row['layers']} {row['dtype']}  passes {row['passes']:3d}  "
+        f"n={row['n']:2d} L={row['layers']} {row['dtype']}  sweeps {row['sweeps']:2d}  "
         f"qhn {row['qhn_ms']:9.2f} ms (= {row['copy_passes']:5.1f} copies)  "
+        f"torch passes {row['passes']:3d}: {row['torch_ms']:9.2f} ms "
+        f"(= {row['torch_copies']:5.1f} copies)  "
         f"first {row['first_ms']:9.1f} ms  "
         f"peak RSS {row['peak_rss_gib']:5.2f} GiB (before call {row['rss_before_gib']:4.2f}, "
         f"state {row['state_gib']:5.3f})  {peers_text}",
@@ -280,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
             bench(n, layers, args.repeats, args.threads, not args.no_peers)
             if args.profile:
                 for dtype in (torch.float64, torch.float32):
+                    profile_sweeps(n, layers, dtype, args.repeats)
                     profile_passes(n, layers, dtype, args.repeats)
 
 

@@ -105,15 +105,22 @@ def test_compile_cache_is_keyed_by_gates_not_name():
     assert sv._compile_gates.cache_info().misses == 1
 
 
-def test_parameter_shift_copies_share_one_compile():
+@pytest.mark.parametrize("use_sweeps", [False, True])
+def test_parameter_shift_copies_share_one_compile(use_sweeps):
     # hardware_efficient uses each parameter once, so the expanded circuit of the shift rule has
     # the same gates under another name: one compile for the value and the 2P shifted circuits.
+    if use_sweeps:
+        pytest.importorskip("numba", reason="sweeps need numba (the fast extra)")
+    from qhn.backends import sweeps
+
     circuit = hardware_efficient(6, 2)
     theta = angles(circuit.n_params, 5, batch=1)[0].requires_grad_(True)
-    sv._compile_gates.cache_clear()
-    ParameterShift().expectation(StatevectorBackend(), circuit, theta, lambda bits: bits.sum(-1))
-    assert sv._compile_gates.cache_info().misses == 1
-    assert sv._compile_gates.cache_info().hits >= 1
+    cache = sweeps._schedule if use_sweeps else sv._compile_gates
+    cache.cache_clear()
+    backend = StatevectorBackend(sweeps=use_sweeps)
+    ParameterShift().expectation(backend, circuit, theta, lambda bits: bits.sum(-1))
+    assert cache.cache_info().misses == 1
+    assert cache.cache_info().hits >= 1
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,10 @@ __all__ = ["StatevectorBackend"]
 
 #: Largest circuit we accept regardless of budget (int64 indices and sanity).
 MAX_QUBITS = 30
+#: From this many qubits the default backend runs cache-blocked sweeps when numba is installed
+#: (:mod:`qhn.backends.sweeps`); below, a call takes about a millisecond either way, and a
+#: process that never reaches this size never imports numba (~0.7 s).
+SWEEPS_MIN_QUBITS = 16
 #: From this many qubits a batch of circuits is sampled sharing its common leading passes
 #: (:mod:`qhn.backends.shared_prefix`); below, one batched pass over all rows is cheaper.
 SHARED_PREFIX_MIN_QUBITS = 16
@@ -440,12 +444,18 @@ class _AdjointProbs(torch.autograd.Function):
         with torch.enable_grad():
             theta = params.detach().requires_grad_(True)
             passes, dtype = backend._plan(circuit, theta)
-        with torch.no_grad():
-            buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
-            psi = _forward_pass(passes, circuit.n_qubits, buffers)
-            probs = _squared_modulus(
-                psi, out=torch.empty(psi.shape, dtype=params.dtype, device=psi.device)
-            )
+        sweeps = backend._sweep_schedule(circuit, keep_state=True)
+        if sweeps is not None:
+            from qhn.backends.sweeps import sweep_probs
+
+            probs, psi = sweep_probs(sweeps, params, dtype, keep_state=True)
+        else:
+            with torch.no_grad():
+                buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
+                psi = _forward_pass(passes, circuit.n_qubits, buffers)
+                probs = _squared_modulus(
+                    psi, out=torch.empty(psi.shape, dtype=params.dtype, device=psi.device)
+                )
         ctx.save_for_backward(psi)
         ctx.theta, ctx.passes, ctx.dtype, ctx.n = theta, passes, dtype, circuit.n_qubits
         return probs
@@ -507,6 +517,14 @@ class _AdjointProbs(torch.autograd.Function):
         return (torch.zeros_like(theta) if grad is None else grad), None, None
 
 
+def numba_available() -> bool:
+    """Whether numba (the ``fast`` extra, for :mod:`qhn.backends.sweeps`) is installed; found
+    without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
 class StatevectorBackend:
     """Exact, differentiable, batched statevector simulation in PyTorch.
 
@@ -520,6 +538,10 @@ class StatevectorBackend:
         chunk_bytes: batches are processed in chunks of about this many bytes of state.
         adjoint: differentiate ``probs`` with the adjoint method (default); False uses plain
             autograd through every pass (more memory; kept as a cross-check).
+        sweeps: compute states on the CPU in cache-blocked sweeps compiled with numba
+            (:mod:`qhn.backends.sweeps`, the ``fast`` extra) rather than as torch passes. None
+            (default): when numba is installed, from :data:`SWEEPS_MIN_QUBITS` qubits; True:
+            always; False: never. Circuits with CNOTs always use torch passes.
     """
 
     def __init__(
@@ -530,6 +552,7 @@ class StatevectorBackend:
         block_qubits: int = 4,
         chunk_bytes: int = 32 * 2**20,
         adjoint: bool = True,
+        sweeps: bool | None = None,
     ) -> None:
         if dtype not in (torch.float64, torch.float32):
             raise ConfigError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
@@ -545,6 +568,12 @@ class StatevectorBackend:
         self.block_qubits = block_qubits
         self.chunk_bytes = chunk_bytes
         self.adjoint = adjoint
+        if sweeps and not numba_available():
+            raise ConfigError(
+                "sweeps=True needs numba; install it with: pip install 'qhn[fast]' "
+                "(or pass sweeps=None to use it only when installed)"
+            )
+        self.sweeps = sweeps if sweeps is not None or numba_available() else False
         self.capabilities = Capabilities(exact_probs=True, backprop=True, max_qubits=MAX_QUBITS)
 
     def __repr__(self) -> str:
@@ -670,9 +699,22 @@ class StatevectorBackend:
             out[which] = index_to_bits(index, n)
         return out
 
+    def _state_dtype(self, circuit: Circuit) -> torch.dtype:
+        return self.dtype if circuit.is_real else self.complex_dtype
+
     def _state_itemsize(self, circuit: Circuit) -> int:
-        dtype = self.dtype if circuit.is_real else self.complex_dtype
-        return torch.empty((), dtype=dtype).element_size()
+        return self._state_dtype(circuit).itemsize
+
+    def _sweep_schedule(self, circuit: Circuit, *, keep_state: bool):
+        """The circuit's cache-blocked sweeps (:mod:`qhn.backends.sweeps`) when this backend
+        runs them: on the CPU, with numba, for circuits without CNOTs; else None."""
+        if self.sweeps is False or self.device.type != "cpu":
+            return None
+        if self.sweeps is None and circuit.n_qubits < SWEEPS_MIN_QUBITS:
+            return None
+        from qhn.backends.sweeps import schedule
+
+        return schedule(circuit, self._state_itemsize(circuit), keep_final_diagonal=keep_state)
 
     def _bytes_per_amplitude(self, circuit: Circuit, grad: bool) -> int:
         """Peak bytes per amplitude of one circuit in a chunk.
@@ -720,6 +762,11 @@ class StatevectorBackend:
                 return _AdjointProbs.apply(params, circuit, self)
             passes, _ = self._plan(circuit, params)
             return _squared_modulus(_forward_pass(passes, circuit.n_qubits, None))
+        sweeps = self._sweep_schedule(circuit, keep_state=False)
+        if sweeps is not None:
+            from qhn.backends.sweeps import sweep_probs
+
+            return sweep_probs(sweeps, params, self._state_dtype(circuit))[0]
         with torch.no_grad():
             passes, dtype = self._plan(circuit, params)
             buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)

@@ -1,0 +1,211 @@
+"""Numba kernels that apply a scheduled circuit in cache-blocked sweeps over the state.
+
+A *sweep* reads the state once, tile by tile, applies every scheduled operation to the tile
+while it sits in cache, and writes it back once. A tile holds all ``2^w`` values of one *group*
+of ``w`` consecutive index bits ``gs … gs+w−1``, for ``b`` consecutive values of the bits below
+the group (one cache line) and one value of the bits above it:
+
+    i = (outer << (gs + w)) | (g << gs) | (col0 + c),   g < 2^w, c < b,
+
+stored in a scratch tile ``tile[g·b + c]`` (the group at ``gs = 0`` is a contiguous chunk and
+is worked on in place). The operations a sweep can apply are
+
+- a one-qubit gate on a bit of its group: the 2×2 matrix on every pair of rows ``g``,
+  ``g ⊕ 2^j`` of the tile (``2`` multiply-adds per amplitude, vectorized over ``b·2^j``);
+- a CZ run (a diagonal ``(−1)^{Σ b_p(i)·b_q(i)}``): its pairs inside the group give a sign table
+  over ``g`` built once per sweep, and the pairs with one or no bit in the group a mask and a
+  parity fixed per tile column, so the sign is ``base[g] ⊕ parity[g & mask] ⊕ fixed``.
+
+The first sweep may also build a product state ``hi[i >> w] · lo[i & (2^w − 1)]`` instead of
+reading the state, and the last may write ``|ψ|²`` instead of ψ.
+
+Importing this module imports numba (the ``fast`` extra); :mod:`qhn.backends.statevector`
+imports it only when numba is installed. Compiled on first use per dtype and cached on disk
+(``cache=True``), so later processes load the machine code instead of compiling again.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "run"]
+
+#: Operation kinds in a sweep's operation list.
+GATE, DIAGONAL, GATE_PAIR = 0, 1, 2
+
+jit = numba.njit(cache=True, nogil=True, fastmath={"contract"})
+
+
+@jit
+def pairs_1(tile, m00, m01, m10, m11, size):
+    """Stride 1, written as one loop over interleaved pairs so that it vectorizes."""
+    for r in range(size // 2):
+        a, b = tile[2 * r], tile[2 * r + 1]
+        tile[2 * r] = m00 * a + m01 * b
+        tile[2 * r + 1] = m10 * a + m11 * b
+
+
+@jit
+def pairs_2(tile, m00, m01, m10, m11, size):
+    """Stride 2, likewise."""
+    for r in range(size // 4):
+        a0, a1, b0, b1 = tile[4 * r], tile[4 * r + 1], tile[4 * r + 2], tile[4 * r + 3]
+        tile[4 * r] = m00 * a0 + m01 * b0
+        tile[4 * r + 1] = m00 * a1 + m01 * b1
+        tile[4 * r + 2] = m10 * a0 + m11 * b0
+        tile[4 * r + 3] = m10 * a1 + m11 * b1
+
+
+@jit
+def gate_rows(tile, stride, m00, m01, m10, m11, size):
+    """``(tile[t], tile[t+stride]) ← M·(tile[t], tile[t+stride])`` for each pair. The two
+    halves as separate slices: the inner loop then vectorizes."""
+    if stride == 1:
+        pairs_1(tile, m00, m01, m10, m11, size)
+        return
+    if stride == 2:
+        pairs_2(tile, m00, m01, m10, m11, size)
+        return
+    for base in range(0, size, 2 * stride):
+        first = tile[base : base + stride]
+        second = tile[base + stride : base + 2 * stride]
+        for t in range(stride):
+            a, b = first[t], second[t]
+            first[t] = m00 * a + m01 * b
+            second[t] = m10 * a + m11 * b
+
+
+@jit
+def gate_pair(tile, sj, sk, u, v, size):
+    """Gate ``u`` on stride ``sj`` and ``v`` on stride ``sk > sj`` in one pass over the tile:
+    each quadruple is loaded and stored once for both gates."""
+    u00, u01, u10, u11 = u[0, 0], u[0, 1], u[1, 0], u[1, 1]
+    v00, v01, v10, v11 = v[0, 0], v[0, 1], v[1, 0], v[1, 1]
+    for base in range(0, size, 2 * sk):
+        for mid in range(base, base + sk, 2 * sj):
+            x0 = tile[mid : mid + sj]
+            x1 = tile[mid + sj : mid + 2 * sj]
+            x2 = tile[mid + sk : mid + sk + sj]
+            x3 = tile[mid + sk + sj : mid + sk + 2 * sj]
+            for t in range(sj):
+                a0, a1, a2, a3 = x0[t], x1[t], x2[t], x3[t]
+                b0 = u00 * a0 + u01 * a1
+                b1 = u10 * a0 + u11 * a1
+                b2 = u00 * a2 + u01 * a3
+                b3 = u10 * a2 + u11 * a3
+                x0[t] = v00 * b0 + v01 * b2
+                x1[t] = v00 * b1 + v01 * b3
+                x2[t] = v10 * b0 + v11 * b2
+                x3[t] = v10 * b1 + v11 * b3
+
+
+@jit
+def diagonal(tile, width, b, fixed_index, base, parity, cross, fixed_pairs):
+    """Negate the tile entries whose CZ parity is odd (see the module docstring)."""
+    for c in range(b):
+        index = fixed_index + c
+        mask = 0
+        for k in range(cross.shape[0]):
+            if (index >> cross[k, 1]) & 1:
+                mask ^= 1 << cross[k, 0]
+        flip = 0
+        for k in range(fixed_pairs.shape[0]):
+            flip ^= (index >> fixed_pairs[k, 0]) & (index >> fixed_pairs[k, 1]) & 1
+        for g in range(1 << width):
+            odd = base[g] ^ parity[g & mask] ^ flip
+            tile[g * b + c] *= 1 - 2 * odd
+
+
+@jit
+def apply_ops(tile, row, width, b, fixed_index, ops, mats, diag_offsets, bases, parity,
+              cross, cross_offsets, fixed, fixed_offsets):  # fmt: skip
+    """Apply ``ops`` (rows ``(kind, bit or diagonal, matrix)``) to one tile."""
+    size = b << width
+    for o in range(ops.shape[0]):
+        kind, arg = ops[o, 0], ops[o, 1]
+        if kind == 0:
+            m = mats[ops[o, 2], row]
+            gate_rows(tile, b << arg, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
+        elif kind == 2:
+            gate_pair(tile, b << arg, b << ops[o, 3], mats[ops[o, 2], row],
+                      mats[ops[o, 4], row], size)  # fmt: skip
+        else:
+            start = diag_offsets[arg]
+            diagonal(
+                tile,
+                width,
+                b,
+                fixed_index,
+                bases[start : start + (1 << width)],
+                parity,
+                cross[cross_offsets[arg] : cross_offsets[arg + 1]],
+                fixed[fixed_offsets[arg] : fixed_offsets[arg + 1]],
+            )
+
+
+@jit
+def low_sweep(psi, out, n, width, ops, row, mats, lo, hi, tables, init, final):
+    """A sweep over the group at bit 0: contiguous chunks of ``2^width``, in place."""
+    chunk = 1 << width
+    for outer in range(1 << (n - width)):
+        tile = psi[outer * chunk : (outer + 1) * chunk]
+        if init:
+            h = hi[row, outer]
+            for g in range(chunk):
+                tile[g] = h * lo[row, g]
+        apply_ops(tile, row, width, 1, outer * chunk, ops, mats, *tables)
+        if final:  # 1: |ψ|² only (ψ is updated in place regardless); 2: both
+            dst = out[outer * chunk : (outer + 1) * chunk]
+            for g in range(chunk):
+                v = tile[g]
+                dst[g] = (v * np.conj(v)).real
+
+
+@jit
+def high_sweep(psi, out, n, gs, width, b, ops, row, mats, tile, tables, final):
+    """A sweep over the group at bits ``gs…gs+width−1``: tiles of ``2^width`` rows of ``b``
+    consecutive amplitudes, gathered into ``tile`` and scattered back."""
+    top = gs + width
+    for outer in range(1 << (n - top)):
+        for col0 in range(0, 1 << gs, b):
+            first = (outer << top) | col0
+            for g in range(1 << width):
+                src = first | (g << gs)
+                tile[g * b : (g + 1) * b] = psi[src : src + b]
+            apply_ops(tile, row, width, b, first, ops, mats, *tables)
+            if final:
+                for g in range(1 << width):
+                    dst = first | (g << gs)
+                    for c in range(b):
+                        v = tile[g * b + c]
+                        out[dst + c] = (v * np.conj(v)).real
+            if final != 1:
+                for g in range(1 << width):
+                    dst = first | (g << gs)
+                    psi[dst : dst + b] = tile[g * b : (g + 1) * b]
+
+
+@jit
+def run(state, probs, n, sweeps, ops, mats, lo, hi, tables, line):
+    """Run every sweep on every row. ``sweeps[s] = (gs, w, op_start, op_stop, init, final)``
+    with ``final`` 1 (write ``|ψ|²`` to ``probs``) or 2 (also ψ back to ``state``);
+    ``state`` ``(B, 2^n)``, ``probs`` ``(B, 2^n)`` real (may be ``state`` when real);
+    ``tables`` the diagonals' ``(offsets, bases, parity, cross, cross_offsets, fixed,
+    fixed_offsets)``."""
+    widest = 0
+    for s in range(sweeps.shape[0]):
+        if sweeps[s, 0] > 0:
+            widest = max(widest, sweeps[s, 1])
+    scratch = np.empty(line << widest, dtype=state.dtype)
+    for row in range(state.shape[0]):
+        for s in range(sweeps.shape[0]):
+            gs, width, o0, o1 = sweeps[s, 0], sweeps[s, 1], sweeps[s, 2], sweeps[s, 3]
+            init, final = sweeps[s, 4] != 0, sweeps[s, 5]
+            if gs == 0:
+                low_sweep(state[row], probs[row], n, width, ops[o0:o1], row, mats, lo, hi,
+                          tables, init, final)  # fmt: skip
+            else:
+                b = min(line, 1 << gs)
+                high_sweep(state[row], probs[row], n, gs, width, b, ops[o0:o1], row, mats,
+                           scratch[: b << width], tables, final)  # fmt: skip

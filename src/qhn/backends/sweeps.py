@@ -1,0 +1,290 @@
+"""Schedule a circuit as a few cache-blocked sweeps over the state (:mod:`.sweep_kernels`).
+
+The index bits are split into *groups* of at most ``max_width`` consecutive bits. A one-qubit
+layer ``U = ⊗_q u_q`` factors into commuting parts, one per group, and a CZ run is diagonal, so
+a sweep over group ``G`` may apply: ``U``'s part on ``G``; then, once every part of ``U`` is
+applied, the CZ run after it; then the next layer's part on ``G``; and so on until it reaches a
+layer whose part on ``G`` follows a CZ run still waiting on another group. The next sweep takes
+the group that layer waits on. With two groups an RY + CZ circuit of ``L`` entangling layers is
+``L + 1`` sweeps (the first writes the product state instead of reading, the last writes
+``|ψ|²``): about one pass over memory per layer, against ``⌈n/k⌉ + 1`` passes per layer for
+Kronecker blocks of ``k`` qubits.
+
+Qubit ``q`` is index bit ``n − 1 − q``. Circuits with CNOT gates are not scheduled here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from qhn.backends import statevector as sv
+from qhn.backends import sweep_kernels
+from qhn.backends.entanglers import CZRun
+from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR
+from qhn.circuits.ir import Circuit, Gate
+
+__all__ = ["SweepSchedule", "schedule", "sweep_probs"]
+
+#: Widest low group (contiguous chunks, worked on in place), by bytes per amplitude: chunks of
+#: 256–512 KiB, within the L2 cache. Chosen by measurement (``benchmarks/simulator_probs.py``).
+LOW_WIDTH = {4: 16, 8: 16, 16: 15}
+#: Widest higher group. Its tile holds ``2^w`` rows of :data:`ROW_BYTES` each (512 KiB): rows of
+#: half a KiB keep the strided reads long enough for the prefetcher and few pages for the TLB.
+HIGH_WIDTH = 10
+ROW_BYTES = 512
+
+
+@dataclass(frozen=True)
+class SweepSchedule:
+    """Static plan of a circuit's sweeps (independent of θ).
+
+    ``sweeps`` ``(S, 6)`` int64 rows ``(gs, w, op_start, op_stop, init, final)``; ``ops``
+    ``(O, 5)`` rows ``(kind, bit or diagonal, matrix, bit2, matrix2)``; ``gates`` ``(G, 2)`` rows
+    ``(run, qubit)``: gate matrix ``m`` is qubit ``qubit``'s product in one-qubit run ``run``
+    (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in bytes
+    (``ROW_BYTES``; tests shrink it). Diagonal ``d``: sign table
+    ``bases[diag_offsets[d] : … + 2^w]`` over the group, ``cross`` rows ``(local bit, outer bit)``
+    and ``fixed`` rows ``(outer bit, outer bit)`` in their offset ranges.
+    """
+
+    n: int
+    first_width: int
+    row_bytes: int
+    runs: tuple[object, ...]
+    sweeps: np.ndarray
+    ops: np.ndarray
+    gates: np.ndarray
+    diag_offsets: np.ndarray
+    bases: np.ndarray
+    parity: np.ndarray
+    cross: np.ndarray
+    cross_offsets: np.ndarray
+    fixed: np.ndarray
+    fixed_offsets: np.ndarray
+
+
+def _groups(n: int, low_width: int, high_width: int) -> list[tuple[int, int]]:
+    """Index bits ``0..n−1`` as ``(start, width)`` groups: all in one when ``n ≤ low_width``;
+    else a low group of at most ``low_width`` bits (and at least half of them when one high group
+    takes the rest, so that group is not left narrow), the rest in even groups of at most
+    ``high_width``."""
+    low = n if n <= low_width else min(low_width, max(n - high_width, n - n // 2))
+    rest = n - low
+    count = -(-rest // high_width)
+    edges = [low + round(i * rest / count) for i in range(count + 1)] if count else [low]
+    return [(0, low)] + [(edges[i], edges[i + 1] - edges[i]) for i in range(count)]
+
+
+def _touched(run: sv._OneQubitRun, n: int) -> list[int]:
+    qubits: set[int] = set()
+    for slot in run.slots:
+        for _, wires, _ in slot:
+            qubits.update(int(q) for q in wires)
+    return sorted(q for q in qubits if q < n)
+
+
+def schedule(
+    circuit: Circuit,
+    itemsize: int,
+    *,
+    keep_final_diagonal: bool,
+    widths: tuple[int, int, int] | None = None,
+) -> SweepSchedule | None:
+    """The circuit's sweeps, or None for what sweeps do not cover (CNOTs, no one-qubit gate).
+
+    A CZ run after the last one-qubit layer changes no probability and is dropped unless
+    ``keep_final_diagonal`` (the state is wanted). ``itemsize``: bytes per amplitude.
+    ``widths``: ``(low width, high width, row bytes)``, by default :data:`LOW_WIDTH`,
+    :data:`HIGH_WIDTH`, :data:`ROW_BYTES` (tests use small ones to exercise every tile shape).
+    """
+    low, high, row = widths or (LOW_WIDTH[itemsize], HIGH_WIDTH, ROW_BYTES)
+    return _schedule(circuit.n_qubits, circuit.gates, low, high, row, keep_final_diagonal)
+
+
+@functools.lru_cache(maxsize=64)
+def _schedule(
+    n: int,
+    gate_list: tuple[Gate, ...],
+    low_width: int,
+    high_width: int,
+    row_bytes: int,
+    keep_final: bool,
+) -> SweepSchedule | None:
+    steps = list(sv._compile_gates(n, gate_list))
+    if any(not isinstance(s, (CZRun, sv._OneQubitRun)) for s in steps):
+        return None
+    while steps and isinstance(steps[0], CZRun):  # entanglers on |0…0⟩ do nothing
+        steps.pop(0)
+    if not steps:
+        return None
+    if not keep_final:
+        while isinstance(steps[-1], CZRun):
+            steps.pop()
+    runs = tuple(s for s in steps if isinstance(s, sv._OneQubitRun))
+    groups = _groups(n, low_width, high_width)
+    group_of_bit = {bit: g for g, (gs, w) in enumerate(groups) for bit in range(gs, gs + w)}
+
+    # Items after the product state: ("U", run index, {group: [(local bit, qubit)]}), ("D", pairs).
+    items: list[tuple] = []
+    run_index = 0
+    for step in steps[1:]:
+        if isinstance(step, CZRun):
+            pairs = tuple((n - 1 - a, n - 1 - b) for a, b in step.pairs)
+            if items and items[-1][0] == "D":
+                items[-1] = ("D", items[-1][1] + pairs)
+            else:
+                items.append(("D", pairs))
+            continue
+        run_index += 1
+        parts: dict[int, list[tuple[int, int]]] = {}
+        for q in _touched(step, n):
+            g = group_of_bit[n - 1 - q]
+            parts.setdefault(g, []).append((n - 1 - q - groups[g][0], q))
+        items.append(("U", run_index, parts))
+
+    sweeps, ops, gates = [], [], []
+    diagonals: list[tuple[int, tuple[tuple[int, int], ...]]] = []
+    group, position, init = 0, 0, True
+    while True:
+        start = len(ops)
+        while position < len(items):
+            item = items[position]
+            if item[0] == "D":
+                ops.append((DIAGONAL, len(diagonals), 0, 0, 0))
+                diagonals.append((group, item[1]))
+                position += 1
+                continue
+            _, run, parts = item
+            if group in parts:
+                ops += _gate_ops(parts.pop(group), run, gates, groups[group][0] == 0)
+            if parts:
+                break
+            position += 1
+        done = position == len(items)
+        gs, w = groups[group]
+        sweeps.append((gs, w, start, len(ops), int(init), int(done)))
+        init = False
+        if done:
+            break
+        pending = items[position][2]
+        group = min(pending, key=lambda g: (g - group) % len(groups) or len(groups))
+    return _pack(n, groups, row_bytes, runs, sweeps, ops, gates, diagonals)
+
+
+def _gate_ops(
+    bits: list[tuple[int, int]], run: int, gates: list[tuple[int, int]], low: bool
+) -> list[tuple[int, int, int, int, int]]:
+    """One layer's gates on a group as operations ``(kind, bit, matrix, bit2, matrix2)``, in
+    pairs where both strides reach 4 amplitudes (a pair reads and writes the tile once for two
+    gates; the low group's bits 0 and 1 have their own loops); records each gate's
+    ``(run, qubit)`` in ``gates``."""
+    ops = []
+    ordered = sorted(bits)
+    single = [(bit, q) for bit, q in ordered if low and bit < 2]
+    wide = [(bit, q) for bit, q in ordered if not (low and bit < 2)]
+    if len(wide) % 2:
+        single.append(wide.pop())
+    for bit, q in single:
+        ops.append((GATE, bit, len(gates), 0, 0))
+        gates.append((run, q))
+    for (j, qj), (k, qk) in zip(wide[::2], wide[1::2], strict=True):
+        ops.append((GATE_PAIR, j, len(gates), k, len(gates) + 1))
+        gates += [(run, qj), (run, qk)]
+    return ops
+
+
+def _pack(n, groups, row_bytes, runs, sweeps, ops, gates, diagonals) -> SweepSchedule:
+    """Arrays for the kernel: sign tables and pair lists per diagonal."""
+    bases, offsets, cross, cross_off, fixed, fixed_off = [], [0], [], [0], [], [0]
+    for g, pairs in diagonals:
+        gs, w = groups[g]
+        index = np.arange(1 << w)
+        base = np.zeros(1 << w, dtype=np.int64)
+        for a, b in pairs:
+            inside_a, inside_b = gs <= a < gs + w, gs <= b < gs + w
+            if inside_a and inside_b:
+                base ^= (index >> (a - gs)) & (index >> (b - gs)) & 1
+            elif inside_a or inside_b:
+                local, outer = (a, b) if inside_a else (b, a)
+                cross.append((local - gs, outer))
+            else:
+                fixed.append((a, b))
+        bases.append(base)
+        offsets.append(offsets[-1] + (1 << w))
+        cross_off.append(len(cross))
+        fixed_off.append(len(fixed))
+    widest = max(w for _, w in groups)
+    index = np.arange(1 << widest)
+    parity = np.zeros(1 << widest, dtype=np.int64)
+    for bit in range(widest):
+        parity ^= (index >> bit) & 1
+
+    def table(rows, width):
+        return np.asarray(rows, dtype=np.int64).reshape(-1, width)
+
+    return SweepSchedule(
+        n=n,
+        first_width=groups[0][1],
+        row_bytes=row_bytes,
+        runs=runs,
+        sweeps=table(sweeps, 6),
+        ops=table(ops, 5),
+        gates=table(gates, 2),
+        diag_offsets=np.asarray(offsets, dtype=np.int64),
+        bases=np.concatenate(bases) if bases else np.zeros(1, dtype=np.int64),
+        parity=parity,
+        cross=table(cross, 2),
+        cross_offsets=np.asarray(cross_off, dtype=np.int64),
+        fixed=table(fixed, 2),
+        fixed_offsets=np.asarray(fixed_off, dtype=np.int64),
+    )
+
+
+def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
+    """Per-row product halves and gate matrices from θ. Shapes: params ``(B, P)`` →
+    lo ``(B, 2^w0)``, hi ``(B, 2^(n−w0))``, mats ``(G, B, 2, 2)``."""
+    n, batch = plan.n, params.shape[0]
+    first = sv._run_matrices(plan.runs[0], params, n, dtype)[:, :, :, 0]
+    split = n - plan.first_width
+    lo = sv._kron_vectors(first[:, split:])
+    hi = sv._kron_vectors(first[:, :split]) if split else first.new_ones(batch, 1)
+    matrices = [sv._run_matrices(run, params, n, dtype) for run in plan.runs[1:]]
+    if len(plan.gates):
+        mats = torch.stack([matrices[r - 1][:, q] for r, q in plan.gates.tolist()])
+    else:
+        mats = torch.zeros(1, batch, 2, 2, dtype=dtype)
+    return lo.numpy(), hi.numpy(), np.ascontiguousarray(mats.numpy())
+
+
+def _run(plan: SweepSchedule, params, dtype, state, probs, keep_state: bool) -> None:
+    lo, hi, mats = _operands(plan, params, dtype)
+    sweeps = plan.sweeps
+    if keep_state:  # the final sweep writes ψ back as well as |ψ|²
+        sweeps = sweeps.copy()
+        sweeps[-1, 5] = 2
+    tables = (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
+              plan.fixed, plan.fixed_offsets)  # fmt: skip
+    line = max(1, plan.row_bytes // state.dtype.itemsize)
+    sweep_kernels.run(state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, tables, line)
+
+
+def sweep_probs(
+    plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype, *, keep_state: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``|ψ|²`` of each row by sweeps, without autograd, and ψ itself when ``keep_state`` (the
+    plan must then keep its final diagonal). ``dtype``: the state's dtype; θ on the CPU.
+
+    Shapes: params ``(B, P)`` → probs ``(B, 2^n)`` in ``dtype``'s real precision, ψ
+    ``(B, 2^n)`` in ``dtype`` or None.
+    """
+    batch, size = params.shape[0], 2**plan.n
+    with torch.no_grad():
+        state = torch.empty(batch, size, dtype=dtype)
+        real = dtype.to_real() if dtype.is_complex else dtype
+        probs = state if real == dtype and not keep_state else torch.empty(batch, size, dtype=real)
+        _run(plan, params.detach(), dtype, state.numpy(), probs.numpy(), keep_state)
+    return probs, (state if keep_state else None)

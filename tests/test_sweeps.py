@@ -1,0 +1,150 @@
+"""Cache-blocked sweeps (qhn.backends.sweeps) against Qiskit and PennyLane.
+
+Small widths force every tile shape on small circuits: several high groups, tile rows shorter
+than the bits below the group, CZ pairs inside one group, across two and outside the swept one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
+
+from oracles import pennylane_state, qiskit_probs
+from qhn.backends import StatevectorBackend, sweeps
+from qhn.backends import statevector as sv
+from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
+from qhn.errors import ConfigError
+
+#: (low width, high width, row bytes): one group; low + 2-bit groups with 2-amplitude rows;
+#: uneven groups with 1-amplitude rows; the defaults.
+WIDTHS = [(16, 10, 512), (3, 2, 16), (2, 3, 8), (4, 1, 32), None]
+
+
+def random_circuit(n: int, seed: int, gates: int = 40, complex_gates: bool = True) -> Circuit:
+    """One-qubit gates of every kind and CZs on random (also distant) pairs; no CNOT."""
+    rng = np.random.default_rng(seed)
+    names = ["ry", "rx", "rz", "h", "x", "cz"] if complex_gates else ["ry", "h", "x", "cz"]
+    out, n_params = [], 0
+    for _ in range(gates):
+        name = str(rng.choice(names))
+        if name == "cz":
+            out.append(Gate("cz", tuple(int(q) for q in rng.choice(n, 2, replace=False))))
+        elif name in ("h", "x"):
+            out.append(Gate(name, (int(rng.integers(n)),)))
+        else:
+            out.append(Gate(name, (int(rng.integers(n)),), n_params))
+            n_params += 1
+    return Circuit(n, tuple(out), max(n_params, 1), name=f"random(n={n}, seed={seed})")
+
+
+def angles(count: int, seed: int, batch: int = 2) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (
+        (torch.rand(batch, count, generator=generator, dtype=torch.float64) * 2 - 1) * 2 * math.pi
+    )
+
+
+def run(circuit, theta, dtype=torch.float64, widths=None, keep_state=False):
+    itemsize = (dtype if circuit.is_real else dtype.to_complex()).itemsize
+    plan = sweeps.schedule(circuit, itemsize, keep_final_diagonal=keep_state, widths=widths)
+    assert plan is not None
+    state_dtype = dtype if circuit.is_real else dtype.to_complex()
+    return sweeps.sweep_probs(plan, theta.to(dtype), state_dtype, keep_state=keep_state)
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize("n, seed", [(3, 0), (5, 1), (6, 2), (7, 3), (9, 4)])
+def test_probabilities_equal_qiskit(n, seed, widths):
+    circuit = random_circuit(n, seed)
+    theta = angles(circuit.n_params, seed)
+    probs, _ = run(circuit, theta, widths=widths)
+    for row in range(theta.shape[0]):
+        expected = qiskit_probs(circuit, theta[row])
+        np.testing.assert_allclose(probs[row].numpy(), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize("n, seed", [(4, 5), (7, 6)])
+def test_state_equals_pennylane_amplitudes(n, seed, widths):
+    """Amplitudes with their phases (a conjugated state has the same probabilities), and the
+    final CZ run kept when the state is wanted."""
+    gates = (*random_circuit(n, seed).gates, Gate("cz", (0, n - 1)))
+    circuit = Circuit(n, gates, max(1, sum(g.param is not None for g in gates)))
+    theta = angles(circuit.n_params, seed, batch=1)
+    probs, state = run(circuit, theta, widths=widths, keep_state=True)
+    expected = pennylane_state(circuit, theta[0])
+    np.testing.assert_allclose(state[0].numpy(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(probs[0].numpy(), np.abs(expected) ** 2, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("widths", WIDTHS[1:4])
+@pytest.mark.parametrize("layers", [0, 1, 3])
+@pytest.mark.parametrize("circuit_of", [hardware_efficient, qhn_reference])
+def test_ansatz_circuits_equal_qiskit(circuit_of, layers, widths):
+    if circuit_of is qhn_reference and layers == 0:
+        pytest.skip("qhn_reference needs at least one layer")
+    circuit = circuit_of(8, layers)
+    theta = angles(circuit.n_params, layers)
+    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
+    if plan is None:  # qhn_reference entangles with CNOTs: the torch passes take it
+        assert any(g.name == "cnot" for g in circuit.gates)
+        return
+    probs, _ = run(circuit, theta, widths=widths)
+    for row in range(theta.shape[0]):
+        np.testing.assert_allclose(
+            probs[row].numpy(), qiskit_probs(circuit, theta[row]), atol=1e-12
+        )
+
+
+@pytest.mark.parametrize("widths", WIDTHS[1:])
+def test_float32_within_its_rounding(widths):
+    """float32 against the float64 oracle: each of ~G gates rounds each amplitude by at most
+    a few ε, so |Δp| ≤ 2·|ψ|·|Δψ| stays below 8·G·ε."""
+    circuit = random_circuit(7, 11, gates=40, complex_gates=True)
+    theta = angles(circuit.n_params, 11)
+    probs, _ = run(circuit, theta, dtype=torch.float32, widths=widths)
+    assert probs.dtype == torch.float32
+    tol = 8 * len(circuit.gates) * torch.finfo(torch.float32).eps
+    for row in range(theta.shape[0]):
+        expected = qiskit_probs(circuit, theta[row])
+        np.testing.assert_allclose(probs[row].double().numpy(), expected, rtol=0, atol=tol)
+
+
+def test_hardware_efficient_takes_one_sweep_per_layer_and_one_more():
+    """Two groups: the product state and the first layer's low half share a sweep, and every
+    later sweep finishes one layer's half and starts the next: L + 1 sweeps, vs ⌈n/4⌉ + 1
+    torch passes per layer."""
+    for layers in (1, 2, 6):
+        plan = sweeps.schedule(hardware_efficient(24, layers), 8, keep_final_diagonal=False)
+        groups = {(gs, w) for gs, w, *_ in plan.sweeps.tolist()}
+        assert len(groups) == 2 and sum(w for _, w in groups) == 24
+        assert plan.sweeps.shape[0] == layers + 1
+
+
+def test_backend_uses_sweeps_and_agrees_with_torch_passes():
+    circuit = random_circuit(9, 21, gates=60)
+    theta = angles(circuit.n_params, 21, batch=3)
+    fast, plain = StatevectorBackend(sweeps=True), StatevectorBackend(sweeps=False)
+    assert fast._sweep_schedule(circuit, keep_state=False) is not None
+    np.testing.assert_allclose(fast.probs(circuit, theta), plain.probs(circuit, theta), atol=1e-13)
+    # The adjoint backward walks the torch passes back from the state the sweeps computed.
+    cost = torch.linspace(-1, 1, 2**9, dtype=torch.float64)
+    grads = []
+    for backend in (fast, plain):
+        t = theta.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad((backend.probs(circuit, t) @ cost).sum(), t)
+        grads.append(grad)
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
+
+
+def test_sweeps_true_without_numba_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(sv, "numba_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"numba.*pip install 'qhn\[fast\]'"):
+        StatevectorBackend(sweeps=True)
+    assert StatevectorBackend().sweeps is False
+    assert StatevectorBackend()._sweep_schedule(hardware_efficient(20, 1), keep_state=False) is None
