@@ -238,7 +238,8 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
             one = np.array([[gs, width, o0, stop, init, final]], dtype=np.int64)
 
             def call(one=one):
-                sweep_kernels.run(array, array, n, one, plan.ops, mats, lo, hi, tables, line)
+                sweep_kernels.run(array, array, n, one, plan.ops, mats, lo, hi, tables, line,
+                                  plan.sub_width)  # fmt: skip
 
             times.append(median_time(call, repeats))
         totals = [totals[0] + times[0], totals[1] + times[1]]

@@ -20,9 +20,10 @@ from qhn.backends import statevector as sv
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
 from qhn.errors import ConfigError
 
-#: (low width, high width, row bytes): one group; low + 2-bit groups with 2-amplitude rows;
-#: uneven groups with 1-amplitude rows; the defaults.
-WIDTHS = [(16, 10, 512), (3, 2, 16), (2, 3, 8), (4, 1, 32), None]
+#: (low width, high width, row bytes, sub-chunk width): one group; low + 2-bit groups with
+#: 2-amplitude rows; uneven groups with 1-amplitude rows; sub-chunks of 2, 3 and 1 bits; the
+#: defaults.
+WIDTHS = [(16, 10, 512, 16), (3, 2, 16, 2), (2, 3, 8, 2), (4, 1, 32, 3), (6, 2, 16, 1), None]
 
 
 def random_circuit(n: int, seed: int, gates: int = 40, complex_gates: bool = True) -> Circuit:
@@ -82,7 +83,7 @@ def test_state_equals_pennylane_amplitudes(n, seed, widths):
     np.testing.assert_allclose(probs[0].numpy(), np.abs(expected) ** 2, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("widths", WIDTHS[1:4])
+@pytest.mark.parametrize("widths", WIDTHS[1:5])
 @pytest.mark.parametrize("layers", [0, 1, 3])
 @pytest.mark.parametrize("circuit_of", [hardware_efficient, qhn_reference])
 def test_ansatz_circuits_equal_qiskit(circuit_of, layers, widths):
@@ -148,3 +149,23 @@ def test_sweeps_true_without_numba_is_one_clear_error(monkeypatch):
         StatevectorBackend(sweeps=True)
     assert StatevectorBackend().sweeps is False
     assert StatevectorBackend()._sweep_schedule(hardware_efficient(20, 1), keep_state=False) is None
+
+
+@pytest.mark.parametrize("widths", WIDTHS[1:5])
+def test_tiles_split_across_threads_give_the_same_probabilities(monkeypatch, widths):
+    """Each sweep's tiles in contiguous blocks, one per thread (uneven when the tile count is
+    not a multiple), against Qiskit."""
+    monkeypatch.setattr(sweeps, "PARALLEL_MIN_QUBITS", 0)
+    circuit = random_circuit(8, 31, gates=50)
+    theta = angles(circuit.n_params, 31)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert sweeps._threads(circuit.n_qubits) == min(3, sweeps.numba.config.NUMBA_NUM_THREADS)
+        probs, _ = run(circuit, theta, widths=widths)
+    finally:
+        torch.set_num_threads(previous)
+    for row in range(theta.shape[0]):
+        np.testing.assert_allclose(
+            probs[row].numpy(), qiskit_probs(circuit, theta[row]), atol=1e-12
+        )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "run"]
+__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "run", "run_parallel"]
 
 #: Operation kinds in a sweep's operation list.
 GATE, DIAGONAL, GATE_PAIR = 0, 1, 2
@@ -101,8 +101,9 @@ def gate_pair(tile, sj, sk, u, v, size):
 
 
 @jit
-def diagonal(tile, width, b, fixed_index, base, parity, cross, fixed_pairs):
-    """Negate the tile entries whose CZ parity is odd (see the module docstring)."""
+def diagonal(tile, width, b, fixed_index, g0, base, parity, cross, fixed_pairs):
+    """Negate the tile entries whose CZ parity is odd (see the module docstring). The tile holds
+    group values ``g0 … g0 + 2^width − 1`` (a sub-chunk of the low group starts at ``g0``)."""
     for c in range(b):
         index = fixed_index + c
         mask = 0
@@ -113,31 +114,32 @@ def diagonal(tile, width, b, fixed_index, base, parity, cross, fixed_pairs):
         for k in range(fixed_pairs.shape[0]):
             flip ^= (index >> fixed_pairs[k, 0]) & (index >> fixed_pairs[k, 1]) & 1
         for g in range(1 << width):
-            odd = base[g] ^ parity[g & mask] ^ flip
+            odd = base[g0 + g] ^ parity[(g0 + g) & mask] ^ flip
             tile[g * b + c] *= 1 - 2 * odd
 
 
 @jit
-def apply_ops(tile, row, width, b, fixed_index, ops, mats, diag_offsets, bases, parity,
+def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, diag_offsets, bases, parity,
               cross, cross_offsets, fixed, fixed_offsets):  # fmt: skip
-    """Apply ``ops`` (rows ``(kind, bit or diagonal, matrix)``) to one tile."""
+    """Apply ``ops`` (rows ``(kind, bit, matrix, bit2, matrix2)``) to one tile of ``2^width``
+    rows of ``b``, holding group values from ``g0``."""
     size = b << width
     for o in range(ops.shape[0]):
         kind, arg = ops[o, 0], ops[o, 1]
-        if kind == 0:
+        if kind == GATE:
             m = mats[ops[o, 2], row]
             gate_rows(tile, b << arg, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
-        elif kind == 2:
+        elif kind == GATE_PAIR:
             gate_pair(tile, b << arg, b << ops[o, 3], mats[ops[o, 2], row],
                       mats[ops[o, 4], row], size)  # fmt: skip
         else:
-            start = diag_offsets[arg]
             diagonal(
                 tile,
                 width,
                 b,
                 fixed_index,
-                bases[start : start + (1 << width)],
+                g0,
+                bases[diag_offsets[arg] :],
                 parity,
                 cross[cross_offsets[arg] : cross_offsets[arg + 1]],
                 fixed[fixed_offsets[arg] : fixed_offsets[arg + 1]],
@@ -145,67 +147,127 @@ def apply_ops(tile, row, width, b, fixed_index, ops, mats, diag_offsets, bases, 
 
 
 @jit
-def low_sweep(psi, out, n, width, ops, row, mats, lo, hi, tables, init, final):
-    """A sweep over the group at bit 0: contiguous chunks of ``2^width``, in place."""
-    chunk = 1 << width
-    for outer in range(1 << (n - width)):
-        tile = psi[outer * chunk : (outer + 1) * chunk]
-        if init:
-            h = hi[row, outer]
-            for g in range(chunk):
-                tile[g] = h * lo[row, g]
-        apply_ops(tile, row, width, 1, outer * chunk, ops, mats, *tables)
-        if final:  # 1: |ψ|² only (ψ is updated in place regardless); 2: both
-            dst = out[outer * chunk : (outer + 1) * chunk]
-            for g in range(chunk):
-                v = tile[g]
-                dst[g] = (v * np.conj(v)).real
+def is_local(op, sub):
+    """Whether an operation acts within sub-chunks of ``2^sub`` (diagonals always do)."""
+    if op[0] == GATE:
+        return op[1] < sub
+    if op[0] == GATE_PAIR:
+        return op[3] < sub
+    return True
 
 
 @jit
-def high_sweep(psi, out, n, gs, width, b, ops, row, mats, tile, tables, final):
-    """A sweep over the group at bits ``gs…gs+width−1``: tiles of ``2^width`` rows of ``b``
-    consecutive amplitudes, gathered into ``tile`` and scattered back."""
-    top = gs + width
-    for outer in range(1 << (n - top)):
-        for col0 in range(0, 1 << gs, b):
-            first = (outer << top) | col0
-            for g in range(1 << width):
-                src = first | (g << gs)
-                tile[g * b : (g + 1) * b] = psi[src : src + b]
-            apply_ops(tile, row, width, b, first, ops, mats, *tables)
-            if final:
-                for g in range(1 << width):
-                    dst = first | (g << gs)
-                    for c in range(b):
-                        v = tile[g * b + c]
-                        out[dst + c] = (v * np.conj(v)).real
-            if final != 1:
-                for g in range(1 << width):
-                    dst = first | (g << gs)
-                    psi[dst : dst + b] = tile[g * b : (g + 1) * b]
+def low_tile(psi, out, start, width, sub, ops, row, mats, lo, hi, tables, init, final):
+    """One chunk of the group at bit 0: ``psi[start : start + 2^width]`` (in L2), in place.
+    Runs of operations on bits below ``sub`` go sub-chunk by sub-chunk of ``2^sub`` (in L1);
+    the others over the whole chunk."""
+    chunk, piece = 1 << width, 1 << sub
+    tile = psi[start : start + chunk]
+    if init:
+        h = hi[row, start >> width]
+        for g in range(chunk):
+            tile[g] = h * lo[row, g]
+    o = 0
+    while o < ops.shape[0]:
+        if not is_local(ops[o], sub):
+            apply_ops(tile, row, width, 1, start, 0, ops[o : o + 1], mats, *tables)
+            o += 1
+            continue
+        stop = o + 1
+        while stop < ops.shape[0] and is_local(ops[stop], sub):
+            stop += 1
+        for g0 in range(0, chunk, piece):
+            apply_ops(tile[g0 : g0 + piece], row, sub, 1, start, g0, ops[o:stop], mats, *tables)
+        o = stop
+    if final:  # 1: |ψ|² only (ψ is updated in place regardless); 2: both
+        dst = out[start : start + chunk]
+        for g in range(chunk):
+            v = tile[g]
+            dst[g] = (v * np.conj(v)).real
 
 
 @jit
-def run(state, probs, n, sweeps, ops, mats, lo, hi, tables, line):
-    """Run every sweep on every row. ``sweeps[s] = (gs, w, op_start, op_stop, init, final)``
-    with ``final`` 1 (write ``|ψ|²`` to ``probs``) or 2 (also ψ back to ``state``);
-    ``state`` ``(B, 2^n)``, ``probs`` ``(B, 2^n)`` real (may be ``state`` when real);
-    ``tables`` the diagonals' ``(offsets, bases, parity, cross, cross_offsets, fixed,
-    fixed_offsets)``."""
+def high_tile(psi, out, first, gs, width, b, ops, row, mats, tile, tables, final):
+    """One tile of the group at bits ``gs…gs+width−1``: ``2^width`` rows of ``b`` consecutive
+    amplitudes from index ``first``, gathered into ``tile`` and scattered back."""
+    for g in range(1 << width):
+        src = first | (g << gs)
+        tile[g * b : (g + 1) * b] = psi[src : src + b]
+    apply_ops(tile, row, width, b, first, 0, ops, mats, *tables)
+    if final:
+        for g in range(1 << width):
+            dst = first | (g << gs)
+            for c in range(b):
+                v = tile[g * b + c]
+                out[dst + c] = (v * np.conj(v)).real
+    if final != 1:
+        for g in range(1 << width):
+            dst = first | (g << gs)
+            psi[dst : dst + b] = tile[g * b : (g + 1) * b]
+
+
+@jit
+def tile_count(n, sweep, line):
+    """Tiles of one sweep: chunks of the low group, or (outer, column block) pairs."""
+    gs, width = sweep[0], sweep[1]
+    if gs == 0:
+        return 1 << (n - width)
+    return (1 << (n - gs - width)) * ((1 << gs) // min(line, 1 << gs))
+
+
+@jit
+def sweep_tiles(psi, out, n, sweep, ops, row, mats, lo, hi, tables, line, sub, scratch, a, z):
+    """Tiles ``a … z − 1`` of one sweep ``(gs, w, op_start, op_stop, init, final)``."""
+    gs, width, init, final = sweep[0], sweep[1], sweep[4] != 0, sweep[5]
+    sweep_ops = ops[sweep[2] : sweep[3]]
+    if gs == 0:
+        for t in range(a, z):
+            low_tile(psi, out, t << width, width, min(sub, width), sweep_ops, row, mats, lo, hi,
+                     tables, init, final)  # fmt: skip
+        return
+    b = min(line, 1 << gs)
+    columns = (1 << gs) // b
+    for t in range(a, z):
+        first = ((t // columns) << (gs + width)) | ((t % columns) * b)
+        high_tile(psi, out, first, gs, width, b, sweep_ops, row, mats, scratch[: b << width],
+                  tables, final)  # fmt: skip
+
+
+@jit
+def scratch_size(sweeps, line):
     widest = 0
     for s in range(sweeps.shape[0]):
         if sweeps[s, 0] > 0:
             widest = max(widest, sweeps[s, 1])
-    scratch = np.empty(line << widest, dtype=state.dtype)
+    return line << widest
+
+
+@jit
+def run(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub):
+    """Run every sweep on every row, on one thread. ``sweeps[s] = (gs, w, op_start, op_stop,
+    init, final)`` with ``final`` 1 (write ``|ψ|²`` to ``probs``) or 2 (also ψ back to
+    ``state``); ``state`` ``(B, 2^n)``, ``probs`` ``(B, 2^n)`` real (may be ``state`` when
+    real); ``tables`` the diagonals' ``(offsets, bases, parity, cross, cross_offsets, fixed,
+    fixed_offsets)``; ``line``: amplitudes per high tile row; ``sub``: bits per sub-chunk of the
+    low group."""
+    scratch = np.empty(scratch_size(sweeps, line), dtype=state.dtype)
     for row in range(state.shape[0]):
         for s in range(sweeps.shape[0]):
-            gs, width, o0, o1 = sweeps[s, 0], sweeps[s, 1], sweeps[s, 2], sweeps[s, 3]
-            init, final = sweeps[s, 4] != 0, sweeps[s, 5]
-            if gs == 0:
-                low_sweep(state[row], probs[row], n, width, ops[o0:o1], row, mats, lo, hi,
-                          tables, init, final)  # fmt: skip
-            else:
-                b = min(line, 1 << gs)
-                high_sweep(state[row], probs[row], n, gs, width, b, ops[o0:o1], row, mats,
-                           scratch[: b << width], tables, final)  # fmt: skip
+            count = tile_count(n, sweeps[s], line)
+            sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, lo, hi, tables,
+                        line, sub, scratch, 0, count)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def run_parallel(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub, threads):
+    """:func:`run` with each sweep's tiles split into ``threads`` contiguous blocks, one per
+    thread, each with its own scratch tile (the tiles of a sweep are independent)."""
+    size = scratch_size(sweeps, line)
+    for row in range(state.shape[0]):
+        for s in range(sweeps.shape[0]):
+            count = tile_count(n, sweeps[s], line)
+            for block in numba.prange(threads):
+                scratch = np.empty(size, dtype=state.dtype)
+                a, z = block * count // threads, (block + 1) * count // threads
+                sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, lo, hi,
+                            tables, line, sub, scratch, a, z)  # fmt: skip

@@ -16,8 +16,11 @@ Qubit ``q`` is index bit ``n − 1 − q``. Circuits with CNOT gates are not sch
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 
@@ -29,6 +32,10 @@ from qhn.circuits.ir import Circuit, Gate
 
 __all__ = ["SweepSchedule", "schedule", "sweep_probs"]
 
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # workqueue needs no OpenMP or TBB runtime beside torch's, and is fork-safe.
+    numba.config.THREADING_LAYER = "workqueue"
+
 #: Widest low group (contiguous chunks, worked on in place), by bytes per amplitude: chunks of
 #: 256–512 KiB, within the L2 cache. Chosen by measurement (``benchmarks/simulator_probs.py``).
 LOW_WIDTH = {4: 16, 8: 16, 16: 15}
@@ -36,6 +43,9 @@ LOW_WIDTH = {4: 16, 8: 16, 16: 15}
 #: half a KiB keep the strided reads long enough for the prefetcher and few pages for the TLB.
 HIGH_WIDTH = 10
 ROW_BYTES = 512
+#: Bits of a low-group sub-chunk (32 KiB, an L1 cache): runs of operations on bits below it go
+#: sub-chunk by sub-chunk.
+SUB_WIDTH = {4: 13, 8: 12, 16: 11}
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,8 @@ class SweepSchedule:
     ``sweeps`` ``(S, 6)`` int64 rows ``(gs, w, op_start, op_stop, init, final)``; ``ops``
     ``(O, 5)`` rows ``(kind, bit or diagonal, matrix, bit2, matrix2)``; ``gates`` ``(G, 2)`` rows
     ``(run, qubit)``: gate matrix ``m`` is qubit ``qubit``'s product in one-qubit run ``run``
-    (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in bytes
-    (``ROW_BYTES``; tests shrink it). Diagonal ``d``: sign table
+    (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in bytes;
+    ``sub_width``: bits of a low-group sub-chunk. Diagonal ``d``: sign table
     ``bases[diag_offsets[d] : … + 2^w]`` over the group, ``cross`` rows ``(local bit, outer bit)``
     and ``fixed`` rows ``(outer bit, outer bit)`` in their offset ranges.
     """
@@ -54,6 +64,7 @@ class SweepSchedule:
     n: int
     first_width: int
     row_bytes: int
+    sub_width: int
     runs: tuple[object, ...]
     sweeps: np.ndarray
     ops: np.ndarray
@@ -92,17 +103,18 @@ def schedule(
     itemsize: int,
     *,
     keep_final_diagonal: bool,
-    widths: tuple[int, int, int] | None = None,
+    widths: tuple[int, int, int, int] | None = None,
 ) -> SweepSchedule | None:
     """The circuit's sweeps, or None for what sweeps do not cover (CNOTs, no one-qubit gate).
 
     A CZ run after the last one-qubit layer changes no probability and is dropped unless
     ``keep_final_diagonal`` (the state is wanted). ``itemsize``: bytes per amplitude.
-    ``widths``: ``(low width, high width, row bytes)``, by default :data:`LOW_WIDTH`,
-    :data:`HIGH_WIDTH`, :data:`ROW_BYTES` (tests use small ones to exercise every tile shape).
+    ``widths``: ``(low width, high width, row bytes, sub-chunk width)``, by default
+    :data:`LOW_WIDTH`, :data:`HIGH_WIDTH`, :data:`ROW_BYTES`, :data:`SUB_WIDTH` (tests use small
+    ones to exercise every tile shape).
     """
-    low, high, row = widths or (LOW_WIDTH[itemsize], HIGH_WIDTH, ROW_BYTES)
-    return _schedule(circuit.n_qubits, circuit.gates, low, high, row, keep_final_diagonal)
+    widths = widths or (LOW_WIDTH[itemsize], HIGH_WIDTH, ROW_BYTES, SUB_WIDTH[itemsize])
+    return _schedule(circuit.n_qubits, circuit.gates, *widths, keep_final_diagonal)
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,6 +124,7 @@ def _schedule(
     low_width: int,
     high_width: int,
     row_bytes: int,
+    sub_width: int,
     keep_final: bool,
 ) -> SweepSchedule | None:
     steps = list(sv._compile_gates(n, gate_list))
@@ -160,7 +173,7 @@ def _schedule(
                 continue
             _, run, parts = item
             if group in parts:
-                ops += _gate_ops(parts.pop(group), run, gates, groups[group][0] == 0)
+                ops += _gate_ops(parts.pop(group), run, gates, sub_width if group == 0 else None)
             if parts:
                 break
             position += 1
@@ -172,32 +185,42 @@ def _schedule(
             break
         pending = items[position][2]
         group = min(pending, key=lambda g: (g - group) % len(groups) or len(groups))
-    return _pack(n, groups, row_bytes, runs, sweeps, ops, gates, diagonals)
+    return _pack(n, groups, (row_bytes, sub_width), runs, sweeps, ops, gates, diagonals)
 
 
 def _gate_ops(
-    bits: list[tuple[int, int]], run: int, gates: list[tuple[int, int]], low: bool
+    bits: list[tuple[int, int]], run: int, gates: list[tuple[int, int]], sub: int | None
 ) -> list[tuple[int, int, int, int, int]]:
-    """One layer's gates on a group as operations ``(kind, bit, matrix, bit2, matrix2)``, in
-    pairs where both strides reach 4 amplitudes (a pair reads and writes the tile once for two
-    gates; the low group's bits 0 and 1 have their own loops); records each gate's
-    ``(run, qubit)`` in ``gates``."""
-    ops = []
+    """One layer's gates on a group as operations ``(kind, bit, matrix, bit2, matrix2)``,
+    recording each gate's ``(run, qubit)`` in ``gates``.
+
+    Gates go in pairs (a pair reads and writes the tile once for two gates) where both strides
+    reach 4 amplitudes: the low group's bits 0 and 1 have their own loops. In the low group
+    (``sub`` given) no pair straddles bit ``sub``, and the operations on bits from ``sub`` come
+    last, so the rest of the layer runs sub-chunk by sub-chunk in one go.
+    """
     ordered = sorted(bits)
+    low = sub is not None
     single = [(bit, q) for bit, q in ordered if low and bit < 2]
-    wide = [(bit, q) for bit, q in ordered if not (low and bit < 2)]
-    if len(wide) % 2:
-        single.append(wide.pop())
+    ranges = [[(bit, q) for bit, q in ordered if not (low and bit < 2) and (not low or bit < sub)]]
+    if low:
+        ranges.append([(bit, q) for bit, q in ordered if bit >= max(sub, 2)])
+    ops = []
     for bit, q in single:
         ops.append((GATE, bit, len(gates), 0, 0))
         gates.append((run, q))
-    for (j, qj), (k, qk) in zip(wide[::2], wide[1::2], strict=True):
-        ops.append((GATE_PAIR, j, len(gates), k, len(gates) + 1))
-        gates += [(run, qj), (run, qk)]
+    for wide in ranges:
+        for (j, qj), (k, qk) in zip(wide[0::2], wide[1::2], strict=False):
+            ops.append((GATE_PAIR, j, len(gates), k, len(gates) + 1))
+            gates += [(run, qj), (run, qk)]
+        if len(wide) % 2:
+            bit, q = wide[-1]
+            ops.append((GATE, bit, len(gates), 0, 0))
+            gates.append((run, q))
     return ops
 
 
-def _pack(n, groups, row_bytes, runs, sweeps, ops, gates, diagonals) -> SweepSchedule:
+def _pack(n, groups, sizes, runs, sweeps, ops, gates, diagonals) -> SweepSchedule:
     """Arrays for the kernel: sign tables and pair lists per diagonal."""
     bases, offsets, cross, cross_off, fixed, fixed_off = [], [0], [], [0], [], [0]
     for g, pairs in diagonals:
@@ -229,7 +252,8 @@ def _pack(n, groups, row_bytes, runs, sweeps, ops, gates, diagonals) -> SweepSch
     return SweepSchedule(
         n=n,
         first_width=groups[0][1],
-        row_bytes=row_bytes,
+        row_bytes=sizes[0],
+        sub_width=sizes[1],
         runs=runs,
         sweeps=table(sweeps, 6),
         ops=table(ops, 5),
@@ -260,6 +284,18 @@ def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     return lo.numpy(), hi.numpy(), np.ascontiguousarray(mats.numpy())
 
 
+#: From this many qubits a call uses torch's thread count for its sweeps; below, one thread.
+PARALLEL_MIN_QUBITS = 18
+#: numba's workqueue threading layer is fork-safe but must not be entered from two threads at
+#: once: calls take turns.
+_PARALLEL_LOCK = threading.Lock()
+
+
+def _threads(n: int) -> int:
+    threads = torch.get_num_threads() if n >= PARALLEL_MIN_QUBITS else 1
+    return max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def _run(plan: SweepSchedule, params, dtype, state, probs, keep_state: bool) -> None:
     lo, hi, mats = _operands(plan, params, dtype)
     sweeps = plan.sweeps
@@ -269,7 +305,14 @@ def _run(plan: SweepSchedule, params, dtype, state, probs, keep_state: bool) -> 
     tables = (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
               plan.fixed, plan.fixed_offsets)  # fmt: skip
     line = max(1, plan.row_bytes // state.dtype.itemsize)
-    sweep_kernels.run(state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, tables, line)
+    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, tables, line, plan.sub_width)
+    threads = _threads(plan.n)
+    if threads == 1:
+        sweep_kernels.run(*args)
+        return
+    with _PARALLEL_LOCK:
+        numba.set_num_threads(threads)
+        sweep_kernels.run_parallel(*args, threads)
 
 
 def sweep_probs(
