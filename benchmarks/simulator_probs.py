@@ -222,12 +222,11 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
     if plan is None:
         return
     theta = torch.rand(1, circuit.n_params, generator=torch.Generator().manual_seed(n))
-    lo, hi, mats = sweeps._operands(plan, theta.to(dtype), dtype)
+    lo, hi, mats = sweeps._arrays(*sweeps._operands(plan, theta.to(dtype), dtype))
     state = torch.empty(1, 2**n, dtype=dtype).fill_(0.5)
     copy = torch.empty_like(state)
     one_copy = median_time(lambda: copy.copy_(state), repeats)
-    tables = (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
-              plan.fixed, plan.fixed_offsets)  # fmt: skip
+    tables = sweeps._tables(plan)
     line = plan.row_bytes // dtype.itemsize
     array = state.numpy()
     print(f"  sweeps n={n} L={layers} {str(dtype)[6:]}: one state copy {one_copy * 1e3:.2f} ms")

@@ -444,18 +444,12 @@ class _AdjointProbs(torch.autograd.Function):
         with torch.enable_grad():
             theta = params.detach().requires_grad_(True)
             passes, dtype = backend._plan(circuit, theta)
-        sweeps = backend._sweep_schedule(circuit, keep_state=True)
-        if sweeps is not None:
-            from qhn.backends.sweeps import sweep_probs
-
-            probs, psi = sweep_probs(sweeps, params, dtype, keep_state=True)
-        else:
-            with torch.no_grad():
-                buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
-                psi = _forward_pass(passes, circuit.n_qubits, buffers)
-                probs = _squared_modulus(
-                    psi, out=torch.empty(psi.shape, dtype=params.dtype, device=psi.device)
-                )
+        with torch.no_grad():
+            buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
+            psi = _forward_pass(passes, circuit.n_qubits, buffers)
+            probs = _squared_modulus(
+                psi, out=torch.empty(psi.shape, dtype=params.dtype, device=psi.device)
+            )
         ctx.save_for_backward(psi)
         ctx.theta, ctx.passes, ctx.dtype, ctx.n = theta, passes, dtype, circuit.n_qubits
         return probs
@@ -759,6 +753,11 @@ class StatevectorBackend:
     def _probs_chunk(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and params.requires_grad:
             if self.adjoint:
+                sweeps = self._sweep_schedule(circuit, keep_state=True)
+                if sweeps is not None:
+                    from qhn.backends.sweeps import SweepAdjointProbs
+
+                    return SweepAdjointProbs.apply(params, sweeps, self._state_dtype(circuit))
                 return _AdjointProbs.apply(params, circuit, self)
             passes, _ = self._plan(circuit, params)
             return _squared_modulus(_forward_pass(passes, circuit.n_qubits, None))

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "run", "run_parallel"]
+__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "run", "run_back", "run_parallel"]
 
 #: Operation kinds in a sweep's operation list.
 GATE, DIAGONAL, GATE_PAIR = 0, 1, 2
@@ -271,3 +271,142 @@ def run_parallel(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub, 
                 a, z = block * count // threads, (block + 1) * count // threads
                 sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, lo, hi,
                             tables, line, sub, scratch, a, z)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ adjoint
+# The backward pass walks the sweeps in reverse, tile by tile, with the state ψ and the adjoint
+# λ = ∂L/∂ψ̄ side by side: each gate u is un-applied to both (ψ_in = u^H ψ_out, λ_in = u^H
+# λ_out) and contributes G_u += λ_out ψ_in^H over its pairs; a CZ run is its own inverse. The
+# reductions reassociate (``reassoc``) so that they vectorize; each thread keeps its own sums.
+adjoint_jit = numba.njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+
+
+@adjoint_jit
+def gate_back(psi, lam, stride, u, grad, size):
+    """Un-apply ``u`` on pairs at ``stride`` to ``psi`` and ``lam``; add ``λ_out ψ_in^H`` to
+    ``grad`` ``(2, 2)``."""
+    h00, h01 = np.conj(u[0, 0]), np.conj(u[1, 0])
+    h10, h11 = np.conj(u[0, 1]), np.conj(u[1, 1])
+    g00 = g01 = g10 = g11 = grad[0, 0] * 0
+    for base in range(0, size, 2 * stride):
+        p0, p1 = psi[base : base + stride], psi[base + stride : base + 2 * stride]
+        l0, l1 = lam[base : base + stride], lam[base + stride : base + 2 * stride]
+        for t in range(stride):
+            a, b, c, d = p0[t], p1[t], l0[t], l1[t]
+            x = h00 * a + h01 * b
+            y = h10 * a + h11 * b
+            cx, cy = np.conj(x), np.conj(y)
+            g00 += c * cx
+            g01 += c * cy
+            g10 += d * cx
+            g11 += d * cy
+            p0[t], p1[t] = x, y
+            l0[t] = h00 * c + h01 * d
+            l1[t] = h10 * c + h11 * d
+    grad[0, 0] += g00
+    grad[0, 1] += g01
+    grad[1, 0] += g10
+    grad[1, 1] += g11
+
+
+@adjoint_jit
+def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, grads, tables):
+    """:func:`apply_ops` in reverse on a ψ tile and its λ tile, adding each gate's gradient to
+    ``grads`` ``(G, B, 2, 2)``."""
+    size = b << width
+    for o in range(ops.shape[0] - 1, -1, -1):
+        kind, arg = ops[o, 0], ops[o, 1]
+        if kind == DIAGONAL:
+            apply_ops(psi, row, width, b, fixed_index, g0, ops[o : o + 1], mats, *tables)
+            apply_ops(lam, row, width, b, fixed_index, g0, ops[o : o + 1], mats, *tables)
+            continue
+        if kind == GATE_PAIR:  # applied u (bit) then v (bit2): undo v first
+            m = ops[o, 4]
+            gate_back(psi, lam, b << ops[o, 3], mats[m, row], grads[m, row], size)
+        m = ops[o, 2]
+        gate_back(psi, lam, b << arg, mats[m, row], grads[m, row], size)
+
+
+@adjoint_jit
+def low_tile_back(psi, lam, start, width, sub, ops, row, mats, lo, hi, grads, glo, ghi, tables,
+                  init):  # fmt: skip
+    """:func:`low_tile` in reverse; the first sweep's tiles also give the product halves'
+    gradients ``glo[row, g] += conj(hi)·λ`` and ``ghi[row, outer] += Σ_g λ·conj(lo)``."""
+    chunk, piece = 1 << width, 1 << sub
+    p, q = psi[start : start + chunk], lam[start : start + chunk]
+    o = ops.shape[0]
+    while o > 0:
+        if not is_local(ops[o - 1], sub):
+            ops_back(p, q, row, width, 1, start, 0, ops[o - 1 : o], mats, grads, tables)
+            o -= 1
+            continue
+        first = o - 1
+        while first > 0 and is_local(ops[first - 1], sub):
+            first -= 1
+        for g0 in range(0, chunk, piece):
+            ops_back(p[g0 : g0 + piece], q[g0 : g0 + piece], row, sub, 1, start, g0,
+                     ops[first:o], mats, grads, tables)  # fmt: skip
+        o = first
+    if init:
+        outer = start >> width
+        h = np.conj(hi[row, outer])
+        total = q[0] * 0
+        for g in range(chunk):
+            glo[row, g] += h * q[g]
+            total += q[g] * np.conj(lo[row, g])
+        ghi[row, outer] += total
+
+
+@adjoint_jit
+def high_tile_back(psi, lam, first, gs, width, b, ops, row, mats, grads, tile, lam_tile, tables):
+    """:func:`high_tile` in reverse, on gathered ψ and λ tiles."""
+    for g in range(1 << width):
+        src = first | (g << gs)
+        tile[g * b : (g + 1) * b] = psi[src : src + b]
+        lam_tile[g * b : (g + 1) * b] = lam[src : src + b]
+    ops_back(tile, lam_tile, row, width, b, first, 0, ops, mats, grads, tables)
+    for g in range(1 << width):
+        dst = first | (g << gs)
+        psi[dst : dst + b] = tile[g * b : (g + 1) * b]
+        lam[dst : dst + b] = lam_tile[g * b : (g + 1) * b]
+
+
+@adjoint_jit
+def sweep_tiles_back(psi, lam, n, sweep, ops, row, mats, lo, hi, grads, glo, ghi, tables, line,
+                     sub, scratch, a, z):  # fmt: skip
+    """Tiles ``a … z − 1`` of one sweep, in reverse."""
+    gs, width, init = sweep[0], sweep[1], sweep[4] != 0
+    sweep_ops = ops[sweep[2] : sweep[3]]
+    if gs == 0:
+        for t in range(a, z):
+            low_tile_back(psi, lam, t << width, width, min(sub, width), sweep_ops, row, mats, lo,
+                          hi, grads, glo, ghi, tables, init)  # fmt: skip
+        return
+    b = min(line, 1 << gs)
+    columns = (1 << gs) // b
+    half = scratch.shape[0] // 2
+    tile, lam_tile = scratch[: b << width], scratch[half : half + (b << width)]
+    for t in range(a, z):
+        first = ((t // columns) << (gs + width)) | ((t % columns) * b)
+        high_tile_back(psi, lam, first, gs, width, b, sweep_ops, row, mats, grads, tile, lam_tile,
+                       tables)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def run_back(state, lam, n, sweeps, ops, mats, lo, hi, tables, line, sub, threads, grads, glo,
+             ghi):  # fmt: skip
+    """The adjoint of :func:`run`: from the final ``state`` and ``lam`` ``(B, 2^n)`` (both
+    overwritten, ending at the product state and its λ), the gradients of every gate matrix,
+    ``grads`` ``(threads, G, B, 2, 2)``, and of the product halves, ``glo`` ``(threads, B,
+    2^w0)`` and ``ghi`` ``(threads, B, 2^(n−w0))``, one slice per thread (summed by the
+    caller)."""
+    size = 2 * scratch_size(sweeps, line)
+    for row in range(state.shape[0]):
+        for s in range(sweeps.shape[0] - 1, -1, -1):
+            count = tile_count(n, sweeps[s], line)
+            for block in numba.prange(threads):
+                scratch = np.empty(size, dtype=state.dtype)
+                a, z = block * count // threads, (block + 1) * count // threads
+                sweep_tiles_back(state[row], lam[row], n, sweeps[s], ops, row, mats, lo, hi,
+                                 grads[block], glo[block], ghi[block], tables, line, sub,
+                                 scratch, a, z)  # fmt: skip

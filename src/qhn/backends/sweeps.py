@@ -269,8 +269,9 @@ def _pack(n, groups, sizes, runs, sweeps, ops, gates, diagonals) -> SweepSchedul
 
 
 def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
-    """Per-row product halves and gate matrices from θ. Shapes: params ``(B, P)`` →
-    lo ``(B, 2^w0)``, hi ``(B, 2^(n−w0))``, mats ``(G, B, 2, 2)``."""
+    """Per-row product halves and gate matrices from θ, as torch tensors (differentiable in
+    ``params``). Shapes: params ``(B, P)`` → lo ``(B, 2^w0)``, hi ``(B, 2^(n−w0))``, mats
+    ``(G, B, 2, 2)``."""
     n, batch = plan.n, params.shape[0]
     first = sv._run_matrices(plan.runs[0], params, n, dtype)[:, :, :, 0]
     split = n - plan.first_width
@@ -281,7 +282,16 @@ def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
         mats = torch.stack([matrices[r - 1][:, q] for r, q in plan.gates.tolist()])
     else:
         mats = torch.zeros(1, batch, 2, 2, dtype=dtype)
-    return lo.numpy(), hi.numpy(), np.ascontiguousarray(mats.numpy())
+    return lo, hi, mats
+
+
+def _arrays(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
+    return tuple(np.ascontiguousarray(t.detach().numpy()) for t in tensors)
+
+
+def _tables(plan: SweepSchedule) -> tuple[np.ndarray, ...]:
+    return (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
+            plan.fixed, plan.fixed_offsets)  # fmt: skip
 
 
 #: From this many qubits a call uses torch's thread count for its sweeps; below, one thread.
@@ -296,16 +306,15 @@ def _threads(n: int) -> int:
     return max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def _run(plan: SweepSchedule, params, dtype, state, probs, keep_state: bool) -> None:
-    lo, hi, mats = _operands(plan, params, dtype)
+def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
+    lo, hi, mats = _arrays(*operands)
     sweeps = plan.sweeps
     if keep_state:  # the final sweep writes ψ back as well as |ψ|²
         sweeps = sweeps.copy()
         sweeps[-1, 5] = 2
-    tables = (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
-              plan.fixed, plan.fixed_offsets)  # fmt: skip
     line = max(1, plan.row_bytes // state.dtype.itemsize)
-    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, tables, line, plan.sub_width)
+    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, _tables(plan), line,
+            plan.sub_width)  # fmt: skip
     threads = _threads(plan.n)
     if threads == 1:
         sweep_kernels.run(*args)
@@ -329,5 +338,59 @@ def sweep_probs(
         state = torch.empty(batch, size, dtype=dtype)
         real = dtype.to_real() if dtype.is_complex else dtype
         probs = state if real == dtype and not keep_state else torch.empty(batch, size, dtype=real)
-        _run(plan, params.detach(), dtype, state.numpy(), probs.numpy(), keep_state)
+        operands = _operands(plan, params.detach(), dtype)
+        _run(plan, operands, state.numpy(), probs.numpy(), keep_state)
     return probs, (state if keep_state else None)
+
+
+class SweepAdjointProbs(torch.autograd.Function):
+    """Probabilities by sweeps with an adjoint backward by sweeps
+    (:func:`qhn.backends.sweep_kernels.run_back`): the forward keeps only the final state; the
+    backward walks the sweeps in reverse with ψ and λ = ∂L/∂ψ̄, collecting the gradient of every
+    gate matrix and product half, which autograd carries to θ. Memory: the saved state, ψ and λ.
+
+    Shapes: params ``(B, P)`` → ``(B, 2^n)``. ``plan`` must keep its final diagonal.
+    """
+
+    @staticmethod
+    def forward(ctx, params, plan, dtype):  # type: ignore[override]
+        with torch.enable_grad():
+            theta = params.detach().requires_grad_(True)
+            operands = _operands(plan, theta, dtype)
+        batch, size = params.shape[0], 2**plan.n
+        state = torch.empty(batch, size, dtype=dtype)
+        probs = torch.empty(batch, size, dtype=params.dtype)
+        with torch.no_grad():
+            _run(plan, operands, state.numpy(), probs.numpy(), keep_state=True)
+        ctx.save_for_backward(state)
+        ctx.theta, ctx.operands, ctx.plan, ctx.dtype = theta, operands, plan, dtype
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad_probs):  # type: ignore[override]
+        (saved,) = ctx.saved_tensors
+        plan, theta, operands = ctx.plan, ctx.theta, ctx.operands
+        with torch.no_grad():
+            psi = saved.clone()
+            # torch's convention for a real loss: the gradient wrt ψ is 2·∂L/∂ψ̄ = 2·g·ψ.
+            lam = (2 * grad_probs).to(ctx.dtype) * psi
+            lo, hi, mats = _arrays(*operands)
+            threads = _threads(plan.n)
+            grads = np.zeros((threads, *mats.shape), dtype=mats.dtype)
+            glo = np.zeros((threads, *lo.shape), dtype=lo.dtype)
+            ghi = np.zeros((threads, *hi.shape), dtype=hi.dtype)
+            line = max(1, plan.row_bytes // psi.element_size())
+            with _PARALLEL_LOCK:
+                numba.set_num_threads(threads)
+                sweep_kernels.run_back(
+                    psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, mats, lo, hi,
+                    _tables(plan), line, plan.sub_width, threads, grads, glo, ghi,
+                )  # fmt: skip
+            sums = [torch.from_numpy(a.sum(0)) for a in (glo, ghi, grads)]
+        pairs = [(t, g) for t, g in zip(operands, sums, strict=True) if t.requires_grad]
+        if not pairs:
+            return torch.zeros_like(theta), None, None
+        (grad,) = torch.autograd.grad(
+            [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
+        )
+        return (torch.zeros_like(theta) if grad is None else grad), None, None
