@@ -14,7 +14,7 @@ state alone), in ms and in state copies, then the torch passes by kind (product 
 matrix product by width, CZ negations, CNOT gathers, the squared modulus): where the time goes.
 
 Usage: ``python benchmarks/simulator_probs.py [--n 12 16 20 24] [--layers 2 6] [--repeats 5]
-[--profile]``.
+[--profile] [--peers qsim lightning aer aer32] [--dtypes float64 float32]``.
 Peers that are not installed are skipped (qsim: ``pip install qsimcirq``, the ``bench`` extra).
 """
 
@@ -154,8 +154,13 @@ def lightning_probs(circuit: Circuit, theta: np.ndarray) -> Callable[[], np.ndar
     return lambda: np.asarray(probs())
 
 
-def peers(circuit: Circuit, theta: np.ndarray, threads: int) -> dict[str, tuple[str, Callable]]:
-    """Available peers as ``name: (precision, call)``."""
+PEERS = ("qsim", "lightning", "aer", "aer32")
+
+
+def peers(
+    circuit: Circuit, theta: np.ndarray, threads: int, chosen: tuple[str, ...] = PEERS
+) -> dict[str, tuple[str, Callable]]:
+    """Available peers among ``chosen`` as ``name: (precision, call)``."""
     found: dict[str, tuple[str, Callable]] = {}
     makers = {
         "qsim": ("float32", lambda: qsim_probs(circuit, theta, threads)),
@@ -164,6 +169,8 @@ def peers(circuit: Circuit, theta: np.ndarray, threads: int) -> dict[str, tuple[
         "aer32": ("float32", lambda: aer_probs(circuit, theta, "single", threads)),
     }
     for name, (precision, make) in makers.items():
+        if name not in chosen:
+            continue
         try:
             found[name] = (precision, make())
         except ImportError as error:
@@ -171,15 +178,22 @@ def peers(circuit: Circuit, theta: np.ndarray, threads: int) -> dict[str, tuple[
     return found
 
 
-def bench(n: int, layers: int, repeats: int, threads: int, peers_on: bool) -> list[dict]:
+def bench(
+    n: int,
+    layers: int,
+    repeats: int,
+    threads: int,
+    chosen: tuple[str, ...],
+    dtypes: tuple[str, ...] = ("float64", "float32"),
+) -> list[dict]:
     circuit = hardware_efficient(n, layers)
     theta = torch.rand(
         circuit.n_params, generator=torch.Generator().manual_seed(n), dtype=torch.float64
     )
     rows = []
     reference = None
-    others = peers(circuit, theta.numpy(), threads) if peers_on else {}
-    for dtype in ("float64", "float32"):
+    others = peers(circuit, theta.numpy(), threads, chosen)
+    for dtype in dtypes:
         backend = StatevectorBackend(dtype=getattr(torch, dtype))
         passes_only = StatevectorBackend(dtype=getattr(torch, dtype), sweeps=False)
         plan = backend._sweep_schedule(circuit, keep_state=False)
@@ -317,6 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-peers", action="store_true", help="qhn alone")
+    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
+    parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"],
+                        default=["float64", "float32"])  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="time each pass by kind")
     args = parser.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -325,7 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# torch {torch.__version__}, {args.threads} thread(s), load average {load}; medians")
     for n in args.n:
         for layers in args.layers:
-            bench(n, layers, args.repeats, args.threads, not args.no_peers)
+            chosen = () if args.no_peers else tuple(args.peers)
+            bench(n, layers, args.repeats, args.threads, chosen, tuple(args.dtypes))
             if args.profile:
                 for dtype in (torch.float64, torch.float32):
                     profile_sweeps(n, layers, dtype, args.repeats)

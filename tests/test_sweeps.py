@@ -218,3 +218,19 @@ def test_adjoint_by_sweeps_on_a_batch_of_real_circuits():
     for row in range(2):
         expected = finite_difference_gradient(circuit, theta[row], cost)
         np.testing.assert_allclose(grad[row].numpy(), expected, rtol=0, atol=1e-7)
+
+
+def test_float32_state_writes_float64_probabilities_directly():
+    """A float32 simulation asked for float64 probabilities (θ in float64) writes them from the
+    last sweep: the same values as squaring in float32 and converting, within float32 of Qiskit."""
+    circuit = random_circuit(8, 51, gates=40, complex_gates=False)
+    theta = angles(circuit.n_params, 51)
+    backend = StatevectorBackend(dtype=torch.float32, sweeps=True)
+    probs = backend.probs(circuit, theta)
+    assert probs.dtype == torch.float64
+    squared_in_float32, _ = run(circuit, theta, dtype=torch.float32)
+    assert torch.equal(probs, squared_in_float32.double())
+    tol = 8 * len(circuit.gates) * torch.finfo(torch.float32).eps
+    for row in range(theta.shape[0]):
+        expected = qiskit_probs(circuit, theta[row])
+        np.testing.assert_allclose(probs[row].numpy(), expected, rtol=0, atol=tol)

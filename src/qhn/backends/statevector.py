@@ -585,7 +585,7 @@ class StatevectorBackend:
         batch, batched = self._prepare(circuit, params)
         chunk = self._chunk_size(circuit)
         parts = [
-            self._probs_chunk(circuit, batch[i : i + chunk])
+            self._probs_chunk(circuit, batch[i : i + chunk], out_dtype)
             for i in range(0, batch.shape[0], chunk)
         ]
         out = parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -750,7 +750,11 @@ class StatevectorBackend:
     def _plan(self, circuit: Circuit, params: torch.Tensor) -> tuple[list[object], torch.dtype]:
         return _plan(circuit, params, self.dtype, self.complex_dtype, self.block_qubits)
 
-    def _probs_chunk(self, circuit: Circuit, params: torch.Tensor) -> torch.Tensor:
+    def _probs_chunk(
+        self, circuit: Circuit, params: torch.Tensor, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Probabilities of one chunk of rows, in the simulation's real precision (or directly
+        in ``out_dtype`` where the sweeps write them)."""
         if torch.is_grad_enabled() and params.requires_grad:
             if self.adjoint:
                 sweeps = self._sweep_schedule(circuit, keep_state=True)
@@ -765,7 +769,8 @@ class StatevectorBackend:
         if sweeps is not None:
             from qhn.backends.sweeps import sweep_probs
 
-            return sweep_probs(sweeps, params, self._state_dtype(circuit))[0]
+            floating = out_dtype if out_dtype is not None and out_dtype.is_floating_point else None
+            return sweep_probs(sweeps, params, self._state_dtype(circuit), out_dtype=floating)[0]
         with torch.no_grad():
             passes, dtype = self._plan(circuit, params)
             buffers = _Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)

