@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from oracles import qiskit_circuit, qiskit_probs
+from oracles import qiskit_circuit, qiskit_finite_difference, qiskit_probs
 from qhn.backends import StatevectorBackend
 from qhn.backends import statevector as sv
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
@@ -68,19 +68,6 @@ def test_entanglers_before_any_rotation_and_at_the_end():
     np.testing.assert_allclose(ours.numpy(), qiskit_probs(circuit, theta), atol=ORACLE_TOL)
 
 
-def finite_difference(circuit: Circuit, theta: torch.Tensor, cost: np.ndarray) -> np.ndarray:
-    """Central differences of ``Σ_s c(s) q_θ(s)`` from Qiskit; step h: error O(h²) ≈ 1e-10."""
-    h = 1e-5
-    grad = np.zeros(theta.numel())
-    for p in range(theta.numel()):
-        step = torch.zeros_like(theta)
-        step[p] = h
-        up = qiskit_probs(circuit, theta + step) @ cost
-        down = qiskit_probs(circuit, theta - step) @ cost
-        grad[p] = (up - down) / (2 * h)
-    return grad
-
-
 @pytest.mark.parametrize("adjoint", [True, False])
 @pytest.mark.parametrize("seed", range(3))
 def test_gradient_through_negations_and_gathers_matches_finite_differences(adjoint, seed):
@@ -94,7 +81,9 @@ def test_gradient_through_negations_and_gathers_matches_finite_differences(adjoi
     t = theta.clone().requires_grad_(True)
     value = backend.probs(circuit, t) @ torch.from_numpy(cost)
     (grad,) = torch.autograd.grad(value, t)
-    np.testing.assert_allclose(grad.numpy(), finite_difference(circuit, theta, cost), atol=1e-7)
+    np.testing.assert_allclose(
+        grad.numpy(), qiskit_finite_difference(circuit, theta, cost), atol=1e-7
+    )
 
 
 def test_compile_cache_is_keyed_by_gates_not_name():

@@ -14,7 +14,7 @@ import torch
 
 pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
-from oracles import pennylane_state, qiskit_probs
+from oracles import pennylane_state, qiskit_finite_difference, qiskit_probs
 from qhn.backends import StatevectorBackend, sweeps
 from qhn.backends import statevector as sv
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
@@ -171,18 +171,6 @@ def test_tiles_split_across_threads_give_the_same_probabilities(monkeypatch, wid
         )
 
 
-def finite_difference_gradient(circuit, theta, cost, step=1e-5):
-    """Central differences of ``Σ_s q(s)·cost(s)`` with Qiskit's probabilities."""
-    grad = np.zeros(theta.shape[0])
-    for k in range(theta.shape[0]):
-        shift = torch.zeros_like(theta)
-        shift[k] = step
-        up = qiskit_probs(circuit, theta + shift) @ cost
-        down = qiskit_probs(circuit, theta - shift) @ cost
-        grad[k] = (up - down) / (2 * step)
-    return grad
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("widths", WIDTHS[1:5])
 def test_adjoint_by_sweeps_equals_finite_differences(monkeypatch, widths, threads):
@@ -202,7 +190,7 @@ def test_adjoint_by_sweeps_equals_finite_differences(monkeypatch, widths, thread
         (grad,) = torch.autograd.grad(probs[0] @ torch.from_numpy(cost), params)
     finally:
         torch.set_num_threads(previous)
-    expected = finite_difference_gradient(circuit, theta, cost)
+    expected = qiskit_finite_difference(circuit, theta, cost)
     np.testing.assert_allclose(grad[0].numpy(), expected, rtol=0, atol=1e-7)
 
 
@@ -216,7 +204,7 @@ def test_adjoint_by_sweeps_on_a_batch_of_real_circuits():
     probs = sweeps.SweepAdjointProbs.apply(params, plan, torch.float64)
     (grad,) = torch.autograd.grad((probs @ torch.from_numpy(cost)).sum(), params)
     for row in range(2):
-        expected = finite_difference_gradient(circuit, theta[row], cost)
+        expected = qiskit_finite_difference(circuit, theta[row], cost)
         np.testing.assert_allclose(grad[row].numpy(), expected, rtol=0, atol=1e-7)
 
 

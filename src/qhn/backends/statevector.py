@@ -502,13 +502,22 @@ class _AdjointProbs(torch.autograd.Function):
                         torch.matmul(grid, op.right.conj().unsqueeze(-1)).squeeze(-1)
                     )
                     small_grads.append(torch.matmul(op.left.conj().unsqueeze(1), grid).squeeze(1))
-        pairs = [(t, g) for t, g in zip(small, small_grads, strict=True) if t.requires_grad]
-        if not pairs:
-            return torch.zeros_like(theta), None, None
-        (grad,) = torch.autograd.grad(
-            [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
-        )
-        return (torch.zeros_like(theta) if grad is None else grad), None, None
+        return carry_to_theta(theta, small, small_grads), None, None
+
+
+def carry_to_theta(
+    theta: torch.Tensor, operands: list[torch.Tensor], grads: list[torch.Tensor]
+) -> torch.Tensor:
+    """The adjoint's last step: autograd from the gradients of the small operands (block
+    matrices, gate matrices, product halves; built from ``theta`` with their graph) to θ. Zeros
+    where no operand depends on θ. Shapes: ``grads[i]`` like ``operands[i]`` → like ``theta``."""
+    pairs = [(t, g) for t, g in zip(operands, grads, strict=True) if t.requires_grad]
+    if not pairs:
+        return torch.zeros_like(theta)
+    (grad,) = torch.autograd.grad(
+        [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
+    )
+    return torch.zeros_like(theta) if grad is None else grad
 
 
 def numba_available() -> bool:

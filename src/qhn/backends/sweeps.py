@@ -431,10 +431,4 @@ class SweepAdjointProbs(torch.autograd.Function):
                     _tables(plan), line, plan.sub_width, threads, grads, glo, ghi,
                 )  # fmt: skip
             sums = [torch.from_numpy(a.sum(0)) for a in (glo, ghi, grads)]
-        pairs = [(t, g) for t, g in zip(operands, sums, strict=True) if t.requires_grad]
-        if not pairs:
-            return torch.zeros_like(theta), None, None
-        (grad,) = torch.autograd.grad(
-            [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
-        )
-        return (torch.zeros_like(theta) if grad is None else grad), None, None
+        return sv.carry_to_theta(theta, list(operands), sums), None, None
