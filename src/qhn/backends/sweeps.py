@@ -398,6 +398,7 @@ class SweepAdjointProbs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, params, plan, dtype):  # type: ignore[override]
+        """Probabilities by sweeps; keeps the final state and the operands' graph to θ."""
         with torch.enable_grad():
             theta = params.detach().requires_grad_(True)
             operands = _operands(plan, theta, dtype)
@@ -412,6 +413,7 @@ class SweepAdjointProbs(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_probs):  # type: ignore[override]
+        """The gradient wrt θ by the backward sweeps, then autograd from the operands."""
         (saved,) = ctx.saved_tensors
         plan, theta, operands = ctx.plan, ctx.theta, ctx.operands
         with torch.no_grad():
