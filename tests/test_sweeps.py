@@ -85,21 +85,21 @@ def test_state_equals_pennylane_amplitudes(n, seed, widths):
 
 @pytest.mark.parametrize("widths", WIDTHS[1:5])
 @pytest.mark.parametrize("layers", [0, 1, 3])
-@pytest.mark.parametrize("circuit_of", [hardware_efficient, qhn_reference])
-def test_ansatz_circuits_equal_qiskit(circuit_of, layers, widths):
-    if circuit_of is qhn_reference and layers == 0:
-        pytest.skip("qhn_reference needs at least one layer")
-    circuit = circuit_of(8, layers)
+@pytest.mark.parametrize("rotations", [("ry",), ("rx", "ry", "rz")])
+def test_ansatz_circuits_equal_qiskit(rotations, layers, widths):
+    circuit = hardware_efficient(8, layers, rotations=rotations)
     theta = angles(circuit.n_params, layers)
-    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
-    if plan is None:  # qhn_reference entangles with CNOTs: the torch passes take it
-        assert any(g.name == "cnot" for g in circuit.gates)
-        return
     probs, _ = run(circuit, theta, widths=widths)
     for row in range(theta.shape[0]):
         np.testing.assert_allclose(
             probs[row].numpy(), qiskit_probs(circuit, theta[row]), atol=1e-12
         )
+
+
+def test_cnot_circuits_are_left_to_the_torch_passes():
+    circuit = qhn_reference(16, 1)
+    assert sweeps.schedule(circuit, 8, keep_final_diagonal=False) is None
+    assert StatevectorBackend(sweeps=True)._sweep_schedule(circuit, keep_state=False) is None
 
 
 @pytest.mark.parametrize("widths", WIDTHS[1:])
