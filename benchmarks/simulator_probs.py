@@ -241,7 +241,7 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
     copy = torch.empty_like(state)
     one_copy = median_time(lambda: copy.copy_(state), repeats)
     tables = sweeps._tables(plan)
-    line = plan.row_bytes // dtype.itemsize
+    line = plan.line(dtype.itemsize)
     array = state.numpy()
     print(f"  sweeps n={n} L={layers} {str(dtype)[6:]}: one state copy {one_copy * 1e3:.2f} ms")
     totals = [0.0, 0.0]

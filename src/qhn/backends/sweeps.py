@@ -77,6 +77,10 @@ class SweepSchedule:
     fixed: np.ndarray
     fixed_offsets: np.ndarray
 
+    def line(self, itemsize: int) -> int:
+        """Amplitudes per row of a high group's tile, for ``itemsize`` bytes each."""
+        return max(1, self.row_bytes // itemsize)
+
 
 def _groups(n: int, low_width: int, high_width: int) -> list[tuple[int, int]]:
     """Index bits ``0..n−1`` as ``(start, width)`` groups: all in one when ``n ≤ low_width``;
@@ -349,9 +353,8 @@ def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
     if keep_state:  # the final sweep writes ψ back as well as |ψ|²
         sweeps = sweeps.copy()
         sweeps[-1, 5] = 2
-    line = max(1, plan.row_bytes // state.dtype.itemsize)
-    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, _tables(plan), line,
-            plan.sub_width)  # fmt: skip
+    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, _tables(plan),
+            plan.line(state.dtype.itemsize), plan.sub_width)  # fmt: skip
     threads = _threads(plan.n)
     if threads == 1:
         sweep_kernels.run(*args)
@@ -425,12 +428,12 @@ class SweepAdjointProbs(torch.autograd.Function):
             grads = np.zeros((threads, *mats.shape), dtype=mats.dtype)
             glo = np.zeros((threads, *lo.shape), dtype=lo.dtype)
             ghi = np.zeros((threads, *hi.shape), dtype=hi.dtype)
-            line = max(1, plan.row_bytes // psi.element_size())
             with _PARALLEL_LOCK:
                 numba.set_num_threads(threads)
                 sweep_kernels.run_back(
                     psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, mats, lo, hi,
-                    _tables(plan), line, plan.sub_width, threads, grads, glo, ghi,
+                    _tables(plan), plan.line(psi.element_size()), plan.sub_width, threads,
+                    grads, glo, ghi,
                 )  # fmt: skip
             sums = [torch.from_numpy(a.sum(0)) for a in (glo, ghi, grads)]
         return sv.carry_to_theta(theta, list(operands), sums), None, None
