@@ -151,6 +151,11 @@ def test_sweeps_true_without_numba_is_one_clear_error(monkeypatch):
     assert StatevectorBackend()._sweep_schedule(hardware_efficient(20, 1), keep_state=False) is None
 
 
+def test_sweeps_option_is_checked():
+    with pytest.raises(ConfigError, match=r"sweeps must be None, True or False, got 'yes'"):
+        StatevectorBackend(sweeps="yes")
+
+
 @pytest.mark.parametrize("widths", WIDTHS[1:5])
 def test_tiles_split_across_threads_give_the_same_probabilities(monkeypatch, widths):
     """Each sweep's tiles in contiguous blocks, one per thread (uneven when the tile count is

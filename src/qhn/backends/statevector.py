@@ -571,6 +571,8 @@ class StatevectorBackend:
         self.block_qubits = block_qubits
         self.chunk_bytes = chunk_bytes
         self.adjoint = adjoint
+        if sweeps not in (None, True, False):
+            raise ConfigError(f"sweeps must be None, True or False, got {sweeps!r}")
         if sweeps and not numba_available():
             raise ConfigError(
                 "sweeps=True needs numba; install it with: pip install 'qhn[fast]' "
