@@ -240,8 +240,8 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
     state = torch.empty(1, 2**n, dtype=dtype).fill_(0.5)
     copy = torch.empty_like(state)
     one_copy = median_time(lambda: copy.copy_(state), repeats)
-    tables = sweeps._tables(plan)
-    line = plan.line(dtype.itemsize)
+    tables = sweeps._tables(plan, state.numpy())
+    line = plan.line
     array = state.numpy()
     print(f"  sweeps n={n} L={layers} {str(dtype)[6:]}: one state copy {one_copy * 1e3:.2f} ms")
     totals = [0.0, 0.0]

@@ -102,6 +102,37 @@ def test_cnot_circuits_are_left_to_the_torch_passes():
     assert StatevectorBackend(sweeps=True)._sweep_schedule(circuit, keep_state=False) is None
 
 
+@pytest.mark.parametrize(
+    "first, row_bits, cb", [(3, 3, 2), (2, 4, 2), (0, 3, 0), (4, 2, 4), (1, 5, 1)]
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sign_tables_give_every_cz_parity(first, row_bits, cb, seed):
+    """Row-by-row signs against the brute-force ``(−1)^{Σ i_a·i_b}`` at every index of 9 bits:
+    pairs of every kind (column, row and fixed bits), every tile and every sub-range of rows."""
+    from qhn.backends import sweep_kernels
+    from qhn.backends.sweep_signs import diagonal_tables
+
+    n, rng = 9, np.random.default_rng(seed)
+    pairs = tuple(tuple(int(b) for b in rng.choice(n, 2, replace=False)) for _ in range(12))
+    tables = diagonal_tables([(first, row_bits, cb, pairs)]).arrays(np.float64)
+    _, row_bases, row_masks, parity, signs, cross, _, column_cross, _, fixed, _ = tables
+    tile_bits = set(range(cb)) | set(range(first, first + row_bits))
+    fixed_bits = [b for b in range(n) if b not in tile_bits]
+    index = np.arange(2**n)
+    expected = np.ones(2**n)
+    for a, b in pairs:
+        expected *= 1 - 2 * ((index >> a) & (index >> b) & 1)
+    for pattern in range(2 ** len(fixed_bits)):
+        fixed_index = sum(((pattern >> k) & 1) << bit for k, bit in enumerate(fixed_bits))
+        for r0, rows in [(0, 2**row_bits), (2**row_bits // 2, 2**row_bits // 2)]:
+            tile = np.ones(rows << cb)
+            sweep_kernels.diagonal(tile, tile.size, fixed_index, r0, cb, row_bases, row_masks,
+                                   parity, signs, cross, column_cross, fixed)  # fmt: skip
+            r, c = np.divmod(np.arange(tile.size), 2**cb)
+            at = fixed_index | ((r0 + r) << first) | c
+            np.testing.assert_array_equal(tile, expected[at])
+
+
 @pytest.mark.parametrize("widths", WIDTHS[1:])
 def test_float32_within_its_rounding(widths):
     """float32 against the float64 oracle: each of ~G gates rounds each amplitude by at most

@@ -12,9 +12,9 @@ is worked on in place). The operations a sweep can apply are
 
 - a one-qubit gate on a bit of its group: the 2×2 matrix on every pair of rows ``g``,
   ``g ⊕ 2^j`` of the tile (``2`` multiply-adds per amplitude, vectorized over ``b·2^j``);
-- a CZ run (a diagonal ``(−1)^{Σ b_p(i)·b_q(i)}``): its pairs inside the group give a sign table
-  over ``g`` built once per sweep, and the pairs with one or no bit in the group a mask and a
-  parity fixed per tile column, so the sign is ``base[g] ⊕ parity[g & mask] ⊕ fixed``.
+- a CZ run (a diagonal ``(−1)^{Σ b_p(i)·b_q(i)}``), row by row: a sign per row times a ±1
+  vector over the row's columns, from tables built once per schedule
+  (:mod:`qhn.backends.sweep_signs`).
 
 The first sweep may also build a product state ``hi[i >> w] · lo[i & (2^w − 1)]`` instead of
 reading the state, and the last may write ``|ψ|²`` instead of ψ.
@@ -101,26 +101,36 @@ def gate_pair(tile, sj, sk, u, v, size):
 
 
 @jit
-def diagonal(tile, width, b, fixed_index, g0, base, parity, cross, fixed_pairs):
-    """Negate the tile entries whose CZ parity is odd (see the module docstring). The tile holds
-    group values ``g0 … g0 + 2^width − 1`` (a sub-chunk of the low group starts at ``g0``)."""
-    for c in range(b):
-        index = fixed_index + c
-        mask = 0
-        for k in range(cross.shape[0]):
-            if (index >> cross[k, 1]) & 1:
-                mask ^= 1 << cross[k, 0]
-        flip = 0
-        for k in range(fixed_pairs.shape[0]):
-            flip ^= (index >> fixed_pairs[k, 0]) & (index >> fixed_pairs[k, 1]) & 1
-        for g in range(1 << width):
-            odd = base[g0 + g] ^ parity[(g0 + g) & mask] ^ flip
-            tile[g * b + c] *= 1 - 2 * odd
+def diagonal(tile, size, fixed_index, r0, cb, row_bases, row_masks, parity, signs, cross,
+             column_cross, fixed_pairs):  # fmt: skip
+    """Multiply the tile, ``size`` amplitudes in rows of ``2^cb`` from row ``r0`` of the
+    diagonal's tables, by its CZ signs (:mod:`qhn.backends.sweep_signs`): per row a scalar from
+    the row tables times the ``signs`` row of its column mask."""
+    mask = column = flip = 0
+    for k in range(cross.shape[0]):
+        mask ^= ((fixed_index >> cross[k, 1]) & 1) << cross[k, 0]
+    for k in range(column_cross.shape[0]):
+        column ^= ((fixed_index >> column_cross[k, 1]) & 1) << column_cross[k, 0]
+    for k in range(fixed_pairs.shape[0]):
+        flip ^= (fixed_index >> fixed_pairs[k, 0]) & (fixed_index >> fixed_pairs[k, 1]) & 1
+    width = 1 << cb
+    for r in range(size >> cb):
+        g = r0 + r
+        m = row_masks[g] ^ column
+        line = tile[r * width : (r + 1) * width]
+        factors = signs[m * width : (m + 1) * width]
+        if row_bases[g] ^ parity[g & mask] ^ flip:
+            for c in range(width):
+                line[c] *= -factors[c]
+        else:
+            for c in range(width):
+                line[c] *= factors[c]
 
 
 @jit
-def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, diag_offsets, bases, parity,
-              cross, cross_offsets, fixed, fixed_offsets):  # fmt: skip
+def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, geometry, row_bases, row_masks,
+              parity, signs, cross, cross_offsets, column_cross, column_offsets, fixed,
+              fixed_offsets):  # fmt: skip
     """Apply ``ops`` (rows ``(kind, bit, matrix, bit2, matrix2)``) to one tile of ``2^width``
     rows of ``b``, holding group values from ``g0``."""
     size = b << width
@@ -133,15 +143,19 @@ def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, diag_offsets, bas
             gate_pair(tile, b << arg, b << ops[o, 3], mats[ops[o, 2], row],
                       mats[ops[o, 4], row], size)  # fmt: skip
         else:
+            row_offset, sign_offset, cb = geometry[arg, 0], geometry[arg, 1], geometry[arg, 2]
             diagonal(
                 tile,
-                width,
-                b,
+                size,
                 fixed_index,
-                g0,
-                bases[diag_offsets[arg] :],
+                g0 >> cb,
+                cb,
+                row_bases[row_offset:],
+                row_masks[row_offset:],
                 parity,
+                signs[sign_offset : sign_offset + (1 << (2 * cb))],
                 cross[cross_offsets[arg] : cross_offsets[arg + 1]],
+                column_cross[column_offsets[arg] : column_offsets[arg + 1]],
                 fixed[fixed_offsets[arg] : fixed_offsets[arg + 1]],
             )
 
@@ -247,9 +261,9 @@ def run(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub):
     """Run every sweep on every row, on one thread. ``sweeps[s] = (gs, w, op_start, op_stop,
     init, final)`` with ``final`` 1 (write ``|ψ|²`` to ``probs``) or 2 (also ψ back to
     ``state``); ``state`` ``(B, 2^n)``, ``probs`` ``(B, 2^n)`` real (may be ``state`` when
-    real); ``tables`` the diagonals' ``(offsets, bases, parity, cross, cross_offsets, fixed,
-    fixed_offsets)``; ``line``: amplitudes per high tile row; ``sub``: bits per sub-chunk of the
-    low group."""
+    real); ``tables`` the CZ runs' sign tables
+    (:meth:`qhn.backends.sweep_signs.DiagonalTables.arrays`); ``line``: amplitudes per high tile
+    row; ``sub``: bits per sub-chunk of the low group."""
     scratch = np.empty(scratch_size(sweeps, line), dtype=state.dtype)
     for row in range(state.shape[0]):
         for s in range(sweeps.shape[0]):

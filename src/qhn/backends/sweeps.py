@@ -28,6 +28,7 @@ from qhn.backends import statevector as sv
 from qhn.backends import sweep_kernels
 from qhn.backends.entanglers import CZRun
 from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR
+from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.circuits.ir import Circuit, Gate
 
 __all__ = ["SweepSchedule", "schedule", "sweep_probs"]
@@ -56,30 +57,32 @@ class SweepSchedule:
     ``(O, 5)`` rows ``(kind, bit or diagonal, matrix, bit2, matrix2)``; ``gates`` ``(G, 2)`` rows
     ``(run, qubit)``: gate matrix ``m`` is qubit ``qubit``'s product in one-qubit run ``run``
     (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in bytes;
-    ``sub_width``: bits of a low-group sub-chunk. Diagonal ``d``: sign table
-    ``bases[diag_offsets[d] : … + 2^w]`` over the group, ``cross`` rows ``(local bit, outer bit)``
-    and ``fixed`` rows ``(outer bit, outer bit)`` in their offset ranges.
+    ``sub_width``: bits of a low-group sub-chunk; ``itemsize``: bytes per amplitude the plan is
+    for; ``diagonals``: the CZ runs' sign tables (operation ``(DIAGONAL, d, …)`` is run ``d``).
     """
 
     n: int
     first_width: int
     row_bytes: int
     sub_width: int
+    itemsize: int
     runs: tuple[object, ...]
     sweeps: np.ndarray
     ops: np.ndarray
     gates: np.ndarray
-    diag_offsets: np.ndarray
-    bases: np.ndarray
-    parity: np.ndarray
-    cross: np.ndarray
-    cross_offsets: np.ndarray
-    fixed: np.ndarray
-    fixed_offsets: np.ndarray
+    diagonals: DiagonalTables
 
-    def line(self, itemsize: int) -> int:
-        """Amplitudes per row of a high group's tile, for ``itemsize`` bytes each."""
-        return max(1, self.row_bytes // itemsize)
+    @property
+    def line(self) -> int:
+        """Amplitudes per row of a high group's tile (a power of two)."""
+        return _line(self.row_bytes, self.itemsize)
+
+
+def _line(row_bytes: int, itemsize: int) -> int:
+    line = max(1, row_bytes // itemsize)
+    if line & (line - 1):
+        raise ValueError(f"row_bytes / itemsize = {line} must be a power of two")
+    return line
 
 
 def _groups(n: int, low_width: int, high_width: int) -> list[tuple[int, int]]:
@@ -118,13 +121,14 @@ def schedule(
     ones to exercise every tile shape).
     """
     widths = widths or (LOW_WIDTH[itemsize], HIGH_WIDTH, ROW_BYTES, SUB_WIDTH[itemsize])
-    return _schedule(circuit.n_qubits, circuit.gates, *widths, keep_final_diagonal)
+    return _schedule(circuit.n_qubits, circuit.gates, itemsize, *widths, keep_final_diagonal)
 
 
 @functools.lru_cache(maxsize=64)
 def _schedule(
     n: int,
     gate_list: tuple[Gate, ...],
+    itemsize: int,
     low_width: int,
     high_width: int,
     row_bytes: int,
@@ -189,7 +193,7 @@ def _schedule(
             break
         pending = items[position][2]
         group = min(pending, key=lambda g: (g - group) % len(groups) or len(groups))
-    return _pack(n, groups, (row_bytes, sub_width), runs, sweeps, ops, gates, diagonals)
+    return _pack(n, groups, (row_bytes, sub_width, itemsize), runs, sweeps, ops, gates, diagonals)
 
 
 def _gate_ops(
@@ -225,30 +229,20 @@ def _gate_ops(
 
 
 def _pack(n, groups, sizes, runs, sweeps, ops, gates, diagonals) -> SweepSchedule:
-    """Arrays for the kernel: sign tables and pair lists per diagonal."""
-    bases, offsets, cross, cross_off, fixed, fixed_off = [], [0], [], [0], [], [0]
+    """Arrays for the kernel. A diagonal's tile has columns of the bits below ``cb``: a high
+    group's row (``min(line, 2^gs)`` amplitudes) or, in the low group, ``line`` amplitudes of a
+    sub-chunk (rows are then the group's bits from ``cb``)."""
+    row_bytes, sub_width, itemsize = sizes
+    line_bits = _line(row_bytes, itemsize).bit_length() - 1
+    geometry = []
     for g, pairs in diagonals:
         gs, w = groups[g]
-        index = np.arange(1 << w)
-        base = np.zeros(1 << w, dtype=np.int64)
-        for a, b in pairs:
-            inside_a, inside_b = gs <= a < gs + w, gs <= b < gs + w
-            if inside_a and inside_b:
-                base ^= (index >> (a - gs)) & (index >> (b - gs)) & 1
-            elif inside_a or inside_b:
-                local, outer = (a, b) if inside_a else (b, a)
-                cross.append((local - gs, outer))
-            else:
-                fixed.append((a, b))
-        bases.append(base)
-        offsets.append(offsets[-1] + (1 << w))
-        cross_off.append(len(cross))
-        fixed_off.append(len(fixed))
-    widest = max(w for _, w in groups)
-    index = np.arange(1 << widest)
-    parity = np.zeros(1 << widest, dtype=np.int64)
-    for bit in range(widest):
-        parity ^= (index >> bit) & 1
+        if gs:
+            cb = min(line_bits, gs)
+            geometry.append((gs, w, cb, pairs))
+        else:
+            cb = min(line_bits, sub_width, w)
+            geometry.append((cb, w - cb, cb, pairs))
 
     def table(rows, width):
         return np.asarray(rows, dtype=np.int64).reshape(-1, width)
@@ -256,19 +250,14 @@ def _pack(n, groups, sizes, runs, sweeps, ops, gates, diagonals) -> SweepSchedul
     return SweepSchedule(
         n=n,
         first_width=groups[0][1],
-        row_bytes=sizes[0],
-        sub_width=sizes[1],
+        row_bytes=row_bytes,
+        sub_width=sub_width,
+        itemsize=itemsize,
         runs=runs,
         sweeps=table(sweeps, 6),
         ops=table(ops, 5),
         gates=table(gates, 2),
-        diag_offsets=np.asarray(offsets, dtype=np.int64),
-        bases=np.concatenate(bases) if bases else np.zeros(1, dtype=np.int64),
-        parity=parity,
-        cross=table(cross, 2),
-        cross_offsets=np.asarray(cross_off, dtype=np.int64),
-        fixed=table(fixed, 2),
-        fixed_offsets=np.asarray(fixed_off, dtype=np.int64),
+        diagonals=diagonal_tables(geometry),
     )
 
 
@@ -330,9 +319,12 @@ def _arrays(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(t.detach().numpy()) for t in tensors)
 
 
-def _tables(plan: SweepSchedule) -> tuple[np.ndarray, ...]:
-    return (plan.diag_offsets, plan.bases, plan.parity, plan.cross, plan.cross_offsets,
-            plan.fixed, plan.fixed_offsets)  # fmt: skip
+def _tables(plan: SweepSchedule, state: np.ndarray) -> tuple[np.ndarray, ...]:
+    if state.dtype.itemsize != plan.itemsize:
+        raise ValueError(
+            f"a schedule for {plan.itemsize}-byte amplitudes got a {state.dtype} state"
+        )
+    return plan.diagonals.arrays(np.finfo(state.dtype).dtype)
 
 
 #: From this many qubits a call uses torch's thread count for its sweeps; below, one thread.
@@ -353,8 +345,8 @@ def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
     if keep_state:  # the final sweep writes ψ back as well as |ψ|²
         sweeps = sweeps.copy()
         sweeps[-1, 5] = 2
-    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, _tables(plan),
-            plan.line(state.dtype.itemsize), plan.sub_width)  # fmt: skip
+    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, _tables(plan, state),
+            plan.line, plan.sub_width)  # fmt: skip
     threads = _threads(plan.n)
     if threads == 1:
         sweep_kernels.run(*args)
@@ -432,7 +424,7 @@ class SweepAdjointProbs(torch.autograd.Function):
                 numba.set_num_threads(threads)
                 sweep_kernels.run_back(
                     psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, mats, lo, hi,
-                    _tables(plan), plan.line(psi.element_size()), plan.sub_width, threads,
+                    _tables(plan, psi.numpy()), plan.line, plan.sub_width, threads,
                     grads, glo, ghi,
                 )  # fmt: skip
             sums = [torch.from_numpy(a.sum(0)) for a in (glo, ghi, grads)]
