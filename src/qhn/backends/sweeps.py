@@ -203,16 +203,18 @@ def _gate_ops(
     recording each gate's ``(run, qubit)`` in ``gates``.
 
     Gates go in pairs (a pair reads and writes the tile once for two gates) where both strides
-    reach 4 amplitudes: the low group's bits 0 and 1 have their own loops. In the low group
+    reach 8 amplitudes: the low group's bits 0–2 go one by one (bits 0 and 1 have their own
+    loops; a pair at strides 4 and 8 has inner loops too short to vectorize and measured slower
+    than two single gates). In the low group
     (``sub`` given) no pair straddles bit ``sub``, and the operations on bits from ``sub`` come
     last, so the rest of the layer runs sub-chunk by sub-chunk in one go.
     """
     ordered = sorted(bits)
     low = sub is not None
-    single = [(bit, q) for bit, q in ordered if low and bit < 2]
-    ranges = [[(bit, q) for bit, q in ordered if not (low and bit < 2) and (not low or bit < sub)]]
+    single = [(bit, q) for bit, q in ordered if low and bit < 3]
+    ranges = [[(bit, q) for bit, q in ordered if not (low and bit < 3) and (not low or bit < sub)]]
     if low:
-        ranges.append([(bit, q) for bit, q in ordered if bit >= max(sub, 2)])
+        ranges.append([(bit, q) for bit, q in ordered if bit >= max(sub, 3)])
     ops = []
     for bit, q in single:
         ops.append((GATE, bit, len(gates), 0, 0))
