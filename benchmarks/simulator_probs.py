@@ -237,6 +237,7 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
         return
     theta = torch.rand(1, circuit.n_params, generator=torch.Generator().manual_seed(n))
     lo, hi, mats = sweeps._arrays(*sweeps._operands(plan, theta.to(dtype), dtype))
+    mats, forms = sweeps.scaled_rotations(plan.sweeps, plan.ops, mats)
     state = torch.empty(1, 2**n, dtype=dtype).fill_(0.5)
     copy = torch.empty_like(state)
     one_copy = median_time(lambda: copy.copy_(state), repeats)
@@ -251,7 +252,7 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
             one = np.array([[gs, width, o0, stop, init, final]], dtype=np.int64)
 
             def call(one=one):
-                sweep_kernels.run(array, array, n, one, plan.ops, mats, lo, hi, tables, line,
+                sweep_kernels.run(array, array, n, one, plan.ops, mats, forms, lo, hi, tables, line,
                                   plan.sub_width)  # fmt: skip
 
             times.append(median_time(call, repeats))

@@ -147,6 +147,68 @@ def test_float32_within_its_rounding(widths):
         np.testing.assert_allclose(probs[row].double().numpy(), expected, rtol=0, atol=tol)
 
 
+#: RY angles at the forms' edges: θ = 0 (t = 0), ±π (c = 0: the unit anti-diagonal with k = 0),
+#: ±π/2 (|c| = |s|, t = ±1), then random ones of either form.
+EDGE_ANGLES = [0.0, math.pi, -math.pi, math.pi / 2, -math.pi / 2, 3 * math.pi / 2]
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_scaled_rotations_equal_qiskit(widths, dtype):
+    """RY layers run as scaled rotations (both forms, single and paired, in every group), each
+    sweep's first gate carrying the others' scalars, against Qiskit; float32 within 8·G·ε."""
+    circuit = hardware_efficient(9, 3)
+    theta = angles(circuit.n_params, 21)
+    theta[0, : len(EDGE_ANGLES)] = torch.tensor(EDGE_ANGLES, dtype=torch.float64)
+    theta[1, -len(EDGE_ANGLES) :] = torch.tensor(EDGE_ANGLES, dtype=torch.float64)
+    probs, _ = run(circuit, theta, dtype=dtype, widths=widths)
+    tol = 1e-12 if dtype == torch.float64 else 8 * len(circuit.gates) * torch.finfo(dtype).eps
+    for row in range(theta.shape[0]):
+        expected = qiskit_probs(circuit, theta[row])
+        np.testing.assert_allclose(probs[row].double().numpy(), expected, rtol=0, atol=tol)
+
+
+def test_scaled_rotations_choose_the_form_by_the_larger_entry():
+    """Forms and scalars against their definition: ``m = c·[[1, −t], [t, 1]]`` where ``|c| ≥ |s|``,
+    ``s·[[k, −1], [1, k]]`` otherwise; a non-rotation stays general; each sweep's first gate
+    takes the product of the other gates' scalars."""
+    from qhn.backends.sweep_kernels import GENERAL, UNIT_ANTIDIAGONAL, UNIT_DIAGONAL
+    from qhn.backends.sweep_rotations import scaled_rotations
+
+    phi = np.array([0.3, 2.8, -1.2, math.pi, 0.0, 1.0])  # half-angles
+    c, s = np.cos(phi), np.sin(phi)
+    mats = np.stack([np.array([[ci, -si], [si, ci]]) for ci, si in zip(c, s, strict=True)])
+    mats[5] = [[0.6, 0.8], [0.8, -0.6]]  # a reflection: not a rotation
+    mats = mats[:, None]  # (G, B = 1, 2, 2)
+    sweeps = np.array([[0, 3, 0, 2, 1, 0], [3, 3, 2, 4, 0, 1]])
+    ops = np.array([[0, 0, 0, 0, 0], [2, 1, 1, 2, 2], [2, 0, 3, 1, 4], [0, 2, 5, 0, 0]])
+    scaled, forms = scaled_rotations(sweeps, ops, mats)
+    diagonal = np.abs(c) >= np.abs(s)
+    scale = np.where(diagonal, c, s)
+    for g in (1, 2, 4):  # not the sweeps' first gates (0 and 3), not the reflection (5)
+        assert forms[g, 0] == (UNIT_DIAGONAL if diagonal[g] else UNIT_ANTIDIAGONAL)
+        np.testing.assert_allclose(scale[g] * scaled[g, 0], mats[g, 0], rtol=0, atol=1e-15)
+        assert abs(scaled[g, 0, 0, 0] if diagonal[g] else scaled[g, 0, 1, 0]) == 1
+    assert forms[5, 0] == GENERAL
+    np.testing.assert_array_equal(scaled[5], mats[5])
+    assert forms[0, 0] == forms[3, 0] == GENERAL
+    np.testing.assert_allclose(scaled[0, 0], mats[0, 0] * scale[1] * scale[2], atol=1e-15)
+    np.testing.assert_allclose(scaled[3, 0], mats[3, 0] * scale[4], atol=1e-15)
+
+
+def test_many_float32_layers_stay_normalized():
+    """Sweeps stay norm-preserving with scaled rotations: 60 RY layers in float32 (unscaled, the
+    scalars alone would shrink the state by up to 2^(−G/2)) sum to 1 and match Qiskit."""
+    circuit = hardware_efficient(8, 60)
+    theta = angles(circuit.n_params, 5, batch=1)
+    probs, _ = run(circuit, theta, dtype=torch.float32)
+    tol = 8 * len(circuit.gates) * torch.finfo(torch.float32).eps
+    assert abs(float(probs.double().sum()) - 1) < tol
+    np.testing.assert_allclose(
+        probs[0].double().numpy(), qiskit_probs(circuit, theta[0]), rtol=0, atol=tol
+    )
+
+
 def test_hardware_efficient_takes_one_sweep_per_layer_and_one_more():
     """Two groups: the product state and the first layer's low half share a sweep, and every
     later sweep finishes one layer's half and starts the next: L + 1 sweeps, vs ⌈n/4⌉ + 1

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "run", "run_back", "run_parallel"]
+__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "GENERAL", "UNIT_ANTIDIAGONAL", "UNIT_DIAGONAL", "run",
+           "run_back", "run_parallel"]  # fmt: skip
 
 #: Operation kinds in a sweep's operation list.
 GATE, DIAGONAL, GATE_PAIR = 0, 1, 2
@@ -100,6 +101,54 @@ def gate_pair(tile, sj, sk, u, v, size):
                 x3[t] = v10 * b1 + v11 * b3
 
 
+#: Gate forms: a general 2×2 matrix, or a rotation scaled to ``[[1, −t], [t, 1]]`` (``t`` at
+#: ``m[1, 0]``) or to ``[[k, −1], [1, k]]`` (``k`` at ``m[0, 0]``).
+GENERAL, UNIT_DIAGONAL, UNIT_ANTIDIAGONAL = 0, 1, 2
+
+
+@jit
+def rotation_rows(tile, stride, form, p, size):
+    """A scaled rotation on pairs at ``stride`` (≥ 4, so the inner loop vectorizes); ``p`` is
+    ``t`` or ``k``. The form's branch is loop-invariant: the compiler hoists it out."""
+    for base in range(0, size, 2 * stride):
+        first = tile[base : base + stride]
+        second = tile[base + stride : base + 2 * stride]
+        for i in range(stride):
+            a, b = first[i], second[i]
+            if form == UNIT_DIAGONAL:
+                first[i] = a - p * b
+                second[i] = b + p * a
+            else:
+                first[i] = p * a - b
+                second[i] = a + p * b
+
+
+@jit
+def rotation_pair(tile, sj, sk, fu, u, fv, v, size):
+    """Scaled rotations ``u`` (form ``fu``) on stride ``sj`` and ``v`` (form ``fv``) on stride
+    ``sk > sj`` in one pass, as :func:`gate_pair`."""
+    for base in range(0, size, 2 * sk):
+        for mid in range(base, base + sk, 2 * sj):
+            x0 = tile[mid : mid + sj]
+            x1 = tile[mid + sj : mid + 2 * sj]
+            x2 = tile[mid + sk : mid + sk + sj]
+            x3 = tile[mid + sk + sj : mid + sk + 2 * sj]
+            for i in range(sj):
+                a0, a1, a2, a3 = x0[i], x1[i], x2[i], x3[i]
+                if fu == UNIT_DIAGONAL:
+                    b0, b1 = a0 - u * a1, a1 + u * a0
+                    b2, b3 = a2 - u * a3, a3 + u * a2
+                else:
+                    b0, b1 = u * a0 - a1, a0 + u * a1
+                    b2, b3 = u * a2 - a3, a2 + u * a3
+                if fv == UNIT_DIAGONAL:
+                    x0[i], x2[i] = b0 - v * b2, b2 + v * b0
+                    x1[i], x3[i] = b1 - v * b3, b3 + v * b1
+                else:
+                    x0[i], x2[i] = v * b0 - b2, b0 + v * b2
+                    x1[i], x3[i] = v * b1 - b3, b1 + v * b3
+
+
 @jit
 def diagonal(tile, size, fixed_index, r0, cb, row_bases, row_masks, parity, signs, cross,
              column_cross, fixed_pairs):  # fmt: skip
@@ -128,36 +177,54 @@ def diagonal(tile, size, fixed_index, r0, cb, row_bases, row_masks, parity, sign
 
 
 @jit
-def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, geometry, row_bases, row_masks,
-              parity, signs, cross, cross_offsets, column_cross, column_offsets, fixed,
-              fixed_offsets):  # fmt: skip
+def diagonal_op(tile, size, fixed_index, g0, d, geometry, row_bases, row_masks, parity, signs,
+                cross, cross_offsets, column_cross, column_offsets, fixed,
+                fixed_offsets):  # fmt: skip
+    """CZ run ``d`` on a tile of ``size`` amplitudes holding group values from ``g0``."""
+    row_offset, sign_offset, cb = geometry[d, 0], geometry[d, 1], geometry[d, 2]
+    diagonal(
+        tile,
+        size,
+        fixed_index,
+        g0 >> cb,
+        cb,
+        row_bases[row_offset:],
+        row_masks[row_offset:],
+        parity,
+        signs[sign_offset : sign_offset + (1 << (2 * cb))],
+        cross[cross_offsets[d] : cross_offsets[d + 1]],
+        column_cross[column_offsets[d] : column_offsets[d + 1]],
+        fixed[fixed_offsets[d] : fixed_offsets[d + 1]],
+    )
+
+
+@jit
+def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, forms, tables):
     """Apply ``ops`` (rows ``(kind, bit, matrix, bit2, matrix2)``) to one tile of ``2^width``
-    rows of ``b``, holding group values from ``g0``."""
+    rows of ``b``, holding group values from ``g0``. ``forms[m, row]``: matrix ``m``'s form
+    (:mod:`qhn.backends.sweep_rotations`); scaled rotations take the one-multiply-add kernels
+    where the stride reaches 4 amplitudes."""
     size = b << width
     for o in range(ops.shape[0]):
         kind, arg = ops[o, 0], ops[o, 1]
         if kind == GATE:
-            m = mats[ops[o, 2], row]
-            gate_rows(tile, b << arg, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
+            m, form, stride = mats[ops[o, 2], row], forms[ops[o, 2], row], b << arg
+            if form == GENERAL or stride < 4:
+                gate_rows(tile, stride, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
+            else:
+                rotation_rows(tile, stride, form, m[1, 0] if form == UNIT_DIAGONAL else m[0, 0],
+                              size)  # fmt: skip
         elif kind == GATE_PAIR:
-            gate_pair(tile, b << arg, b << ops[o, 3], mats[ops[o, 2], row],
-                      mats[ops[o, 4], row], size)  # fmt: skip
+            u, v = mats[ops[o, 2], row], mats[ops[o, 4], row]
+            fu, fv = forms[ops[o, 2], row], forms[ops[o, 4], row]
+            if fu == GENERAL or fv == GENERAL:
+                gate_pair(tile, b << arg, b << ops[o, 3], u, v, size)
+            else:
+                rotation_pair(tile, b << arg, b << ops[o, 3],
+                              fu, u[1, 0] if fu == UNIT_DIAGONAL else u[0, 0],
+                              fv, v[1, 0] if fv == UNIT_DIAGONAL else v[0, 0], size)  # fmt: skip
         else:
-            row_offset, sign_offset, cb = geometry[arg, 0], geometry[arg, 1], geometry[arg, 2]
-            diagonal(
-                tile,
-                size,
-                fixed_index,
-                g0 >> cb,
-                cb,
-                row_bases[row_offset:],
-                row_masks[row_offset:],
-                parity,
-                signs[sign_offset : sign_offset + (1 << (2 * cb))],
-                cross[cross_offsets[arg] : cross_offsets[arg + 1]],
-                column_cross[column_offsets[arg] : column_offsets[arg + 1]],
-                fixed[fixed_offsets[arg] : fixed_offsets[arg + 1]],
-            )
+            diagonal_op(tile, size, fixed_index, g0, arg, *tables)
 
 
 @jit
@@ -171,7 +238,7 @@ def is_local(op, sub):
 
 
 @jit
-def low_tile(psi, out, start, width, sub, ops, row, mats, lo, hi, tables, init, final):
+def low_tile(psi, out, start, width, sub, ops, row, mats, forms, lo, hi, tables, init, final):
     """One chunk of the group at bit 0: ``psi[start : start + 2^width]`` (in L2), in place.
     Runs of operations on bits below ``sub`` go sub-chunk by sub-chunk of ``2^sub`` (in L1);
     the others over the whole chunk."""
@@ -184,14 +251,15 @@ def low_tile(psi, out, start, width, sub, ops, row, mats, lo, hi, tables, init, 
     o = 0
     while o < ops.shape[0]:
         if not is_local(ops[o], sub):
-            apply_ops(tile, row, width, 1, start, 0, ops[o : o + 1], mats, *tables)
+            apply_ops(tile, row, width, 1, start, 0, ops[o : o + 1], mats, forms, tables)
             o += 1
             continue
         stop = o + 1
         while stop < ops.shape[0] and is_local(ops[stop], sub):
             stop += 1
         for g0 in range(0, chunk, piece):
-            apply_ops(tile[g0 : g0 + piece], row, sub, 1, start, g0, ops[o:stop], mats, *tables)
+            apply_ops(tile[g0 : g0 + piece], row, sub, 1, start, g0, ops[o:stop], mats, forms,
+                      tables)  # fmt: skip
         o = stop
     if final:  # 1: |ψ|² only (ψ is updated in place regardless); 2: both
         dst = out[start : start + chunk]
@@ -201,13 +269,13 @@ def low_tile(psi, out, start, width, sub, ops, row, mats, lo, hi, tables, init, 
 
 
 @jit
-def high_tile(psi, out, first, gs, width, b, ops, row, mats, tile, tables, final):
+def high_tile(psi, out, first, gs, width, b, ops, row, mats, forms, tile, tables, final):
     """One tile of the group at bits ``gs…gs+width−1``: ``2^width`` rows of ``b`` consecutive
     amplitudes from index ``first``, gathered into ``tile`` and scattered back."""
     for g in range(1 << width):
         src = first | (g << gs)
         tile[g * b : (g + 1) * b] = psi[src : src + b]
-    apply_ops(tile, row, width, b, first, 0, ops, mats, *tables)
+    apply_ops(tile, row, width, b, first, 0, ops, mats, forms, tables)
     if final:
         for g in range(1 << width):
             dst = first | (g << gs)
@@ -230,21 +298,22 @@ def tile_count(n, sweep, line):
 
 
 @jit
-def sweep_tiles(psi, out, n, sweep, ops, row, mats, lo, hi, tables, line, sub, scratch, a, z):
+def sweep_tiles(psi, out, n, sweep, ops, row, mats, forms, lo, hi, tables, line, sub, scratch, a,
+                z):  # fmt: skip
     """Tiles ``a … z − 1`` of one sweep ``(gs, w, op_start, op_stop, init, final)``."""
     gs, width, init, final = sweep[0], sweep[1], sweep[4] != 0, sweep[5]
     sweep_ops = ops[sweep[2] : sweep[3]]
     if gs == 0:
         for t in range(a, z):
-            low_tile(psi, out, t << width, width, min(sub, width), sweep_ops, row, mats, lo, hi,
-                     tables, init, final)  # fmt: skip
+            low_tile(psi, out, t << width, width, min(sub, width), sweep_ops, row, mats, forms,
+                     lo, hi, tables, init, final)  # fmt: skip
         return
     b = min(line, 1 << gs)
     columns = (1 << gs) // b
     for t in range(a, z):
         first = ((t // columns) << (gs + width)) | ((t % columns) * b)
-        high_tile(psi, out, first, gs, width, b, sweep_ops, row, mats, scratch[: b << width],
-                  tables, final)  # fmt: skip
+        high_tile(psi, out, first, gs, width, b, sweep_ops, row, mats, forms,
+                  scratch[: b << width], tables, final)  # fmt: skip
 
 
 @jit
@@ -257,23 +326,24 @@ def scratch_size(sweeps, line):
 
 
 @jit
-def run(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub):
+def run(state, probs, n, sweeps, ops, mats, forms, lo, hi, tables, line, sub):
     """Run every sweep on every row, on one thread. ``sweeps[s] = (gs, w, op_start, op_stop,
     init, final)`` with ``final`` 1 (write ``|ψ|²`` to ``probs``) or 2 (also ψ back to
     ``state``); ``state`` ``(B, 2^n)``, ``probs`` ``(B, 2^n)`` real (may be ``state`` when
-    real); ``tables`` the CZ runs' sign tables
+    real); ``mats`` ``(G, B, 2, 2)`` and ``forms`` ``(G, B)`` the gate matrices and their forms
+    (:func:`qhn.backends.sweep_rotations.scaled_rotations`); ``tables`` the CZ runs' sign tables
     (:meth:`qhn.backends.sweep_signs.DiagonalTables.arrays`); ``line``: amplitudes per high tile
     row; ``sub``: bits per sub-chunk of the low group."""
     scratch = np.empty(scratch_size(sweeps, line), dtype=state.dtype)
     for row in range(state.shape[0]):
         for s in range(sweeps.shape[0]):
             count = tile_count(n, sweeps[s], line)
-            sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, lo, hi, tables,
-                        line, sub, scratch, 0, count)  # fmt: skip
+            sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, forms, lo, hi,
+                        tables, line, sub, scratch, 0, count)  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def run_parallel(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub, threads):
+def run_parallel(state, probs, n, sweeps, ops, mats, forms, lo, hi, tables, line, sub, threads):
     """:func:`run` with each sweep's tiles split into ``threads`` contiguous blocks, one per
     thread, each with its own scratch tile (the tiles of a sweep are independent)."""
     size = scratch_size(sweeps, line)
@@ -283,8 +353,8 @@ def run_parallel(state, probs, n, sweeps, ops, mats, lo, hi, tables, line, sub, 
             for block in numba.prange(threads):
                 scratch = np.empty(size, dtype=state.dtype)
                 a, z = block * count // threads, (block + 1) * count // threads
-                sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, lo, hi,
-                            tables, line, sub, scratch, a, z)  # fmt: skip
+                sweep_tiles(state[row], probs[row], n, sweeps[s], ops, row, mats, forms, lo,
+                            hi, tables, line, sub, scratch, a, z)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ adjoint
@@ -331,8 +401,8 @@ def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, grads, tables)
     for o in range(ops.shape[0] - 1, -1, -1):
         kind, arg = ops[o, 0], ops[o, 1]
         if kind == DIAGONAL:
-            apply_ops(psi, row, width, b, fixed_index, g0, ops[o : o + 1], mats, *tables)
-            apply_ops(lam, row, width, b, fixed_index, g0, ops[o : o + 1], mats, *tables)
+            diagonal_op(psi, size, fixed_index, g0, arg, *tables)
+            diagonal_op(lam, size, fixed_index, g0, arg, *tables)
             continue
         if kind == GATE_PAIR:  # applied u (bit) then v (bit2): undo v first
             m = ops[o, 4]

@@ -28,6 +28,7 @@ from qhn.backends import statevector as sv
 from qhn.backends import sweep_kernels
 from qhn.backends.entanglers import CZRun
 from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR
+from qhn.backends.sweep_rotations import scaled_rotations
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.circuits.ir import Circuit, Gate
 
@@ -343,11 +344,12 @@ def _threads(n: int) -> int:
 
 def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
     lo, hi, mats = _arrays(*operands)
+    mats, forms = scaled_rotations(plan.sweeps, plan.ops, mats)
     sweeps = plan.sweeps
     if keep_state:  # the final sweep writes ψ back as well as |ψ|²
         sweeps = sweeps.copy()
         sweeps[-1, 5] = 2
-    args = (state, probs, plan.n, sweeps, plan.ops, mats, lo, hi, _tables(plan, state),
+    args = (state, probs, plan.n, sweeps, plan.ops, mats, forms, lo, hi, _tables(plan, state),
             plan.line, plan.sub_width)  # fmt: skip
     threads = _threads(plan.n)
     if threads == 1:

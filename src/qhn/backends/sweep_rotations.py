@@ -1,0 +1,62 @@
+"""Real rotations in scaled form: one fused multiply-add per amplitude and gate instead of two.
+
+A real rotation ``R = [[c, −s], [s, c]]`` (a product of RY gates) is a scalar times a matrix with
+a unit diagonal or a unit anti-diagonal:
+
+    R = c · [[1, −t], [t, 1]],  t = s/c   (form :data:`UNIT_DIAGONAL`, where |c| ≥ |s|)
+    R = s · [[k, −1], [1, k]],  k = c/s   (form :data:`UNIT_ANTIDIAGONAL`, where |s| > |c|)
+
+so each output is ``x ± t·y``: one multiply-add, where a general 2×2 takes a multiply and a
+multiply-add. Choosing the form by the larger of ``|c|, |s|`` keeps ``|t|, |k| ≤ 1``, and the
+rounding of each output stays that of the unscaled product (relative error is scale-free).
+
+The scalars are not dropped: in each sweep the first gate keeps the general form and takes the
+product of the other gates' scalars, so every sweep stays norm-preserving (no overflow or
+underflow builds up across sweeps, in float32 too). :func:`scaled_rotations` chooses the forms
+per gate and per row; :func:`qhn.backends.sweep_kernels.rotation_rows` and
+:func:`~qhn.backends.sweep_kernels.rotation_pair` apply them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qhn.backends.sweep_kernels import (
+    DIAGONAL,
+    GATE,
+    GENERAL,
+    UNIT_ANTIDIAGONAL,
+    UNIT_DIAGONAL,
+)
+
+__all__ = ["scaled_rotations"]
+
+
+def scaled_rotations(
+    sweeps: np.ndarray, ops: np.ndarray, mats: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gate matrices in scaled form where they are real rotations, and their forms.
+
+    ``mats`` ``(G, B, 2, 2)`` real → ``(scaled (G, B, 2, 2), forms (G, B) int64)``. A matrix is a
+    rotation when ``m00 = m11`` and ``m01 = −m10`` exactly. In each sweep the first gate stays
+    general and is multiplied by the scalars of the sweep's other rotations. Complex matrices are
+    returned as they are, all general.
+    """
+    forms = np.zeros(mats.shape[:2], dtype=np.int64)
+    if np.iscomplexobj(mats):
+        return mats, forms
+    c, s = mats[..., 0, 0], mats[..., 1, 0]
+    rotation = (mats[..., 1, 1] == c) & (mats[..., 0, 1] == -s) & ((c != 0) | (s != 0))
+    diagonal = rotation & (np.abs(c) >= np.abs(s))
+    antidiagonal = rotation & ~diagonal
+    forms[diagonal], forms[antidiagonal] = UNIT_DIAGONAL, UNIT_ANTIDIAGONAL
+    scale = np.where(diagonal, c, np.where(antidiagonal, s, 1.0))
+    scaled = mats / scale[..., None, None]  # c/c and s/s are exactly 1
+    for _, _, start, stop, _, _ in sweeps:
+        gates = [g for op in ops[start:stop] if op[0] != DIAGONAL
+                 for g in ((op[2],) if op[0] == GATE else (op[2], op[4]))]  # fmt: skip
+        if gates:
+            host, product = gates[0], np.prod(scale[gates[1:]], axis=0)
+            scaled[host] = mats[host] * product[:, None, None]
+            forms[host] = GENERAL
+    return np.ascontiguousarray(scaled), forms
