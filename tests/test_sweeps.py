@@ -292,15 +292,32 @@ def test_adjoint_by_sweeps_equals_finite_differences(monkeypatch, widths, thread
     np.testing.assert_allclose(grad[0].numpy(), expected, rtol=0, atol=1e-7)
 
 
-def test_adjoint_by_sweeps_on_a_batch_of_real_circuits():
-    """A batch of RY + CZ rows (real arithmetic): each row's gradient by finite differences."""
-    circuit = hardware_efficient(7, 3)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("widths", WIDTHS[1:5])
+@pytest.mark.parametrize("kind", ["ry", "mixed"])
+def test_adjoint_by_sweeps_on_a_batch_of_real_circuits(monkeypatch, kind, widths, threads):
+    """A batch of real rows, each row's gradient by finite differences: RY + CZ layers (every
+    gate a rotation, taking the one-accumulator backward, at the forms' edge angles too), and
+    RY mixed with H and X (reflections and other general real matrices)."""
+    if threads > 1:
+        monkeypatch.setattr(sweeps, "PARALLEL_MIN_QUBITS", 0)
+    if kind == "ry":
+        circuit = hardware_efficient(7, 3)
+    else:
+        circuit = random_circuit(7, 44, gates=60, complex_gates=False)
     theta = angles(circuit.n_params, 43, batch=2)
+    edges = EDGE_ANGLES[: circuit.n_params]
+    theta[0, : len(edges)] = torch.tensor(edges, dtype=torch.float64)
     cost = np.random.default_rng(6).normal(size=2**7)
-    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=True, widths=WIDTHS[1])
+    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=True, widths=widths)
     params = theta.clone().requires_grad_(True)
-    probs = sweeps.SweepAdjointProbs.apply(params, plan, torch.float64)
-    (grad,) = torch.autograd.grad((probs @ torch.from_numpy(cost)).sum(), params)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        probs = sweeps.SweepAdjointProbs.apply(params, plan, torch.float64)
+        (grad,) = torch.autograd.grad((probs @ torch.from_numpy(cost)).sum(), params)
+    finally:
+        torch.set_num_threads(previous)
     for row in range(2):
         expected = qiskit_finite_difference(circuit, theta[row], cost)
         np.testing.assert_allclose(grad[row].numpy(), expected, rtol=0, atol=1e-7)

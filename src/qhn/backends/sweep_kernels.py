@@ -394,7 +394,41 @@ def gate_back(psi, lam, stride, u, grad, size):
 
 
 @adjoint_jit
-def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, grads, tables):
+def rotation_back(psi, lam, stride, u, grad, size):
+    """:func:`gate_back` for a real rotation ``u = [[c, −s], [s, c]]``, whose tangent is ``K·u``
+    (``K = [[0, −1], [1, 0]]``) for any angle it depends on: only ``g = Σ λ_outᵀ K ψ_out`` is
+    needed, and ``grad += (g/2)·K·u`` has the same projection on that tangent as the full
+    ``Σ λ_out ψ_inᵀ`` (``‖K·u‖² = 2``). One accumulator instead of four."""
+    c, s = u[0, 0], u[1, 0]
+    g = grad[0, 0] * 0
+    for base in range(0, size, 2 * stride):
+        p0, p1 = psi[base : base + stride], psi[base + stride : base + 2 * stride]
+        l0, l1 = lam[base : base + stride], lam[base + stride : base + 2 * stride]
+        for t in range(stride):
+            a, b, x, y = p0[t], p1[t], l0[t], l1[t]
+            g += y * a - x * b
+            p0[t], p1[t] = c * a + s * b, c * b - s * a
+            l0[t], l1[t] = c * x + s * y, c * y - s * x
+    half = g / 2
+    grad[0, 0] -= s * half
+    grad[0, 1] -= c * half
+    grad[1, 0] += c * half
+    grad[1, 1] -= s * half
+
+
+@adjoint_jit
+def one_back(psi, lam, stride, u, form, grad, size):
+    """One gate in reverse: :func:`rotation_back` for a real rotation (``form`` not
+    :data:`GENERAL`, from :func:`qhn.backends.sweep_rotations.rotation_forms`), else
+    :func:`gate_back`."""
+    if form == GENERAL:
+        gate_back(psi, lam, stride, u, grad, size)
+    else:
+        rotation_back(psi, lam, stride, u, grad, size)
+
+
+@adjoint_jit
+def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, forms, grads, tables):
     """:func:`apply_ops` in reverse on a ψ tile and its λ tile, adding each gate's gradient to
     ``grads`` ``(G, B, 2, 2)``."""
     size = b << width
@@ -406,14 +440,14 @@ def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, grads, tables)
             continue
         if kind == GATE_PAIR:  # applied u (bit) then v (bit2): undo v first
             m = ops[o, 4]
-            gate_back(psi, lam, b << ops[o, 3], mats[m, row], grads[m, row], size)
+            one_back(psi, lam, b << ops[o, 3], mats[m, row], forms[m, row], grads[m, row], size)
         m = ops[o, 2]
-        gate_back(psi, lam, b << arg, mats[m, row], grads[m, row], size)
+        one_back(psi, lam, b << arg, mats[m, row], forms[m, row], grads[m, row], size)
 
 
 @adjoint_jit
-def low_tile_back(psi, lam, start, width, sub, ops, row, mats, lo, hi, grads, glo, ghi, tables,
-                  init):  # fmt: skip
+def low_tile_back(psi, lam, start, width, sub, ops, row, mats, forms, lo, hi, grads, glo, ghi,
+                  tables, init):  # fmt: skip
     """:func:`low_tile` in reverse; the first sweep's tiles also give the product halves'
     gradients ``glo[row, g] += conj(hi)·λ`` and ``ghi[row, outer] += Σ_g λ·conj(lo)``."""
     chunk, piece = 1 << width, 1 << sub
@@ -421,7 +455,7 @@ def low_tile_back(psi, lam, start, width, sub, ops, row, mats, lo, hi, grads, gl
     o = ops.shape[0]
     while o > 0:
         if not is_local(ops[o - 1], sub):
-            ops_back(p, q, row, width, 1, start, 0, ops[o - 1 : o], mats, grads, tables)
+            ops_back(p, q, row, width, 1, start, 0, ops[o - 1 : o], mats, forms, grads, tables)
             o -= 1
             continue
         first = o - 1
@@ -429,7 +463,7 @@ def low_tile_back(psi, lam, start, width, sub, ops, row, mats, lo, hi, grads, gl
             first -= 1
         for g0 in range(0, chunk, piece):
             ops_back(p[g0 : g0 + piece], q[g0 : g0 + piece], row, sub, 1, start, g0,
-                     ops[first:o], mats, grads, tables)  # fmt: skip
+                     ops[first:o], mats, forms, grads, tables)  # fmt: skip
         o = first
     if init:
         outer = start >> width
@@ -442,13 +476,15 @@ def low_tile_back(psi, lam, start, width, sub, ops, row, mats, lo, hi, grads, gl
 
 
 @adjoint_jit
-def high_tile_back(psi, lam, first, gs, width, b, ops, row, mats, grads, tile, lam_tile, tables):
+def high_tile_back(
+    psi, lam, first, gs, width, b, ops, row, mats, forms, grads, tile, lam_tile, tables
+):
     """:func:`high_tile` in reverse, on gathered ψ and λ tiles."""
     for g in range(1 << width):
         src = first | (g << gs)
         tile[g * b : (g + 1) * b] = psi[src : src + b]
         lam_tile[g * b : (g + 1) * b] = lam[src : src + b]
-    ops_back(tile, lam_tile, row, width, b, first, 0, ops, mats, grads, tables)
+    ops_back(tile, lam_tile, row, width, b, first, 0, ops, mats, forms, grads, tables)
     for g in range(1 << width):
         dst = first | (g << gs)
         psi[dst : dst + b] = tile[g * b : (g + 1) * b]
@@ -456,15 +492,15 @@ def high_tile_back(psi, lam, first, gs, width, b, ops, row, mats, grads, tile, l
 
 
 @adjoint_jit
-def sweep_tiles_back(psi, lam, n, sweep, ops, row, mats, lo, hi, grads, glo, ghi, tables, line,
-                     sub, scratch, a, z):  # fmt: skip
+def sweep_tiles_back(psi, lam, n, sweep, ops, row, mats, forms, lo, hi, grads, glo, ghi, tables,
+                     line, sub, scratch, a, z):  # fmt: skip
     """Tiles ``a … z − 1`` of one sweep, in reverse."""
     gs, width, init = sweep[0], sweep[1], sweep[4] != 0
     sweep_ops = ops[sweep[2] : sweep[3]]
     if gs == 0:
         for t in range(a, z):
-            low_tile_back(psi, lam, t << width, width, min(sub, width), sweep_ops, row, mats, lo,
-                          hi, grads, glo, ghi, tables, init)  # fmt: skip
+            low_tile_back(psi, lam, t << width, width, min(sub, width), sweep_ops, row, mats,
+                          forms, lo, hi, grads, glo, ghi, tables, init)  # fmt: skip
         return
     b = min(line, 1 << gs)
     columns = (1 << gs) // b
@@ -472,18 +508,19 @@ def sweep_tiles_back(psi, lam, n, sweep, ops, row, mats, lo, hi, grads, glo, ghi
     tile, lam_tile = scratch[: b << width], scratch[half : half + (b << width)]
     for t in range(a, z):
         first = ((t // columns) << (gs + width)) | ((t % columns) * b)
-        high_tile_back(psi, lam, first, gs, width, b, sweep_ops, row, mats, grads, tile, lam_tile,
-                       tables)  # fmt: skip
+        high_tile_back(psi, lam, first, gs, width, b, sweep_ops, row, mats, forms, grads, tile,
+                       lam_tile, tables)  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def run_back(state, lam, n, sweeps, ops, mats, lo, hi, tables, line, sub, threads, grads, glo,
-             ghi):  # fmt: skip
+def run_back(state, lam, n, sweeps, ops, mats, forms, lo, hi, tables, line, sub, threads, grads,
+             glo, ghi):  # fmt: skip
     """The adjoint of :func:`run`: from the final ``state`` and ``lam`` ``(B, 2^n)`` (both
-    overwritten, ending at the product state and its λ), the gradients of every gate matrix,
-    ``grads`` ``(threads, G, B, 2, 2)``, and of the product halves, ``glo`` ``(threads, B,
-    2^w0)`` and ``ghi`` ``(threads, B, 2^(n−w0))``, one slice per thread (summed by the
-    caller)."""
+    overwritten, ending at the product state and its λ), the gradients of every gate matrix
+    (``forms`` as :func:`qhn.backends.sweep_rotations.rotation_forms` gives them; a rotation's
+    only along its tangent), ``grads`` ``(threads, G, B, 2, 2)``, and of the product halves,
+    ``glo`` ``(threads, B, 2^w0)`` and ``ghi`` ``(threads, B, 2^(n−w0))``, one slice per thread
+    (summed by the caller)."""
     size = 2 * scratch_size(sweeps, line)
     for row in range(state.shape[0]):
         for s in range(sweeps.shape[0] - 1, -1, -1):
@@ -491,6 +528,6 @@ def run_back(state, lam, n, sweeps, ops, mats, lo, hi, tables, line, sub, thread
             for block in numba.prange(threads):
                 scratch = np.empty(size, dtype=state.dtype)
                 a, z = block * count // threads, (block + 1) * count // threads
-                sweep_tiles_back(state[row], lam[row], n, sweeps[s], ops, row, mats, lo, hi,
+                sweep_tiles_back(state[row], lam[row], n, sweeps[s], ops, row, mats, forms, lo, hi,
                                  grads[block], glo[block], ghi[block], tables, line, sub,
                                  scratch, a, z)  # fmt: skip

@@ -29,7 +29,22 @@ from qhn.backends.sweep_kernels import (
     UNIT_DIAGONAL,
 )
 
-__all__ = ["scaled_rotations"]
+__all__ = ["rotation_forms", "scaled_rotations"]
+
+
+def rotation_forms(mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each gate's form and scalar: ``mats`` ``(G, B, 2, 2)`` → forms ``(G, B)`` int64 and the
+    scalars ``c`` or ``s`` (1 where general). A real matrix is a rotation when ``m00 = m11`` and
+    ``m01 = −m10`` exactly; complex matrices are all general."""
+    forms = np.zeros(mats.shape[:2], dtype=np.int64)
+    if np.iscomplexobj(mats):
+        return forms, np.ones(mats.shape[:2], dtype=mats.real.dtype)
+    c, s = mats[..., 0, 0], mats[..., 1, 0]
+    rotation = (mats[..., 1, 1] == c) & (mats[..., 0, 1] == -s) & ((c != 0) | (s != 0))
+    diagonal = rotation & (np.abs(c) >= np.abs(s))
+    antidiagonal = rotation & ~diagonal
+    forms[diagonal], forms[antidiagonal] = UNIT_DIAGONAL, UNIT_ANTIDIAGONAL
+    return forms, np.where(diagonal, c, np.where(antidiagonal, s, 1.0))
 
 
 def scaled_rotations(
@@ -37,20 +52,14 @@ def scaled_rotations(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gate matrices in scaled form where they are real rotations, and their forms.
 
-    ``mats`` ``(G, B, 2, 2)`` real → ``(scaled (G, B, 2, 2), forms (G, B) int64)``. A matrix is a
-    rotation when ``m00 = m11`` and ``m01 = −m10`` exactly. In each sweep the first gate stays
-    general and is multiplied by the scalars of the sweep's other rotations. Complex matrices are
-    returned as they are, all general.
+    ``mats`` ``(G, B, 2, 2)`` → ``(scaled (G, B, 2, 2), forms (G, B) int64)``, the forms as
+    :func:`rotation_forms` gives them. In each sweep the first gate stays general and is
+    multiplied by the scalars of the sweep's other rotations. Complex matrices are returned as
+    they are, all general.
     """
-    forms = np.zeros(mats.shape[:2], dtype=np.int64)
+    forms, scale = rotation_forms(mats)
     if np.iscomplexobj(mats):
         return mats, forms
-    c, s = mats[..., 0, 0], mats[..., 1, 0]
-    rotation = (mats[..., 1, 1] == c) & (mats[..., 0, 1] == -s) & ((c != 0) | (s != 0))
-    diagonal = rotation & (np.abs(c) >= np.abs(s))
-    antidiagonal = rotation & ~diagonal
-    forms[diagonal], forms[antidiagonal] = UNIT_DIAGONAL, UNIT_ANTIDIAGONAL
-    scale = np.where(diagonal, c, np.where(antidiagonal, s, 1.0))
     scaled = mats / scale[..., None, None]  # c/c and s/s are exactly 1
     for _, _, start, stop, _, _ in sweeps:
         gates = [g for op in ops[start:stop] if op[0] != DIAGONAL

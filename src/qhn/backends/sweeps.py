@@ -28,7 +28,7 @@ from qhn.backends import statevector as sv
 from qhn.backends import sweep_kernels
 from qhn.backends.entanglers import CZRun
 from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR
-from qhn.backends.sweep_rotations import scaled_rotations
+from qhn.backends.sweep_rotations import rotation_forms, scaled_rotations
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.circuits.ir import Circuit, Gate
 
@@ -427,7 +427,8 @@ class SweepAdjointProbs(torch.autograd.Function):
             with _PARALLEL_LOCK:
                 numba.set_num_threads(threads)
                 sweep_kernels.run_back(
-                    psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, mats, lo, hi,
+                    psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, mats,
+                    rotation_forms(mats)[0], lo, hi,
                     _tables(plan, psi.numpy()), plan.line, plan.sub_width, threads,
                     grads, glo, ghi,
                 )  # fmt: skip
