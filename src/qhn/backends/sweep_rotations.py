@@ -29,7 +29,7 @@ from qhn.backends.sweep_kernels import (
     UNIT_DIAGONAL,
 )
 
-__all__ = ["rotation_forms", "scaled_rotations"]
+__all__ = ["rotation_forms", "scaled_rotations", "scaled_rotations_back"]
 
 
 def rotation_forms(mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,10 +62,48 @@ def scaled_rotations(
         return mats, forms
     scaled = mats / scale[..., None, None]  # c/c and s/s are exactly 1
     for _, _, start, stop, _, _ in sweeps:
-        gates = [g for op in ops[start:stop] if op[0] != DIAGONAL
-                 for g in ((op[2],) if op[0] == GATE else (op[2], op[4]))]  # fmt: skip
+        gates = _sweep_gates(ops[start:stop])
         if gates:
             host, product = gates[0], np.prod(scale[gates[1:]], axis=0)
             scaled[host] = mats[host] * product[:, None, None]
             forms[host] = GENERAL
     return np.ascontiguousarray(scaled), forms
+
+
+def _sweep_gates(ops: np.ndarray) -> list[int]:
+    """A sweep's gate matrices in the order it applies them (a pair: ``u``, then ``v``)."""
+    return [g for op in ops if op[0] != DIAGONAL
+            for g in ((op[2],) if op[0] == GATE else (op[2], op[4]))]  # fmt: skip
+
+
+def scaled_rotations_back(
+    sweeps: np.ndarray, ops: np.ndarray, mats: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The backward pass's matrices, forms and gradient factors
+    (:mod:`qhn.backends.sweep_kernels_back`).
+
+    Walking a sweep in reverse, each scaled rotation un-applied leaves ψ and λ divided by its
+    scalar ``σ``, so a gate's sums come out divided by ``F² = Π σ²`` over the rotations undone
+    before it (and a rotation's tangent sum, taken on its scaled matrix, by its own ``σ``):
+    ``factors[m, row]`` multiplies them back. The sweep's first gate, undone last, stays general
+    and takes ``P = Π σ`` of the others, which restores ψ and λ; its sum is then off by ``P``
+    only (λ still carries ``1/P``, ψ_in not). Shapes: ``mats`` ``(G, B, 2, 2)`` → scaled
+    ``(G, B, 2, 2)``, forms ``(G, B)`` int64, factors ``(G, B)``.
+    """
+    forms, scale = rotation_forms(mats)
+    factors = np.ones(forms.shape, dtype=scale.dtype)
+    if np.iscomplexobj(mats):
+        return mats, forms, factors
+    scaled = mats / scale[..., None, None]
+    for _, _, start, stop, _, _ in sweeps:
+        gates = _sweep_gates(ops[start:stop])
+        if not gates:
+            continue
+        host, undone = gates[0], np.ones(forms.shape[1], dtype=scale.dtype)
+        for g in reversed(gates[1:]):
+            factors[g] = undone * scale[g]
+            undone = undone * scale[g] ** 2
+        product = np.prod(scale[gates[1:]], axis=0)
+        scaled[host] = mats[host] * product[:, None, None]
+        forms[host], factors[host] = GENERAL, product
+    return np.ascontiguousarray(scaled), forms, factors

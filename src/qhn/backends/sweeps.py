@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from qhn.backends import statevector as sv
-from qhn.backends import sweep_kernels
+from qhn.backends import sweep_kernels, sweep_kernels_back
 from qhn.backends.entanglers import CZRun
 from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR
-from qhn.backends.sweep_rotations import rotation_forms, scaled_rotations
+from qhn.backends.sweep_rotations import scaled_rotations, scaled_rotations_back
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.circuits.ir import Circuit, Gate
 
@@ -417,20 +417,24 @@ class SweepAdjointProbs(torch.autograd.Function):
         plan, theta, operands = ctx.plan, ctx.theta, ctx.operands
         with torch.no_grad():
             psi = _empty(*saved.shape, saved.dtype).copy_(saved)
-            # torch's convention for a real loss: the gradient wrt ψ is 2·∂L/∂ψ̄ = 2·g·ψ.
-            lam = (2 * grad_probs).to(ctx.dtype) * psi
+            # torch's convention for a real loss: the gradient wrt ψ is 2·∂L/∂ψ̄ = 2·g·ψ. The
+            # sweeps run on λ = g·ψ (written into a huge-page buffer, no temporary) and the sums,
+            # linear in λ, are doubled at the end.
+            real = ctx.dtype.to_real() if ctx.dtype.is_complex else ctx.dtype
+            lam = torch.mul(grad_probs.to(real), psi, out=_empty(*saved.shape, saved.dtype))
             lo, hi, mats = _arrays(*operands)
+            scaled, forms, factors = scaled_rotations_back(plan.sweeps, plan.ops, mats)
             threads = _threads(plan.n)
             grads = np.zeros((threads, *mats.shape), dtype=mats.dtype)
             glo = np.zeros((threads, *lo.shape), dtype=lo.dtype)
             ghi = np.zeros((threads, *hi.shape), dtype=hi.dtype)
             with _PARALLEL_LOCK:
                 numba.set_num_threads(threads)
-                sweep_kernels.run_back(
-                    psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, mats,
-                    rotation_forms(mats)[0], lo, hi,
-                    _tables(plan, psi.numpy()), plan.line, plan.sub_width, threads,
-                    grads, glo, ghi,
+                sweep_kernels_back.run_back(
+                    psi.numpy(), lam.numpy(), plan.n, plan.sweeps, plan.ops, scaled, forms, lo,
+                    hi, _tables(plan, psi.numpy()), plan.line, plan.sub_width, threads, grads,
+                    glo, ghi,
                 )  # fmt: skip
-            sums = [torch.from_numpy(a.sum(0)) for a in (glo, ghi, grads)]
+            grads *= factors[None, :, :, None, None]
+            sums = [torch.from_numpy(2 * a.sum(0)) for a in (glo, ghi, grads)]
         return sv.carry_to_theta(theta, list(operands), sums), None, None
