@@ -1,7 +1,7 @@
 """Real rotations in scaled form: one fused multiply-add per amplitude and gate instead of two.
 
 A real rotation ``R = [[c, −s], [s, c]]`` (a product of RY gates) is a scalar times a matrix with
-a unit diagonal or a unit anti-diagonal:
+a unit diagonal or a unit anti-diagonal::
 
     R = c · [[1, −t], [t, 1]],  t = s/c   (form :data:`UNIT_DIAGONAL`, where |c| ≥ |s|)
     R = s · [[k, −1], [1, k]],  k = c/s   (form :data:`UNIT_ANTIDIAGONAL`, where |s| > |c|)

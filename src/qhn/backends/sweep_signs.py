@@ -4,7 +4,7 @@ A CZ run is the diagonal ``(−1)^{P(i)}`` with ``P(i) = Σ_{(a,b)} i_a·i_b mod
 of index bits. A tile is ``R`` rows of ``C = 2^cb`` amplitudes whose column ``c`` is index bits
 ``0 … cb−1``; the row's local index ``r`` holds the *row bits* (the swept group's, above the
 columns); every other bit is *fixed* for the whole tile (read from the tile's first index ``f``).
-Sorting each pair by the kinds of its two bits splits the sign into
+Sorting each pair by the kinds of its two bits splits the sign into::
 
     P(i) = base[r] ⊕ parity(r & mask(f)) ⊕ flip(f)             (one scalar per row)
          ⊕ colbase[c] ⊕ parity(c & (rmask[r] ⊕ cmask(f)))       (a ±1 vector over the row)
