@@ -11,13 +11,15 @@ stored in a scratch tile ``tile[g·b + c]`` (the group at ``gs = 0`` is a contig
 is worked on in place). The operations a sweep can apply are
 
 - a one-qubit gate on a bit of its group: the 2×2 matrix on every pair of rows ``g``,
-  ``g ⊕ 2^j`` of the tile (``2`` multiply-adds per amplitude, vectorized over ``b·2^j``);
+  ``g ⊕ 2^j`` of the tile (``2`` multiply-adds per amplitude, vectorized over ``b·2^j``; one for a
+  real rotation in scaled form, :mod:`qhn.backends.sweep_rotations`);
 - a CZ run (a diagonal ``(−1)^{Σ b_p(i)·b_q(i)}``), row by row: a sign per row times a ±1
   vector over the row's columns, from tables built once per schedule
   (:mod:`qhn.backends.sweep_signs`).
 
 The first sweep may also build a product state ``hi[i >> w] · lo[i & (2^w − 1)]`` instead of
-reading the state, and the last may write ``|ψ|²`` instead of ψ.
+reading the state, and the last may write ``|ψ|²`` instead of ψ. The adjoint's kernels are in
+:mod:`qhn.backends.sweep_kernels_back`.
 
 Importing this module imports numba (the ``fast`` extra); :mod:`qhn.backends.statevector`
 imports it only when numba is installed. Compiled on first use per dtype and cached on disk
@@ -201,7 +203,8 @@ def diagonal_op(tile, size, fixed_index, g0, d, geometry, row_bases, row_masks, 
 @jit
 def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, forms, tables):
     """Apply ``ops`` (rows ``(kind, bit, matrix, bit2, matrix2)``) to one tile of ``2^width``
-    rows of ``b``, holding group values from ``g0``. ``forms[m, row]``: matrix ``m``'s form
+    rows of ``b``, holding group values from ``g0``; ``tables``: the CZ runs' (see
+    :func:`diagonal_op`). ``forms[m, row]``: matrix ``m``'s form
     (:mod:`qhn.backends.sweep_rotations`); scaled rotations take the one-multiply-add kernels
     where the stride reaches 4 amplitudes."""
     size = b << width

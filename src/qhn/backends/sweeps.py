@@ -206,9 +206,9 @@ def _gate_ops(
     Gates go in pairs (a pair reads and writes the tile once for two gates) where both strides
     reach 8 amplitudes: the low group's bits 0–2 go one by one (bits 0 and 1 have their own
     loops; a pair at strides 4 and 8 has inner loops too short to vectorize and measured slower
-    than two single gates). In the low group
-    (``sub`` given) no pair straddles bit ``sub``, and the operations on bits from ``sub`` come
-    last, so the rest of the layer runs sub-chunk by sub-chunk in one go.
+    than two single gates). In the low group (``sub`` given) no pair straddles bit ``sub``, and
+    the operations on bits from ``sub`` come last, so the rest of the layer runs sub-chunk by
+    sub-chunk in one go.
     """
     ordered = sorted(bits)
     low = sub is not None
