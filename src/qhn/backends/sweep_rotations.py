@@ -58,6 +58,12 @@ def scaled_rotations(
     they are, all general.
     """
     forms, scale = rotation_forms(mats)
+    return _scale_hosts(sweeps, ops, mats, forms, scale)
+
+
+def _scale_hosts(sweeps, ops, mats, forms, scale) -> tuple[np.ndarray, np.ndarray]:
+    """``mats / scale``, except each sweep's first gate: general, times the others' scalars
+    (``forms`` is updated in place)."""
     if np.iscomplexobj(mats):
         return mats, forms
     scaled = mats / scale[..., None, None]  # c/c and s/s are exactly 1
@@ -91,19 +97,17 @@ def scaled_rotations_back(
     ``(G, B, 2, 2)``, forms ``(G, B)`` int64, factors ``(G, B)``.
     """
     forms, scale = rotation_forms(mats)
+    scaled, forms = _scale_hosts(sweeps, ops, mats, forms, scale)
     factors = np.ones(forms.shape, dtype=scale.dtype)
     if np.iscomplexobj(mats):
-        return mats, forms, factors
-    scaled = mats / scale[..., None, None]
+        return scaled, forms, factors
     for _, _, start, stop, _, _ in sweeps:
         gates = _sweep_gates(ops[start:stop])
         if not gates:
             continue
-        host, undone = gates[0], np.ones(forms.shape[1], dtype=scale.dtype)
+        undone = np.ones(forms.shape[1], dtype=scale.dtype)
         for g in reversed(gates[1:]):
             factors[g] = undone * scale[g]
             undone = undone * scale[g] ** 2
-        product = np.prod(scale[gates[1:]], axis=0)
-        scaled[host] = mats[host] * product[:, None, None]
-        forms[host], factors[host] = GENERAL, product
-    return np.ascontiguousarray(scaled), forms, factors
+        factors[gates[0]] = np.prod(scale[gates[1:]], axis=0)
+    return scaled, forms, factors
