@@ -27,7 +27,7 @@ import torch
 
 from qhn.backends import statevector as sv
 
-__all__ = ["shared_prefix_probs"]
+__all__ = ["agreeing_rows", "shared_prefix_probs"]
 
 
 def shared_prefix_probs(
@@ -51,7 +51,7 @@ def shared_prefix_probs(
         for p, op in enumerate(passes):
             operand = _operand(op)
             if operand is not None and group.numel() > 1:
-                stay = _majority(operand, group)
+                stay = agreeing_rows(operand, group)
                 branch = group[~stay]
                 group = group[stay]
                 for first in range(0, branch.numel(), chunk):
@@ -79,7 +79,7 @@ def _operand(op: object) -> tuple[torch.Tensor, ...] | None:
     return None
 
 
-def _majority(operand: tuple[torch.Tensor, ...], group: torch.Tensor) -> torch.Tensor:
+def agreeing_rows(operand: tuple[torch.Tensor, ...], group: torch.Tensor) -> torch.Tensor:
     """Rows of ``group`` whose operand equals that of its first or last row, whichever more
     rows share (a shifted row is alone with its operand, so one of the two is the shared one).
 

@@ -665,7 +665,8 @@ class StatevectorBackend:
 
     # ----------------------------------------------------------------- internals
     def _shared_probs(self, circuit: Circuit, params: torch.Tensor) -> Iterator:
-        """``(rows, probs)`` covering every row once, sharing leading passes
+        """``(rows, probs)`` covering every row once, sharing leading sweeps where this backend
+        runs them (:func:`qhn.backends.sweep_shared.shared_sweep_probs`), else leading passes
         (:func:`qhn.backends.shared_prefix.shared_prefix_probs`); at most one chunk of branching
         rows and the shared row are alive at once. The limits are checked and the passes planned
         when called, before the caller allocates anything. Shapes: params ``(R, P)``."""
@@ -678,6 +679,11 @@ class StatevectorBackend:
         chunk = min(rows, self._chunk_size(circuit))
         per_amplitude = self._bytes_per_amplitude(circuit, False)
         check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
+        sweeps = self._sweep_schedule(circuit, keep_state=False)
+        if sweeps is not None:
+            from qhn.backends.sweep_shared import shared_sweep_probs
+
+            return shared_sweep_probs(sweeps, batch, self._state_dtype(circuit), chunk)
         with torch.no_grad():
             passes, dtype = self._plan(circuit, batch.detach())
         return shared_prefix_probs(passes, n, dtype, rows, chunk)

@@ -32,7 +32,7 @@ from qhn.backends.sweep_rotations import scaled_rotations, scaled_rotations_back
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.circuits.ir import Circuit, Gate
 
-__all__ = ["SweepSchedule", "schedule", "sweep_probs"]
+__all__ = ["SweepSchedule", "run_sweeps", "schedule", "sweep_probs"]
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     # workqueue needs no OpenMP or TBB runtime beside torch's, and is fork-safe.
@@ -268,17 +268,26 @@ def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     """Per-row product halves and gate matrices from θ, as torch tensors (differentiable in
     ``params``). Shapes: params ``(B, P)`` → lo ``(B, 2^w0)``, hi ``(B, 2^(n−w0))``, mats
     ``(G, B, 2, 2)``."""
-    n, batch = plan.n, params.shape[0]
-    first = sv._run_matrices(plan.runs[0], params, n, dtype)[:, :, :, 0]
-    split = n - plan.first_width
+    first = product_columns(plan, params, dtype)
+    split = plan.n - plan.first_width
     lo = sv._kron_vectors(first[:, split:])
-    hi = sv._kron_vectors(first[:, :split]) if split else first.new_ones(batch, 1)
-    matrices = [sv._run_matrices(run, params, n, dtype) for run in plan.runs[1:]]
+    hi = sv._kron_vectors(first[:, :split]) if split else first.new_ones(params.shape[0], 1)
+    return lo, hi, gate_matrices(plan, params, dtype)
+
+
+def product_columns(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
+    """Each qubit's column of the product state (its first layer's matrix on ``|0⟩``), from
+    which the first sweep's halves are built. Shapes: params ``(B, P)`` → ``(B, n, 2)``."""
+    return sv._run_matrices(plan.runs[0], params, plan.n, dtype)[:, :, :, 0]
+
+
+def gate_matrices(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
+    """The scheduled gates' matrices (gate ``g`` is ``plan.gates[g]``), unscaled.
+    Shapes: params ``(B, P)`` → ``(G, B, 2, 2)`` (one zero matrix, never read, when ``G = 0``)."""
+    matrices = [sv._run_matrices(run, params, plan.n, dtype) for run in plan.runs[1:]]
     if len(plan.gates):
-        mats = torch.stack([matrices[r - 1][:, q] for r, q in plan.gates.tolist()])
-    else:
-        mats = torch.zeros(1, batch, 2, 2, dtype=dtype)
-    return lo, hi, mats
+        return torch.stack([matrices[r - 1][:, q] for r, q in plan.gates.tolist()])
+    return torch.zeros(1, params.shape[0], 2, 2, dtype=dtype)
 
 
 #: Allocations from this size ask Linux for transparent huge pages: a fresh state is written
@@ -349,6 +358,24 @@ def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
     if keep_state:  # the final sweep writes ψ back as well as |ψ|²
         sweeps = sweeps.copy()
         sweeps[-1, 5] = 2
+    run_sweeps(plan, sweeps, (mats, forms, lo, hi), state, probs)
+
+
+def run_sweeps(
+    plan: SweepSchedule,
+    sweeps: np.ndarray,
+    operands: tuple[np.ndarray, ...],
+    state: np.ndarray,
+    probs: np.ndarray,
+) -> None:
+    """Run ``sweeps`` (rows of ``plan.sweeps``, in order) on every row of ``state``, on torch's
+    thread count from :data:`PARALLEL_MIN_QUBITS` qubits. ``operands``: ``(mats, forms, lo,
+    hi)`` as :func:`qhn.backends.sweep_rotations.scaled_rotations` and :func:`_operands` give
+    them, one column (of ``mats``, ``forms``) or row (of ``lo``, ``hi``) per state row.
+
+    Shapes: state ``(B, 2^n)``, probs ``(B, 2^n)`` real (may be ``state``).
+    """
+    mats, forms, lo, hi = operands
     args = (state, probs, plan.n, sweeps, plan.ops, mats, forms, lo, hi, _tables(plan, state),
             plan.line, plan.sub_width)  # fmt: skip
     threads = _threads(plan.n)

@@ -1,0 +1,159 @@
+"""Parameter-shift batches by sweeps with their common leading sweeps shared
+(qhn.backends.sweep_shared), against the unshared sweeps (bit for bit) and Qiskit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
+
+from oracles import qiskit_probs
+from qhn.backends import StatevectorBackend, sweeps
+from qhn.backends import statevector as sv
+from qhn.backends.sweep_shared import shared_sweep_probs
+from qhn.circuits import build_ansatz
+from qhn.gradients.parameter_shift import ParameterShift, plan_shifts
+
+#: (low width, high width, row bytes, sub-chunk width), as in test_sweeps: several groups, so a
+#: circuit of a few qubits takes several sweeps per layer.
+WIDTHS = [(3, 2, 16, 2), (2, 3, 8, 2), (4, 1, 32, 3)]
+
+CIRCUITS = [
+    ("hardware_efficient", 7, 2, {}),
+    ("hardware_efficient", 8, 3, {"rotations": ("rx", "rz")}),
+    ("hardware_efficient", 7, 1, {"rotations": ("ry",), "topology": "ring"}),
+]
+
+
+def shift_rows(name, n, layers, options, seed=0):
+    """The expanded circuit and the ``2P' + 1`` rows of one parameter-shift step."""
+    circuit = build_ansatz(name, n, layers, **options)
+    generator = torch.Generator().manual_seed(seed)
+    theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
+    plan = plan_shifts(circuit, theta)
+    rows = torch.cat([plan.base.unsqueeze(1), plan.shifted], 1).reshape(-1, plan.n_occurrences)
+    return plan.expanded, rows
+
+
+def state_dtype(circuit, dtype=torch.float64):
+    return dtype if circuit.is_real else dtype.to_complex()
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1000])
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize(("name", "n", "layers", "options"), CIRCUITS)
+def test_shared_probabilities_are_the_unshared_ones_and_qiskits(
+    name, n, layers, options, widths, chunk
+):
+    circuit, rows = shift_rows(name, n, layers, options)
+    dtype = state_dtype(circuit)
+    plan = sweeps.schedule(circuit, dtype.itemsize, keep_final_diagonal=False, widths=widths)
+    plain, _ = sweeps.sweep_probs(plan, rows, dtype)
+    expected = torch.as_tensor(qiskit_probs(circuit, rows[:9]))
+    torch.testing.assert_close(plain[:9], expected, rtol=0, atol=1e-12)
+    covered = torch.zeros(rows.shape[0], dtype=torch.int64)
+    yields = 0
+    for which, probs in shared_sweep_probs(plan, rows, dtype, chunk):
+        assert probs.shape[0] in (1, which.numel())
+        assert torch.equal(probs.expand(which.numel(), -1), plain[which])
+        covered[which] += 1
+        yields += 1
+    assert bool((covered == 1).all())  # every row exactly once
+    assert yields > plan.sweeps.shape[0] // 2  # rows branched at several sweeps
+
+
+def first_differing_sweep(plan, rows, dtype):
+    """Per row, the first sweep whose operands differ from row 0's (the unshifted row), by
+    direct comparison; the sweep count where none differs."""
+    with torch.no_grad():
+        mats = sweeps.gate_matrices(plan, rows, dtype)
+        columns = sweeps.product_columns(plan, rows, dtype)
+    count = plan.sweeps.shape[0]
+    out = np.full(rows.shape[0], count)
+    for s in reversed(range(count)):
+        ops = plan.ops[plan.sweeps[s, 2] : plan.sweeps[s, 3]]
+        gates = [int(op[2]) for op in ops if op[0] == sweeps.GATE] + [
+            int(g) for op in ops if op[0] == sweeps.GATE_PAIR for g in (op[2], op[4])
+        ]
+        differs = (mats[gates] != mats[gates][:, :1]).flatten(2).any(-1).any(0)
+        if plan.sweeps[s, 4]:
+            differs |= (columns != columns[:1]).flatten(1).any(-1)
+        out[differs.numpy()] = s
+    return out
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+def test_a_row_shifted_in_sweep_s_runs_only_the_sweeps_from_s(monkeypatch, widths):
+    circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
+    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
+    count = plan.sweeps.shape[0]
+    branch_at = first_differing_sweep(plan, rows, torch.float64)
+    assert (branch_at < count).sum() == rows.shape[0] - 1  # only the unshifted row never differs
+    run = []
+    real_run = sweeps.run_sweeps
+
+    def counting(plan, sweep_rows, operands, state, probs):
+        run.append(state.shape[0] * sweep_rows.shape[0])
+        real_run(plan, sweep_rows, operands, state, probs)
+
+    monkeypatch.setattr("qhn.backends.sweep_shared.run_sweeps", counting)
+    for _ in shared_sweep_probs(plan, rows, torch.float64, chunk=4):
+        pass
+    shifted = branch_at[branch_at < count]
+    assert sum(run) == int((count - shifted).sum()) + count  # plus the group's own sweeps
+    assert sum(run) < count * rows.shape[0]
+
+
+@pytest.fixture
+def small_sweeps(monkeypatch):
+    """The backend runs sweeps of narrow groups from 1 qubit and shares parameter-shift rows."""
+    monkeypatch.setattr(sweeps, "LOW_WIDTH", {4: 3, 8: 3, 16: 3})
+    monkeypatch.setattr(sweeps, "HIGH_WIDTH", 2)
+    monkeypatch.setattr(sweeps, "ROW_BYTES", 16)
+    monkeypatch.setattr(sweeps, "SUB_WIDTH", {4: 2, 8: 2, 16: 2})
+    monkeypatch.setattr(sv, "SWEEPS_MIN_QUBITS", 1)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_backend_samples_the_same_bits_with_shared_sweeps(small_sweeps, dtype):
+    circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
+    backend = StatevectorBackend(sweeps=True, dtype=dtype)
+    assert backend._sweep_schedule(circuit, keep_state=False).sweeps.shape[0] > 3
+    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 99)
+    plain = backend.sample(circuit, rows, 64, generator=torch.Generator().manual_seed(7))
+    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
+    shared = backend.sample(circuit, rows, 64, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(plain, shared)
+
+
+def test_parameter_shift_gradient_by_shared_sweeps_equals_autograd(small_sweeps):
+    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
+    circuit = build_ansatz("hardware_efficient", 7, 2)
+    generator = torch.Generator().manual_seed(4)
+    theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
+    cost = torch.rand(2**7, dtype=torch.float64, generator=generator)
+    backend = StatevectorBackend(sweeps=True)
+    params = theta.clone().requires_grad_(True)
+    (shifted,) = torch.autograd.grad(
+        ParameterShift().expectation(backend, circuit, params, cost), params
+    )
+    params = theta.clone().requires_grad_(True)
+    torch_passes = StatevectorBackend(sweeps=False, adjoint=False)
+    (exact,) = torch.autograd.grad(torch_passes.probs(circuit, params) @ cost, params)
+    torch.testing.assert_close(shifted, exact, rtol=0, atol=1e-12)
+
+
+def test_shared_sweeps_need_no_more_memory_than_one_chunk(small_sweeps):
+    # The whole batch's probabilities (41 rows) exceed the budget; one chunk (2 rows) and the
+    # shared row fit, as in the plain chunked path.
+    circuit, rows = shift_rows("hardware_efficient", 10, 1, {})
+    backend = StatevectorBackend(sweeps=True, memory_budget=120_000, chunk_bytes=2 * 2**10 * 8)
+    assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
+    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 99)
+    plain = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
+    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
+    shared = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(plain, shared)
