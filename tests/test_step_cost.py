@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 
 import qhn.experiments.runner as runner
 from qhn.backends.statevector import StatevectorBackend
@@ -19,21 +20,31 @@ def _sampled(**values) -> RunConfig:
     return RunConfig.from_dict({**base, **values})
 
 
-def test_a_27_qubit_sampled_run_is_refused_before_any_simulation(monkeypatch):
+@pytest.fixture
+def two_threads():
+    """The model divides by torch's thread count: fix it, so the predictions do not depend on
+    the machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_27_qubit_sampled_run_is_refused_before_any_simulation(monkeypatch, two_threads):
     def fail(*args, **kwargs):
         raise AssertionError("simulated before refusing")
 
     monkeypatch.setattr(StatevectorBackend, "probs", fail)
     monkeypatch.setattr(StatevectorBackend, "sample", fail)
-    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=4, shots=256)
+    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=8, shots=256)
     start = time.perf_counter()
     with pytest.raises(ConfigError, match=r"27 qubits .* s per step .* max_step_seconds = 300"):
         runner.build_run(config)
     assert time.perf_counter() - start < 30  # refused up front, not after a step
 
 
-def test_raising_the_limit_accepts_it_and_a_small_run_passes():
-    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=4, shots=256)
+def test_raising_the_limit_accepts_it_and_a_small_run_passes(two_threads):
+    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=8, shots=256)
     circuit = runner.build_circuit(config, 27)
     with pytest.raises(ConfigError, match="raise max_step_seconds"):
         check_step_cost(config, circuit)

@@ -11,15 +11,17 @@ a few passes over a state of ``2^n`` amplitudes, then draws the shots:
   their leading passes (:mod:`qhn.backends.shared_prefix`), and a shifted circuit costs the
   passes from its shifted gate on, counted as half a circuit (a lower bound for shifts spread
   over the layers);
-- seconds per circuit ``≥ c · 2^n · G / n`` for ``G`` gates on ``n`` qubits, i.e. ``c`` seconds
-  per amplitude per layer of ``n`` gates: ``c`` = :data:`SECONDS_PER_AMPLITUDE_LAYER` while the
-  state fits in :data:`CACHE_BYTES`, :data:`SECONDS_PER_AMPLITUDE_LAYER_UNCACHED` beyond;
-  float32 simulation counts half.
+- seconds per circuit ``≥ c · 2^n · G / (n · T)`` for ``G`` gates on ``n`` qubits and ``T``
+  torch threads, i.e. ``c`` seconds per amplitude per layer of ``n`` gates on one thread:
+  ``c`` = :data:`SECONDS_PER_AMPLITUDE_LAYER` while the state fits in :data:`CACHE_BYTES`,
+  :data:`SECONDS_PER_AMPLITUDE_LAYER_UNCACHED` beyond; float32 simulation counts half, and ``T``
+  threads at best divide the time by ``T``.
 
 Both ``c`` are lower bounds, measured on the shared 2-core development machine
 (``benchmarks/step_cost.py``: CPU seconds of ``StatevectorBackend.sample`` with 256 shots, one
-torch thread, hardware-efficient RY+CZ circuits, 1…4 layers: 3.5–5.0 ns at n = 16, 18 and
-6.5–8.0 ns at n = 20, 22), so the prediction errs on the fast side: a step refused here would take
+torch thread, hardware-efficient RY+CZ circuits, 1…4 layers, on the numba sweeps
+(:mod:`qhn.backends.sweeps`) from 16 qubits: 3.0–7.3 ns at n = 16, 18 and 2.0–3.0 ns at
+n = 20, 22), so the prediction errs on the fast side: a step refused here would take
 at least that long. Memory: the states of one chunk of circuits
 (the backend's ``chunk_bytes``) and the shots, as the backend itself checks them.
 
@@ -30,6 +32,8 @@ at least that long. Memory: the states of one chunk of circuits
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import torch
 
 from qhn.backends.base import sample_bytes
 from qhn.backends.statevector import SHARED_PREFIX_MIN_QUBITS
@@ -47,10 +51,11 @@ __all__ = [
     "predict_step_cost",
 ]
 
-#: Lower bound of the seconds one circuit spends per amplitude per ``n`` gates (float64), while
-#: the state fits in :data:`CACHE_BYTES`, and beyond.
-SECONDS_PER_AMPLITUDE_LAYER = 3.0e-9
-SECONDS_PER_AMPLITUDE_LAYER_UNCACHED = 6.0e-9
+#: Lower bound of the seconds one circuit spends per amplitude per ``n`` gates (float64) on one
+#: thread, while the state fits in :data:`CACHE_BYTES`, and beyond (smaller beyond: the sweeps'
+#: fixed costs per call weigh less on large states).
+SECONDS_PER_AMPLITUDE_LAYER = 2.7e-9
+SECONDS_PER_AMPLITUDE_LAYER_UNCACHED = 1.8e-9
 CACHE_BYTES = 4 * 2**20
 #: Longest predicted sampled step accepted unless ``max_step_seconds`` says otherwise.
 DEFAULT_MAX_STEP_SECONDS = 300.0
@@ -88,7 +93,8 @@ def predict_step_cost(
         if state <= CACHE_BYTES
         else SECONDS_PER_AMPLITUDE_LAYER_UNCACHED
     )
-    per_circuit = scale * c * 2**n * max(len(circuit.gates), n) / n
+    threads = torch.get_num_threads()
+    per_circuit = scale * c * 2**n * max(len(circuit.gates), n) / (n * threads)
     chunk = min(circuits, max(1, _CHUNK_BYTES // state))
     peak = 2 * chunk * state + sample_bytes(chunk, shots, n)  # a state and its probabilities
     return StepCost(circuits, equivalent * per_circuit, peak)
