@@ -211,3 +211,32 @@ def test_data_term_caches_sampled_networks():
     assert data.evaluations == 2
     with pytest.raises(ConfigError, match="must have 4 bits"):
         data(torch.zeros(2, 3, dtype=torch.uint8))
+
+
+def test_entropy_equals_scipy_with_zeros_and_in_batches():
+    from scipy.stats import entropy as scipy_entropy
+
+    from qhn.inference.objective import entropy
+
+    rng = np.random.default_rng(11)
+    q = rng.random((3, 16))
+    q[:, ::5] = 0.0
+    q /= q.sum(-1, keepdims=True)
+    got = entropy(torch.tensor(q))
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got.numpy(), scipy_entropy(q, axis=-1), rtol=0, atol=1e-14)
+
+
+def test_neg_entropy_gradient_matches_finite_differences_and_is_one_at_zeros():
+    from qhn.inference.objective import neg_entropy
+
+    rng = np.random.default_rng(12)
+    q = torch.tensor(rng.random((2, 8)) + 0.05, requires_grad=True)
+    assert torch.autograd.gradcheck(neg_entropy, (q,), eps=1e-7, atol=1e-8)
+    zeros = torch.tensor([0.0, 0.25, 0.0, 0.75], dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(neg_entropy(zeros), zeros)
+    expected = [1.0, np.log(0.25) + 1, 1.0, np.log(0.75) + 1]
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=0, atol=1e-15)
+    with pytest.raises(RuntimeError):  # once differentiable: a Hessian is refused, not wrong
+        (g,) = torch.autograd.grad(neg_entropy(q).sum(), q, create_graph=True)
+        g.sum().backward()

@@ -11,7 +11,7 @@ from qhn.inference.objective import (
     ObjectiveBase,
     ObjectiveResult,
     base_metrics,
-    entropy,
+    neg_entropy,
 )
 from qhn.inference.priors import BernoulliPrior
 
@@ -40,13 +40,14 @@ class ELBO(ObjectiveBase):
     def __call__(self, model, *, generator: torch.Generator | None = None) -> ObjectiveResult:
         q = model.probs()
         data = q @ self.data_term.vector
-        kl = self.prior.kl_from(q)
+        neg = neg_entropy(q.to(torch.promote_types(q.dtype, torch.float64)))
+        kl = self.prior.kl_from(q, neg_entropy=neg)
         objective = data - self.beta * self.anneal * kl
         metrics = {
             "objective": float(objective.detach()),
             **base_metrics(data, self.data_term),
             "kl": float(kl.detach()),
-            "entropy": float(entropy(q.detach())),
+            "entropy": -float(neg.detach()),
             "beta": self.beta * self.anneal,
         }
         return ObjectiveResult(loss=-objective, metrics=metrics)

@@ -15,6 +15,7 @@ import torch
 
 from qhn.bits import iter_bit_chunks
 from qhn.errors import ConfigError, MemoryBudgetError
+from qhn.inference import objective
 
 __all__ = ["BernoulliPrior"]
 
@@ -156,14 +157,17 @@ class BernoulliPrior:
         """
         return self.log_probs_vector(max_bytes=max_bytes).exp()
 
-    def kl_from(self, q: torch.Tensor) -> torch.Tensor:
+    def kl_from(self, q: torch.Tensor, *, neg_entropy: torch.Tensor | None = None) -> torch.Tensor:
         """``KL(q ‖ p) = Σ_s q(s) [log q(s) − log p(s)]``, exact, differentiable in ``q``.
 
-        Entries with ``q(s) = 0`` contribute 0 (``xlogy``); there the gradient takes the finite
+        Entries with ``q(s) = 0`` contribute 0; there the gradient takes the finite
         value ``1 − log p(s)`` instead of ``−∞``, so a circuit sitting exactly on a zero of
         ``q`` (where ``∂q/∂θ = 0``) gets the correct zero gradient instead of ``NaN``.
         For the uniform prior this is ``n ln 2 · Σ_s q(s) − H(q)`` and needs no ``2**n``
         vector of its own.
+
+        ``neg_entropy``: ``Σ_s q(s) log q(s)`` of the same ``q`` when the caller has it
+        already (:func:`qhn.inference.objective.neg_entropy`), so it is not computed twice.
 
         Shapes: ``(..., 2**n)`` → ``(...)``, in ``q``'s dtype promoted to at least float64.
         """
@@ -174,9 +178,8 @@ class BernoulliPrior:
                 f"got {tuple(q.shape)}"
             )
         q = q.to(torch.promote_types(q.dtype, torch.float64))
-        q_fixed = q.detach()
-        # xlogy(q, q) alone has a NaN gradient where q = 0 (its ∂/∂y is q/y = 0/0).
-        neg_entropy = torch.xlogy(q, q_fixed).sum(-1) + (q.sum(-1) - q_fixed.sum(-1))
+        if neg_entropy is None:
+            neg_entropy = objective.neg_entropy(q)
         if self.is_uniform:
             cross = -self.n_bits * math.log(2.0) * q.sum(-1)
         else:
