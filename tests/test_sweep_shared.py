@@ -74,9 +74,8 @@ def first_differing_sweep(plan, rows, dtype):
     out = np.full(rows.shape[0], count)
     for s in reversed(range(count)):
         ops = plan.ops[plan.sweeps[s, 2] : plan.sweeps[s, 3]]
-        gates = [int(op[2]) for op in ops if op[0] == sweeps.GATE] + [
-            int(g) for op in ops if op[0] == sweeps.GATE_PAIR for g in (op[2], op[4])
-        ]
+        columns_of = {sweeps.GATE: [2], sweeps.GATE_PAIR: [2, 4], sweeps.LOW_GATES: [2, 3, 4]}
+        gates = [int(op[c]) for op in ops for c in columns_of.get(int(op[0]), [])]
         differs = (mats[gates] != mats[gates][:, :1]).flatten(2).any(-1).any(0)
         if plan.sweeps[s, 4]:
             differs |= (columns != columns[:1]).flatten(1).any(-1)

@@ -17,6 +17,7 @@ from qhn.backends.sweep_kernels import (
     DIAGONAL,
     GATE_PAIR,
     GENERAL,
+    LOW_GATES,
     UNIT_DIAGONAL,
     diagonal_op,
     is_local,
@@ -155,6 +156,11 @@ def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, forms, grads, 
             diagonal_op(lam, size, fixed_index, g0, arg, *tables)
             continue
         m = ops[o, 2]
+        if kind == LOW_GATES:  # applied on bits 0, 1, 2 in turn: undone one by one
+            for bit in range(2, -1, -1):
+                g = ops[o, 2 + bit]
+                one_back(psi, lam, b << bit, mats[g, row], forms[g, row], grads[g, row], size)
+            continue
         if kind == GATE_PAIR:  # applied u (bit) then v (bit2): undo v first
             k = ops[o, 4]
             u, v, fu, fv = mats[m, row], mats[k, row], forms[m, row], forms[k, row]

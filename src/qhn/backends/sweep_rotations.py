@@ -24,12 +24,14 @@ import numpy as np
 from qhn.backends.sweep_kernels import (
     DIAGONAL,
     GATE,
+    GATE_PAIR,
     GENERAL,
+    LOW_GATES,
     UNIT_ANTIDIAGONAL,
     UNIT_DIAGONAL,
 )
 
-__all__ = ["rotation_forms", "scaled_rotations", "scaled_rotations_back"]
+__all__ = ["rotation_forms", "scaled_rotations", "scaled_rotations_back", "sweep_gates"]
 
 
 def rotation_forms(mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +70,7 @@ def _scale_hosts(sweeps, ops, mats, forms, scale) -> tuple[np.ndarray, np.ndarra
         return mats, forms
     scaled = mats / scale[..., None, None]  # c/c and s/s are exactly 1
     for _, _, start, stop, _, _ in sweeps:
-        gates = _sweep_gates(ops[start:stop])
+        gates = sweep_gates(ops[start:stop])
         if gates:
             host, product = gates[0], np.prod(scale[gates[1:]], axis=0)
             scaled[host] = mats[host] * product[:, None, None]
@@ -76,10 +78,14 @@ def _scale_hosts(sweeps, ops, mats, forms, scale) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(scaled), forms
 
 
-def _sweep_gates(ops: np.ndarray) -> list[int]:
-    """A sweep's gate matrices in the order it applies them (a pair: ``u``, then ``v``)."""
-    return [g for op in ops if op[0] != DIAGONAL
-            for g in ((op[2],) if op[0] == GATE else (op[2], op[4]))]  # fmt: skip
+def sweep_gates(ops: np.ndarray) -> list[int]:
+    """A sweep's gate matrices (rows of its operations ``ops``) in the order it applies them
+    (a pair: ``u``, then ``v``; low gates: bits 0, 1, 2)."""
+    return [int(g) for op in ops for g in op[_GATE_COLUMNS[int(op[0])]]]
+
+
+#: Columns of an operation row that hold gate matrices, by kind.
+_GATE_COLUMNS = {GATE: [2], DIAGONAL: [], GATE_PAIR: [2, 4], LOW_GATES: [2, 3, 4]}
 
 
 def scaled_rotations_back(
@@ -102,7 +108,7 @@ def scaled_rotations_back(
     if np.iscomplexobj(mats):
         return scaled, forms, factors
     for _, _, start, stop, _, _ in sweeps:
-        gates = _sweep_gates(ops[start:stop])
+        gates = sweep_gates(ops[start:stop])
         if not gates:
             continue
         undone = np.ones(forms.shape[1], dtype=scale.dtype)

@@ -26,8 +26,7 @@ import numpy as np
 import torch
 
 from qhn.backends.shared_prefix import agreeing_rows
-from qhn.backends.sweep_kernels import GATE, GATE_PAIR
-from qhn.backends.sweep_rotations import scaled_rotations
+from qhn.backends.sweep_rotations import scaled_rotations, sweep_gates
 from qhn.backends.sweeps import (
     SweepSchedule,
     _arrays,
@@ -39,14 +38,6 @@ from qhn.backends.sweeps import (
 )
 
 __all__ = ["shared_sweep_probs"]
-
-
-def _sweep_gates(plan: SweepSchedule, s: int) -> np.ndarray:
-    """Indices (into the gate matrices) of the gates sweep ``s`` applies."""
-    ops = plan.ops[plan.sweeps[s, 2] : plan.sweeps[s, 3]]
-    single = ops[ops[:, 0] == GATE, 2]
-    pairs = ops[ops[:, 0] == GATE_PAIR][:, [2, 4]].ravel()
-    return np.concatenate([single, pairs])
 
 
 def shared_sweep_probs(
@@ -79,7 +70,9 @@ def shared_sweep_probs(
     branch: tuple[torch.Tensor, torch.Tensor] | None = None
     for s in range(sweeps.shape[0]):
         if group.size > 1:
-            operands = (mats[:, _sweep_gates(plan, s)],) + ((columns,) if sweeps[s, 4] else ())
+            operands = (mats[:, sweep_gates(plan.ops[sweeps[s, 2] : sweeps[s, 3]])],) + (
+                (columns,) if sweeps[s, 4] else ()
+            )
             stay = agreeing_rows(operands, torch.from_numpy(group)).numpy()
             if not stay.all() and branch is None:
                 psi = _empty(min(chunk, batch), size, dtype)

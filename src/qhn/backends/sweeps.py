@@ -27,7 +27,7 @@ import torch
 from qhn.backends import statevector as sv
 from qhn.backends import sweep_kernels, sweep_kernels_back
 from qhn.backends.entanglers import CZRun
-from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR
+from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR, LOW_GATES
 from qhn.backends.sweep_rotations import scaled_rotations, scaled_rotations_back
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.circuits.ir import Circuit, Gate
@@ -55,11 +55,13 @@ class SweepSchedule:
     """Static plan of a circuit's sweeps (independent of θ).
 
     ``sweeps`` ``(S, 6)`` int64 rows ``(gs, w, op_start, op_stop, init, final)``; ``ops``
-    ``(O, 5)`` rows ``(kind, bit or diagonal, matrix, bit2, matrix2)``; ``gates`` ``(G, 2)`` rows
-    ``(run, qubit)``: gate matrix ``m`` is qubit ``qubit``'s product in one-qubit run ``run``
-    (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in bytes;
-    ``sub_width``: bits of a low-group sub-chunk; ``itemsize``: bytes per amplitude the plan is
-    for; ``diagonals``: the CZ runs' sign tables (operation ``(DIAGONAL, d, …)`` is run ``d``).
+    ``(O, 5)`` rows ``(kind, bit or diagonal, matrix, bit2, matrix2)`` (``LOW_GATES``: ``(kind,
+    0, matrix, matrix, matrix)``, see :data:`qhn.backends.sweep_kernels.GATE`); ``gates``
+    ``(G, 2)`` rows ``(run, qubit)``: gate matrix ``m`` is qubit ``qubit``'s product in one-qubit
+    run ``run`` (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in
+    bytes; ``sub_width``: bits of a low-group sub-chunk; ``itemsize``: bytes per amplitude the
+    plan is for; ``diagonals``: the CZ runs' sign tables (operation ``(DIAGONAL, d, …)`` is run
+    ``d``).
     """
 
     n: int
@@ -204,9 +206,10 @@ def _gate_ops(
     recording each gate's ``(run, qubit)`` in ``gates``.
 
     Gates go in pairs (a pair reads and writes the tile once for two gates) where both strides
-    reach 8 amplitudes: the low group's bits 0–2 go one by one (bits 0 and 1 have their own
-    loops; a pair at strides 4 and 8 has inner loops too short to vectorize and measured slower
-    than two single gates). In the low group (``sub`` given) no pair straddles bit ``sub``, and
+    reach 8 amplitudes. The low group's bits 0–2 go together, in registers, when the layer has a
+    gate on each (:func:`qhn.backends.sweep_kernels.low_gates`), else one by one (a pair at
+    strides 4 and 8 has inner loops too short to vectorize and measured slower than two single
+    gates). In the low group (``sub`` given) no pair straddles bit ``sub``, and
     the operations on bits from ``sub`` come last, so the rest of the layer runs sub-chunk by
     sub-chunk in one go.
     """
@@ -217,6 +220,10 @@ def _gate_ops(
     if low:
         ranges.append([(bit, q) for bit, q in ordered if bit >= max(sub, 3)])
     ops = []
+    if [bit for bit, _ in single] == [0, 1, 2]:
+        ops.append((LOW_GATES, 0, len(gates), len(gates) + 1, len(gates) + 2))
+        gates += [(run, q) for _, q in single]
+        single = []
     for bit, q in single:
         ops.append((GATE, bit, len(gates), 0, 0))
         gates.append((run, q))
