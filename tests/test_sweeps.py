@@ -323,6 +323,28 @@ def test_adjoint_by_sweeps_on_a_batch_of_real_circuits(monkeypatch, kind, widths
         np.testing.assert_allclose(grad[row].numpy(), expected, rtol=0, atol=1e-7)
 
 
+def test_backward_scratch_is_reused_without_carrying_anything_over():
+    """The backward keeps its ψ and λ buffers for the next call: calls on two circuits of
+    different sizes, interleaved, and a second backward of the same graph give the gradients
+    of fresh buffers, each against finite differences of Qiskit's probabilities."""
+    grads = {}
+    for n, seed in ((6, 1), (7, 2), (6, 1), (7, 2)):
+        circuit = random_circuit(n, 60 + seed, gates=30, complex_gates=False)
+        theta = angles(circuit.n_params, 60 + seed, batch=1)[0]
+        cost = torch.from_numpy(np.random.default_rng(seed).normal(size=2**n))
+        plan = sweeps.schedule(circuit, 8, keep_final_diagonal=True, widths=WIDTHS[1])
+        params = theta[None].clone().requires_grad_(True)
+        loss = sweeps.SweepAdjointProbs.apply(params, plan, torch.float64)[0] @ cost
+        (first,) = torch.autograd.grad(loss, params, retain_graph=True)
+        (second,) = torch.autograd.grad(loss, params)
+        assert torch.equal(first, second)
+        if n in grads:
+            assert torch.equal(first, grads[n])
+        grads[n] = first
+        expected = qiskit_finite_difference(circuit, theta, cost.numpy())
+        np.testing.assert_allclose(first[0].numpy(), expected, rtol=0, atol=1e-7)
+
+
 def test_float32_state_writes_float64_probabilities_directly():
     """A float32 simulation asked for float64 probabilities (θ in float64) writes them from the
     last sweep: the same values as squaring in float32 and converting, within float32 of Qiskit."""

@@ -510,12 +510,14 @@ def carry_to_theta(
 ) -> torch.Tensor:
     """The adjoint's last step: autograd from the gradients of the small operands (block
     matrices, gate matrices, product halves; built from ``theta`` with their graph) to θ. Zeros
-    where no operand depends on θ. Shapes: ``grads[i]`` like ``operands[i]`` → like ``theta``."""
+    where no operand depends on θ. The operands' graph is kept (it is small), so the caller's
+    graph can be differentiated again (``retain_graph=True``). Shapes: ``grads[i]`` like
+    ``operands[i]`` → like ``theta``."""
     pairs = [(t, g) for t, g in zip(operands, grads, strict=True) if t.requires_grad]
     if not pairs:
         return torch.zeros_like(theta)
     (grad,) = torch.autograd.grad(
-        [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True
+        [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True, retain_graph=True
     )
     return torch.zeros_like(theta) if grad is None else grad
 
