@@ -44,9 +44,23 @@ GATE, DIAGONAL, GATE_PAIR, LOW_GATES = 0, 1, 2, 3
 
 jit = numba.njit(cache=True, nogil=True, fastmath={"contract"})
 
-_LANES = 8
-#: Lane ``i``'s partner under a gate on bit 0, 1 and 2 of an 8-lane block: ``i ⊕ 2^bit``.
-_PARTNERS = tuple(tuple(i ^ (1 << bit) for i in range(_LANES)) for bit in range(3))
+#: Lanes of a register block in :func:`low_gates` (amplitudes on bits 0–2).
+LANES = 8
+#: Lane ``i``'s partner under a gate on bit 0, 1 and 2 of a block: ``i ⊕ 2^bit``.
+PARTNERS = tuple(tuple(i ^ (1 << bit) for i in range(LANES)) for bit in range(3))
+
+
+def splat(builder: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
+    """``value`` in every lane of ``vector`` (LLVM IR)."""
+    one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
+                                 ir.Constant(ir.IntType(32), 0))  # fmt: skip
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
+    return builder.shuffle_vector(one, one, zeros)
+
+
+def upper_lanes(bit: int) -> ir.Constant:
+    """The lanes whose ``bit`` is 1, as an ``<8 x i1>`` select mask."""
+    return ir.Constant(ir.VectorType(ir.IntType(1), LANES), [(i >> bit) & 1 for i in range(LANES)])
 
 
 @intrinsic
@@ -64,23 +78,19 @@ def _low_gates_real(typingctx, tile, size, entries):
     def codegen(context, builder, signature, args):
         array = context.make_array(signature.args[0])(context, builder, args[0])
         element = context.get_value_type(signature.args[0].dtype)
-        vector = ir.VectorType(element, _LANES)
-        lanes = ir.VectorType(ir.IntType(32), _LANES)
+        vector = ir.VectorType(element, LANES)
+        lanes = ir.VectorType(ir.IntType(32), LANES)
         contract = ("contract",)
-
-        def splat(value):
-            one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
-                                         ir.Constant(ir.IntType(32), 0))  # fmt: skip
-            return builder.shuffle_vector(one, one, ir.Constant(lanes, [0] * _LANES))
 
         m = [builder.extract_value(args[2], k) for k in range(12)]
         coefficients = []
         for bit in range(3):
             m00, m01, m10, m11 = m[4 * bit : 4 * bit + 4]
-            upper = ir.Constant(ir.VectorType(ir.IntType(1), _LANES),
-                                [(i >> bit) & 1 for i in range(_LANES)])  # fmt: skip
-            coefficients.append((builder.select(upper, splat(m11), splat(m00)),
-                                 builder.select(upper, splat(m10), splat(m01))))  # fmt: skip
+            upper = upper_lanes(bit)
+            coefficients.append((builder.select(upper, splat(builder, vector, m11),
+                                                splat(builder, vector, m00)),
+                                 builder.select(upper, splat(builder, vector, m10),
+                                                splat(builder, vector, m01))))  # fmt: skip
         blocks = builder.lshr(args[1], ir.Constant(args[1].type, 3))
         base = builder.bitcast(array.data, vector.as_pointer())
         align = context.get_abi_sizeof(element)
@@ -88,7 +98,7 @@ def _low_gates_real(typingctx, tile, size, entries):
             pointer = builder.gep(base, [loop.index])
             x = builder.load(pointer, align=align)
             for bit, (diagonal, off) in enumerate(coefficients):
-                partner = builder.shuffle_vector(x, x, ir.Constant(lanes, list(_PARTNERS[bit])))
+                partner = builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
                 scaled = builder.fmul(diagonal, x, flags=contract)
                 mixed = builder.fmul(off, partner, flags=contract)
                 x = builder.fadd(scaled, mixed, flags=contract)
@@ -96,6 +106,13 @@ def _low_gates_real(typingctx, tile, size, entries):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@jit
+def entries(m0, m1, m2):
+    """Three 2×2 matrices' 12 entries, row-major, as a tuple (the register kernels' operand)."""
+    return (m0[0, 0], m0[0, 1], m0[1, 0], m0[1, 1], m1[0, 0], m1[0, 1], m1[1, 0], m1[1, 1],
+            m2[0, 0], m2[0, 1], m2[1, 0], m2[1, 1])  # fmt: skip
 
 
 def low_gates(tile, m0, m1, m2, size):
@@ -110,9 +127,7 @@ def _low_gates_typed(tile, m0, m1, m2, size):
     if isinstance(tile.dtype, types.Float):
 
         def in_registers(tile, m0, m1, m2, size):
-            _low_gates_real(tile, size, (m0[0, 0], m0[0, 1], m0[1, 0], m0[1, 1],
-                                         m1[0, 0], m1[0, 1], m1[1, 0], m1[1, 1],
-                                         m2[0, 0], m2[0, 1], m2[1, 0], m2[1, 1]))  # fmt: skip
+            _low_gates_real(tile, size, entries(m0, m1, m2))
 
         return in_registers
 

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, overload
 
 from qhn.backends.sweep_kernels import (
     DIAGONAL,
     GATE_PAIR,
     GENERAL,
+    LANES,
     LOW_GATES,
+    PARTNERS,
     UNIT_DIAGONAL,
     diagonal_op,
+    entries,
     is_local,
     scratch_size,
+    splat,
     tile_count,
+    upper_lanes,
 )
 
 __all__ = ["run_back"]
@@ -133,6 +141,111 @@ def rotation_pair_back(psi, lam, sj, sk, fu, u, fv, v, gu, gv, size):
     add_tangent(gu, fu, u, hu)
 
 
+@intrinsic
+def _low_gates_back_real(typingctx, psi, lam, size, entries):
+    """:func:`qhn.backends.sweep_kernels._low_gates_real` in reverse on real ψ and λ tiles:
+    per block of 8 lanes, gates on bits 2, 1, 0 un-applied (``mᵀ``: ``x ← d ⊙ x + o ⊙
+    x[i ⊕ 2^bit]``) to both, each adding ``λ_out ψ_inᵀ`` to two lane accumulators (a lane's
+    own pair member, and its partner); returns the three gates' 2×2 sums, row-major (12
+    values). Every gate is taken as general here: a scaled rotation's full sum has the same
+    projection on its tangent, and the same factor, as :func:`rotation_back`'s."""
+    if not all(isinstance(t, types.Array) and isinstance(t.dtype, types.Float) for t in (psi, lam)):
+        return None
+    sig = types.UniTuple(psi.dtype, 12)(psi, lam, size, entries)
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(signature.args[0].dtype)
+        vector = ir.VectorType(element, LANES)
+        lanes = ir.VectorType(ir.IntType(32), LANES)
+        contract = ("contract",)
+
+        def fma(a, x, b, y):
+            return builder.fadd(builder.fmul(a, x, flags=contract),
+                                builder.fmul(b, y, flags=contract), flags=contract)  # fmt: skip
+
+        def shuffle(x, bit):
+            return builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
+
+        m = [builder.extract_value(args[3], k) for k in range(12)]
+        transposed = []
+        for bit in range(3):
+            m00, m01, m10, m11 = m[4 * bit : 4 * bit + 4]
+            upper = upper_lanes(bit)
+            transposed.append((builder.select(upper, splat(builder, vector, m11),
+                                              splat(builder, vector, m00)),
+                               builder.select(upper, splat(builder, vector, m01),
+                                              splat(builder, vector, m10))))  # fmt: skip
+        zero = ir.Constant(vector, [0.0] * LANES)
+        sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(3)]
+        bases = [builder.bitcast(context.make_array(signature.args[k])(context, builder,
+                                                                        args[k]).data,
+                                 vector.as_pointer()) for k in (0, 1)]  # fmt: skip
+        align = context.get_abi_sizeof(element)
+        blocks = builder.lshr(args[2], ir.Constant(args[2].type, 3))
+        with cgutils.for_range(builder, blocks) as loop:
+            pointers = [builder.gep(base, [loop.index]) for base in bases]
+            x, y = (builder.load(pointer, align=align) for pointer in pointers)
+            for bit in (2, 1, 0):
+                d, o = transposed[bit]
+                x_in = fma(d, x, o, shuffle(x, bit))
+                y_in = fma(d, y, o, shuffle(y, bit))
+                own, partner = sums[bit]
+                builder.store(builder.fadd(builder.load(own), builder.fmul(y, x_in)), own)
+                cross = builder.fmul(y, shuffle(x_in, bit))
+                builder.store(builder.fadd(builder.load(partner), cross), partner)
+                x, y = x_in, y_in
+            for pointer, value in zip(pointers, (x, y), strict=True):
+                builder.store(value, pointer, align=align)
+        out = []
+        for bit in range(3):
+            own, partner = (builder.load(a) for a in sums[bit])
+            lanes_of = [[i for i in range(LANES) if (i >> bit) & 1 == j] for j in (0, 1)]
+
+            def total(v, which):
+                acc = builder.extract_element(v, ir.Constant(ir.IntType(32), which[0]))
+                for i in which[1:]:
+                    lane = builder.extract_element(v, ir.Constant(ir.IntType(32), i))
+                    acc = builder.fadd(acc, lane)
+                return acc
+
+            out += [total(own, lanes_of[0]), total(partner, lanes_of[0]),
+                    total(partner, lanes_of[1]), total(own, lanes_of[1])]  # fmt: skip
+        return context.make_tuple(builder, signature.return_type, out)
+
+    return sig, codegen
+
+
+def low_gates_back(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
+    """:func:`qhn.backends.sweep_kernels.low_gates` in reverse: gates ``m2``, ``m1``, ``m0`` (forms
+    ``f``) on bits 2, 1, 0 un-applied to ``psi`` and ``lam``, their sums added to ``g`` (2×2):
+    in registers for real tiles (:func:`_low_gates_back_real`), else by :func:`one_back`.
+    Compiled code only (typed by its overload)."""
+    raise NotImplementedError("low_gates_back runs inside numba kernels only")
+
+
+@overload(low_gates_back, jit_options={"cache": True, "nogil": True,
+                                       "fastmath": {"contract", "reassoc"}})  # fmt: skip
+def _low_gates_back_typed(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
+    if isinstance(psi.dtype, types.Float):
+
+        def in_registers(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
+            s = _low_gates_back_real(psi, lam, size, entries(m0, m1, m2))
+            for k, g in enumerate((g0, g1, g2)):
+                g[0, 0] += s[4 * k]
+                g[0, 1] += s[4 * k + 1]
+                g[1, 0] += s[4 * k + 2]
+                g[1, 1] += s[4 * k + 3]
+
+        return in_registers
+
+    def one_by_one(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
+        one_back(psi, lam, 4, m2, f2, g2, size)
+        one_back(psi, lam, 2, m1, f1, g1, size)
+        one_back(psi, lam, 1, m0, f0, g0, size)
+
+    return one_by_one
+
+
 @adjoint_jit
 def one_back(psi, lam, stride, u, form, grad, size):
     """One gate in reverse: :func:`rotation_back` for a scaled rotation, else
@@ -156,10 +269,11 @@ def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, forms, grads, 
             diagonal_op(lam, size, fixed_index, g0, arg, *tables)
             continue
         m = ops[o, 2]
-        if kind == LOW_GATES:  # applied on bits 0, 1, 2 in turn: undone one by one
-            for bit in range(2, -1, -1):
-                g = ops[o, 2 + bit]
-                one_back(psi, lam, b << bit, mats[g, row], forms[g, row], grads[g, row], size)
+        if kind == LOW_GATES:
+            a, c, e = ops[o, 2], ops[o, 3], ops[o, 4]
+            low_gates_back(psi, lam, mats[a, row], mats[c, row], mats[e, row], forms[a, row],
+                           forms[c, row], forms[e, row], grads[a, row], grads[c, row],
+                           grads[e, row], size)  # fmt: skip
             continue
         if kind == GATE_PAIR:  # applied u (bit) then v (bit2): undo v first
             k = ops[o, 4]
