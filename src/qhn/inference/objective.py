@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 
 from qhn.errors import CapabilityError
+from qhn.inference.entropy import entropy, neg_entropy
 
 if TYPE_CHECKING:
     from qhn.hypernetwork import QuantumHypernetwork
@@ -99,38 +100,6 @@ class ObjectiveBase:
 def honest(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
     """``value`` carrying the gradient of ``surrogate``: ``value + (sur − sur.detach())``."""
     return value.detach() + (surrogate - surrogate.detach())
-
-
-def entropy(q: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats, ``H(q) = −Σ_s q(s) log q(s)`` (``0 log 0 = 0``).
-
-    Shapes: ``(..., 2**n)`` → ``(...)``."""
-    return -neg_entropy(q)
-
-
-def neg_entropy(q: torch.Tensor) -> torch.Tensor:
-    """``Σ_s q(s) log q(s)`` (``0 log 0 = 0``), differentiable in ``q`` with gradient
-    ``log q(s) + 1``, and ``1`` where ``q(s) = 0`` (finite: there ``∂q/∂θ = 0`` for a circuit's
-    ``q``, so a NaN or ``−∞`` would poison the chain rule for nothing).
-
-    One logarithm per entry, kept for the backward (``torch.xlogy`` takes one in the forward
-    and another in the backward). Once differentiable. Shapes: ``(..., 2**n)`` → ``(...)``.
-    """
-    return _NegEntropy.apply(q)
-
-
-class _NegEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q):  # type: ignore[override]
-        log_q = torch.where(q > 0, q, 1.0).log_()
-        ctx.save_for_backward(log_q)
-        return torch.linalg.vecdot(q, log_q)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
-        (log_q,) = ctx.saved_tensors
-        return grad.unsqueeze(-1) * (log_q + 1)
 
 
 def base_metrics(data_value: torch.Tensor, data_term) -> dict[str, float]:

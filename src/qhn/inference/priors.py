@@ -15,7 +15,7 @@ import torch
 
 from qhn.bits import iter_bit_chunks
 from qhn.errors import ConfigError, MemoryBudgetError
-from qhn.inference import objective
+from qhn.inference.entropy import neg_entropy as _neg_entropy
 
 __all__ = ["BernoulliPrior"]
 
@@ -167,7 +167,7 @@ class BernoulliPrior:
         vector of its own.
 
         ``neg_entropy``: ``Σ_s q(s) log q(s)`` of the same ``q`` when the caller has it
-        already (:func:`qhn.inference.objective.neg_entropy`), so it is not computed twice.
+        already (:func:`qhn.inference.entropy.neg_entropy`), so it is not computed twice.
 
         Shapes: ``(..., 2**n)`` → ``(...)``, in ``q``'s dtype promoted to at least float64.
         """
@@ -179,7 +179,7 @@ class BernoulliPrior:
             )
         q = q.to(torch.promote_types(q.dtype, torch.float64))
         if neg_entropy is None:
-            neg_entropy = objective.neg_entropy(q)
+            neg_entropy = _neg_entropy(q)
         if self.is_uniform:
             cross = -self.n_bits * math.log(2.0) * q.sum(-1)
         else:
