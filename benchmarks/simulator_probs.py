@@ -230,6 +230,7 @@ def bench(
 def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> None:
     """Each sweep alone, with its operations and with none, on a preallocated state."""
     from qhn.backends import sweep_kernels, sweeps
+    from qhn.backends.sweep_rotations import sweep_gates
 
     circuit = hardware_efficient(n, layers)
     plan = sweeps.schedule(circuit, dtype.itemsize, keep_final_diagonal=False)
@@ -258,7 +259,7 @@ def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
             times.append(median_time(call, repeats))
         totals = [totals[0] + times[0], totals[1] + times[1]]
         kinds = plan.ops[o0:o1, 0].tolist()
-        gates = kinds.count(sweep_kernels.GATE) + 2 * kinds.count(sweep_kernels.GATE_PAIR)
+        gates = len(sweep_gates(plan.ops[o0:o1]))
         print(f"    sweep {s}: bits {gs:2d}..{gs + width - 1:2d}  {gates:3d} gates "
               f"{kinds.count(sweep_kernels.DIAGONAL)} CZ runs  {times[0] * 1e3:9.2f} ms "
               f"({times[0] / one_copy:5.1f} copies), state alone {times[1] * 1e3:8.2f} ms "
