@@ -20,7 +20,8 @@ CIRCUITS = [
 ]
 
 
-def _shift_rows(name, n, layers, options, seed=0):
+def shift_rows(name, n, layers, options, seed=0):
+    """The expanded circuit and the ``2P' + 1`` rows of one parameter-shift step."""
     circuit = build_ansatz(name, n, layers, **options)
     generator = torch.Generator().manual_seed(seed)
     theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
@@ -32,7 +33,7 @@ def _shift_rows(name, n, layers, options, seed=0):
 @pytest.mark.parametrize("chunk", [1, 5, 1000])
 @pytest.mark.parametrize(("name", "n", "layers", "options"), CIRCUITS)
 def test_shared_probabilities_equal_the_plain_ones(name, n, layers, options, chunk):
-    circuit, rows = _shift_rows(name, n, layers, options)
+    circuit, rows = shift_rows(name, n, layers, options)
     backend = StatevectorBackend(block_qubits=3)
     plain = backend.probs(circuit, rows)
     passes, dtype = backend._plan(circuit, rows)
@@ -49,7 +50,7 @@ def test_shared_probabilities_equal_the_plain_ones(name, n, layers, options, chu
 
 @pytest.mark.parametrize("batch_kind", ["shift", "unrelated"])
 def test_sampled_bits_are_the_same_with_and_without_sharing(monkeypatch, batch_kind):
-    circuit, rows = _shift_rows("hardware_efficient", 7, 2, {})
+    circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
     if batch_kind == "unrelated":  # no common prefix: every row branches at the first pass
         rows = torch.rand(
             rows.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
@@ -64,7 +65,7 @@ def test_sampled_bits_are_the_same_with_and_without_sharing(monkeypatch, batch_k
 
 def test_float32_shared_probabilities_within_its_epsilon():
     # float32 rounding per pass, ~passes · 2^k · 1.2e-7 relative (the precision key's bound).
-    circuit, rows = _shift_rows("hardware_efficient", 7, 2, {})
+    circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
     backend = StatevectorBackend(dtype=torch.float32)
     plain = StatevectorBackend().probs(circuit, rows)
     passes, dtype = backend._plan(circuit, rows.float())
@@ -77,7 +78,7 @@ def test_float32_shared_probabilities_within_its_epsilon():
 def test_sharing_needs_no_more_memory_than_one_chunk(monkeypatch):
     # The whole batch's probabilities (41 rows) exceed the budget; one chunk (2 rows) and the
     # shared row fit, as in the plain chunked path.
-    circuit, rows = _shift_rows("hardware_efficient", 10, 1, {})
+    circuit, rows = shift_rows("hardware_efficient", 10, 1, {})
     backend = StatevectorBackend(memory_budget=120_000, chunk_bytes=2 * 2**10 * 8)
     assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
     monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 99)

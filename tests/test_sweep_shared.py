@@ -14,7 +14,8 @@ from qhn.backends import StatevectorBackend, sweeps
 from qhn.backends import statevector as sv
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import build_ansatz
-from qhn.gradients.parameter_shift import ParameterShift, plan_shifts
+from qhn.gradients.parameter_shift import ParameterShift
+from test_shared_prefix import shift_rows
 
 #: (low width, high width, row bytes, sub-chunk width), as in test_sweeps: several groups, so a
 #: circuit of a few qubits takes several sweeps per layer.
@@ -25,16 +26,6 @@ CIRCUITS = [
     ("hardware_efficient", 8, 3, {"rotations": ("rx", "rz")}),
     ("hardware_efficient", 7, 1, {"rotations": ("ry",), "topology": "ring"}),
 ]
-
-
-def shift_rows(name, n, layers, options, seed=0):
-    """The expanded circuit and the ``2P' + 1`` rows of one parameter-shift step."""
-    circuit = build_ansatz(name, n, layers, **options)
-    generator = torch.Generator().manual_seed(seed)
-    theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
-    plan = plan_shifts(circuit, theta)
-    rows = torch.cat([plan.base.unsqueeze(1), plan.shifted], 1).reshape(-1, plan.n_occurrences)
-    return plan.expanded, rows
 
 
 def state_dtype(circuit, dtype=torch.float64):

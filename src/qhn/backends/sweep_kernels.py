@@ -58,9 +58,36 @@ def splat(builder: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.V
     return builder.shuffle_vector(one, one, zeros)
 
 
-def upper_lanes(bit: int) -> ir.Constant:
-    """The lanes whose ``bit`` is 1, as an ``<8 x i1>`` select mask."""
-    return ir.Constant(ir.VectorType(ir.IntType(1), LANES), [(i >> bit) & 1 for i in range(LANES)])
+def lane_coefficients(builder, vector, entries, *, transpose: bool = False) -> list[tuple]:
+    """For the gates on bits 0, 1, 2 (``entries``: their 12 matrix entries, row-major, as IR
+    values), the lane vectors ``(d, o)`` with which ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` applies
+    ``m`` (or ``mᵀ`` when ``transpose``): ``d`` is ``m00`` on lanes whose bit is 0 and ``m11``
+    elsewhere, ``o`` is ``m01``/``m10`` (``m10``/``m01`` transposed)."""
+    out = []
+    for bit in range(3):
+        m00, m01, m10, m11 = entries[4 * bit : 4 * bit + 4]
+        lower_off, upper_off = (m10, m01) if transpose else (m01, m10)
+        upper = ir.Constant(ir.VectorType(ir.IntType(1), LANES),
+                            [(i >> bit) & 1 for i in range(LANES)])  # fmt: skip
+        out.append((builder.select(upper, splat(builder, vector, m11), splat(builder, vector, m00)),
+                    builder.select(upper, splat(builder, vector, upper_off),
+                                   splat(builder, vector, lower_off))))  # fmt: skip
+    return out
+
+
+def apply_lanes(builder, d, o, x, bit):
+    """``d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` (LLVM IR, contracted to multiply-adds)."""
+    partner = partner_lanes(builder, x, bit)
+    contract = ("contract",)
+    scaled = builder.fmul(d, x, flags=contract)
+    mixed = builder.fmul(o, partner, flags=contract)
+    return builder.fadd(scaled, mixed, flags=contract)
+
+
+def partner_lanes(builder, x, bit):
+    """``x[i ⊕ 2^bit]``: each lane's partner under a gate on ``bit`` (LLVM IR)."""
+    lanes = ir.VectorType(ir.IntType(32), LANES)
+    return builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
 
 
 @intrinsic
@@ -79,18 +106,8 @@ def _low_gates_real(typingctx, tile, size, entries):
         array = context.make_array(signature.args[0])(context, builder, args[0])
         element = context.get_value_type(signature.args[0].dtype)
         vector = ir.VectorType(element, LANES)
-        lanes = ir.VectorType(ir.IntType(32), LANES)
-        contract = ("contract",)
-
-        m = [builder.extract_value(args[2], k) for k in range(12)]
-        coefficients = []
-        for bit in range(3):
-            m00, m01, m10, m11 = m[4 * bit : 4 * bit + 4]
-            upper = upper_lanes(bit)
-            coefficients.append((builder.select(upper, splat(builder, vector, m11),
-                                                splat(builder, vector, m00)),
-                                 builder.select(upper, splat(builder, vector, m10),
-                                                splat(builder, vector, m01))))  # fmt: skip
+        entries = [builder.extract_value(args[2], k) for k in range(12)]
+        coefficients = lane_coefficients(builder, vector, entries)
         blocks = builder.lshr(args[1], ir.Constant(args[1].type, 3))
         base = builder.bitcast(array.data, vector.as_pointer())
         align = context.get_abi_sizeof(element)
@@ -98,10 +115,7 @@ def _low_gates_real(typingctx, tile, size, entries):
             pointer = builder.gep(base, [loop.index])
             x = builder.load(pointer, align=align)
             for bit, (diagonal, off) in enumerate(coefficients):
-                partner = builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
-                scaled = builder.fmul(diagonal, x, flags=contract)
-                mixed = builder.fmul(off, partner, flags=contract)
-                x = builder.fadd(scaled, mixed, flags=contract)
+                x = apply_lanes(builder, diagonal, off, x, bit)
             builder.store(x, pointer, align=align)
         return context.get_dummy_value()
 

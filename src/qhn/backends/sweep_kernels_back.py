@@ -22,15 +22,15 @@ from qhn.backends.sweep_kernels import (
     GENERAL,
     LANES,
     LOW_GATES,
-    PARTNERS,
     UNIT_DIAGONAL,
+    apply_lanes,
     diagonal_op,
     entries,
     is_local,
+    lane_coefficients,
+    partner_lanes,
     scratch_size,
-    splat,
     tile_count,
-    upper_lanes,
 )
 
 __all__ = ["run_back"]
@@ -156,25 +156,8 @@ def _low_gates_back_real(typingctx, psi, lam, size, entries):
     def codegen(context, builder, signature, args):
         element = context.get_value_type(signature.args[0].dtype)
         vector = ir.VectorType(element, LANES)
-        lanes = ir.VectorType(ir.IntType(32), LANES)
-        contract = ("contract",)
-
-        def fma(a, x, b, y):
-            return builder.fadd(builder.fmul(a, x, flags=contract),
-                                builder.fmul(b, y, flags=contract), flags=contract)  # fmt: skip
-
-        def shuffle(x, bit):
-            return builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
-
-        m = [builder.extract_value(args[3], k) for k in range(12)]
-        transposed = []
-        for bit in range(3):
-            m00, m01, m10, m11 = m[4 * bit : 4 * bit + 4]
-            upper = upper_lanes(bit)
-            transposed.append((builder.select(upper, splat(builder, vector, m11),
-                                              splat(builder, vector, m00)),
-                               builder.select(upper, splat(builder, vector, m01),
-                                              splat(builder, vector, m10))))  # fmt: skip
+        entries = [builder.extract_value(args[3], k) for k in range(12)]
+        transposed = lane_coefficients(builder, vector, entries, transpose=True)
         zero = ir.Constant(vector, [0.0] * LANES)
         sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(3)]
         bases = [builder.bitcast(context.make_array(signature.args[k])(context, builder,
@@ -187,29 +170,28 @@ def _low_gates_back_real(typingctx, psi, lam, size, entries):
             x, y = (builder.load(pointer, align=align) for pointer in pointers)
             for bit in (2, 1, 0):
                 d, o = transposed[bit]
-                x_in = fma(d, x, o, shuffle(x, bit))
-                y_in = fma(d, y, o, shuffle(y, bit))
+                x_in = apply_lanes(builder, d, o, x, bit)
+                y_in = apply_lanes(builder, d, o, y, bit)
                 own, partner = sums[bit]
                 builder.store(builder.fadd(builder.load(own), builder.fmul(y, x_in)), own)
-                cross = builder.fmul(y, shuffle(x_in, bit))
+                cross = builder.fmul(y, partner_lanes(builder, x_in, bit))
                 builder.store(builder.fadd(builder.load(partner), cross), partner)
                 x, y = x_in, y_in
             for pointer, value in zip(pointers, (x, y), strict=True):
                 builder.store(value, pointer, align=align)
+
+        def total(v, lanes):
+            acc = builder.extract_element(v, ir.Constant(ir.IntType(32), lanes[0]))
+            for i in lanes[1:]:
+                acc = builder.fadd(acc, builder.extract_element(v, ir.Constant(ir.IntType(32), i)))
+            return acc
+
         out = []
         for bit in range(3):
             own, partner = (builder.load(a) for a in sums[bit])
-            lanes_of = [[i for i in range(LANES) if (i >> bit) & 1 == j] for j in (0, 1)]
-
-            def total(v, which):
-                acc = builder.extract_element(v, ir.Constant(ir.IntType(32), which[0]))
-                for i in which[1:]:
-                    lane = builder.extract_element(v, ir.Constant(ir.IntType(32), i))
-                    acc = builder.fadd(acc, lane)
-                return acc
-
-            out += [total(own, lanes_of[0]), total(partner, lanes_of[0]),
-                    total(partner, lanes_of[1]), total(own, lanes_of[1])]  # fmt: skip
+            low, high = ([i for i in range(LANES) if (i >> bit) & 1 == j] for j in (0, 1))
+            # lanes of pair member j: own sums give G_jj, partner sums G_j(1−j)
+            out += [total(own, low), total(partner, low), total(partner, high), total(own, high)]
         return context.make_tuple(builder, signature.return_type, out)
 
     return sig, codegen
