@@ -20,8 +20,8 @@ a few passes over a state of ``2^n`` amplitudes, then draws the shots:
 Both ``c`` are lower bounds, measured on the shared 2-core development machine
 (``benchmarks/step_cost.py``: CPU seconds of ``StatevectorBackend.sample`` with 256 shots, one
 torch thread, hardware-efficient RY+CZ circuits, 1…4 layers, on the numba sweeps
-(:mod:`qhn.backends.sweeps`) from 16 qubits: 3.0–7.3 ns at n = 16, 18 and 2.0–3.0 ns at
-n = 20, 22), so the prediction errs on the fast side: a step refused here would take
+(:mod:`qhn.backends.sweeps`) from 16 qubits: 2.1–4.3 ns at n = 18 and 1.4–2.1 ns at
+n = 20–24), so the prediction errs on the fast side: a step refused here would take
 at least that long. Memory: the states of one chunk of circuits
 (the backend's ``chunk_bytes``) and the shots, as the backend itself checks them.
 
@@ -54,8 +54,8 @@ __all__ = [
 #: Lower bound of the seconds one circuit spends per amplitude per ``n`` gates (float64) on one
 #: thread, while the state fits in :data:`CACHE_BYTES`, and beyond (smaller beyond: the sweeps'
 #: fixed costs per call weigh less on large states).
-SECONDS_PER_AMPLITUDE_LAYER = 2.7e-9
-SECONDS_PER_AMPLITUDE_LAYER_UNCACHED = 1.8e-9
+SECONDS_PER_AMPLITUDE_LAYER = 1.9e-9
+SECONDS_PER_AMPLITUDE_LAYER_UNCACHED = 1.25e-9
 CACHE_BYTES = 4 * 2**20
 #: Longest predicted sampled step accepted unless ``max_step_seconds`` says otherwise.
 DEFAULT_MAX_STEP_SECONDS = 300.0
