@@ -48,6 +48,17 @@ def test_shared_probabilities_equal_the_plain_ones(name, n, layers, options, chu
     assert groups > 2  # the rows did branch at several passes
 
 
+def sample_with_and_without_sharing(monkeypatch, backend, circuit, rows, shots, seed):
+    """The bits ``backend.sample`` draws for ``rows`` by the plain chunked path and by the shared
+    one, from the same seed."""
+    out = []
+    for threshold in (99, 1):
+        monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", threshold)
+        generator = torch.Generator().manual_seed(seed)
+        out.append(backend.sample(circuit, rows, shots, generator=generator))
+    return out
+
+
 @pytest.mark.parametrize("batch_kind", ["shift", "unrelated"])
 def test_sampled_bits_are_the_same_with_and_without_sharing(monkeypatch, batch_kind):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
@@ -56,10 +67,7 @@ def test_sampled_bits_are_the_same_with_and_without_sharing(monkeypatch, batch_k
             rows.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
         )
     backend = StatevectorBackend()
-    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 99)
-    plain = backend.sample(circuit, rows, 64, generator=torch.Generator().manual_seed(7))
-    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 1)
-    shared = backend.sample(circuit, rows, 64, generator=torch.Generator().manual_seed(7))
+    plain, shared = sample_with_and_without_sharing(monkeypatch, backend, circuit, rows, 64, 7)
     assert torch.equal(plain, shared)
 
 
@@ -81,8 +89,5 @@ def test_sharing_needs_no_more_memory_than_one_chunk(monkeypatch):
     circuit, rows = shift_rows("hardware_efficient", 10, 1, {})
     backend = StatevectorBackend(memory_budget=120_000, chunk_bytes=2 * 2**10 * 8)
     assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
-    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 99)
-    plain = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
-    monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 1)
-    shared = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
+    plain, shared = sample_with_and_without_sharing(monkeypatch, backend, circuit, rows, 16, 2)
     assert torch.equal(plain, shared)

@@ -15,7 +15,7 @@ from qhn.backends import statevector as sv
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import build_ansatz
 from qhn.gradients.parameter_shift import ParameterShift
-from test_shared_prefix import shift_rows
+from test_shared_prefix import sample_with_and_without_sharing, shift_rows
 
 #: (low width, high width, row bytes, sub-chunk width), as in test_sweeps: several groups, so a
 #: circuit of a few qubits takes several sweeps per layer.
@@ -112,10 +112,7 @@ def test_backend_samples_the_same_bits_with_shared_sweeps(small_sweeps, dtype):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
     backend = StatevectorBackend(sweeps=True, dtype=dtype)
     assert backend._sweep_schedule(circuit, keep_state=False).sweeps.shape[0] > 3
-    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 99)
-    plain = backend.sample(circuit, rows, 64, generator=torch.Generator().manual_seed(7))
-    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
-    shared = backend.sample(circuit, rows, 64, generator=torch.Generator().manual_seed(7))
+    plain, shared = sample_with_and_without_sharing(small_sweeps, backend, circuit, rows, 64, 7)
     assert torch.equal(plain, shared)
 
 
@@ -142,8 +139,5 @@ def test_shared_sweeps_need_no_more_memory_than_one_chunk(small_sweeps):
     circuit, rows = shift_rows("hardware_efficient", 10, 1, {})
     backend = StatevectorBackend(sweeps=True, memory_budget=120_000, chunk_bytes=2 * 2**10 * 8)
     assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
-    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 99)
-    plain = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
-    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
-    shared = backend.sample(circuit, rows, 16, generator=torch.Generator().manual_seed(2))
+    plain, shared = sample_with_and_without_sharing(small_sweeps, backend, circuit, rows, 16, 2)
     assert torch.equal(plain, shared)
