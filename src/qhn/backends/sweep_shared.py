@@ -31,9 +31,9 @@ from qhn.backends.sweeps import (
     SweepSchedule,
     _arrays,
     _empty,
-    _operands,
     gate_matrices,
     product_columns,
+    product_halves,
     run_sweeps,
 )
 
@@ -61,18 +61,16 @@ def shared_sweep_probs(
     batch, size, sweeps = params.shape[0], 2**plan.n, plan.sweeps
     out_dtype = out_dtype or (dtype.to_real() if dtype.is_complex else dtype)
     in_place = out_dtype == dtype
-    params = params.detach()
     with torch.no_grad():
-        columns = product_columns(plan, params, dtype)
-        mats = gate_matrices(plan, params, dtype).transpose(0, 1)
+        columns = product_columns(plan, params.detach(), dtype)
+        mats = gate_matrices(plan, params.detach(), dtype)
     group = np.arange(batch)
     state = _empty(1, size, dtype)
     branch: tuple[torch.Tensor, torch.Tensor] | None = None
     for s in range(sweeps.shape[0]):
         if group.size > 1:
-            operands = (mats[:, sweep_gates(plan.ops[sweeps[s, 2] : sweeps[s, 3]])],) + (
-                (columns,) if sweeps[s, 4] else ()
-            )
+            gates = sweep_gates(plan.ops[sweeps[s, 2] : sweeps[s, 3]])
+            operands = (mats[gates].transpose(0, 1),) + ((columns,) if sweeps[s, 4] else ())
             stay = agreeing_rows(operands, torch.from_numpy(group)).numpy()
             if not stay.all() and branch is None:
                 psi = _empty(min(chunk, batch), size, dtype)
@@ -83,19 +81,20 @@ def shared_sweep_probs(
                 psi, probs = (b[: rows.size] for b in branch)
                 if not sweeps[s, 4]:
                     psi.copy_(state.expand(rows.size, -1))
-                _run_rows(plan, sweeps[s:], params[rows], dtype, psi, probs)
+                _run_rows(plan, sweeps[s:], columns[rows], mats[:, rows], psi, probs)
                 yield torch.from_numpy(rows), probs
             group = group[stay]
         last = s == sweeps.shape[0] - 1
         probs = state if in_place or not last else _empty(1, size, out_dtype)
-        _run_rows(plan, sweeps[s : s + 1], params[group[:1]], dtype, state, probs)
+        one = group[:1]
+        _run_rows(plan, sweeps[s : s + 1], columns[one], mats[:, one], state, probs)
     yield torch.from_numpy(group), probs
 
 
-def _run_rows(plan, sweeps, params, dtype, state, probs) -> None:
-    """``sweeps`` on ``state``'s rows, with the operands of ``params``' rows (scaled as
-    :func:`qhn.backends.sweeps.sweep_probs` scales them, per sweep)."""
-    with torch.no_grad():
-        lo, hi, mats = _arrays(*_operands(plan, params, dtype))
+def _run_rows(plan, sweeps, columns, mats, state, probs) -> None:
+    """``sweeps`` on ``state``'s rows, from those rows' product columns ``(r, n, 2)`` and gate
+    matrices ``(G, r, 2, 2)`` (scaled as :func:`qhn.backends.sweeps.sweep_probs` scales them,
+    per sweep)."""
+    lo, hi, mats = _arrays(*product_halves(plan, columns), mats)
     mats, forms = scaled_rotations(plan.sweeps, plan.ops, mats)
     run_sweeps(plan, sweeps, (mats, forms, lo, hi), state.numpy(), probs.numpy())

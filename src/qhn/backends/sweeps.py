@@ -275,11 +275,17 @@ def _operands(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     """Per-row product halves and gate matrices from θ, as torch tensors (differentiable in
     ``params``). Shapes: params ``(B, P)`` → lo ``(B, 2^w0)``, hi ``(B, 2^(n−w0))``, mats
     ``(G, B, 2, 2)``."""
-    first = product_columns(plan, params, dtype)
+    return (*product_halves(plan, product_columns(plan, params, dtype)),
+            gate_matrices(plan, params, dtype))  # fmt: skip
+
+
+def product_halves(plan: SweepSchedule, columns: torch.Tensor):
+    """The first sweep's product-state factors from each qubit's column: ``lo`` over the low
+    group's bits, ``hi`` over the rest. Shapes: ``(B, n, 2)`` → ``(B, 2^w0)``, ``(B, 2^(n−w0))``."""
     split = plan.n - plan.first_width
-    lo = sv._kron_vectors(first[:, split:])
-    hi = sv._kron_vectors(first[:, :split]) if split else first.new_ones(params.shape[0], 1)
-    return lo, hi, gate_matrices(plan, params, dtype)
+    lo = sv._kron_vectors(columns[:, split:])
+    hi = sv._kron_vectors(columns[:, :split]) if split else columns.new_ones(columns.shape[0], 1)
+    return lo, hi
 
 
 def product_columns(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
