@@ -359,3 +359,33 @@ def test_float32_state_writes_float64_probabilities_directly():
     for row in range(theta.shape[0]):
         expected = qiskit_probs(circuit, theta[row])
         np.testing.assert_allclose(probs[row].numpy(), expected, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 1001, 4096])
+def test_widen_in_place_equals_torchs_conversion(size):
+    """Values stored as float32 at the start of a float64 buffer, widened in place: torch's own
+    float32 → float64 conversion of the same values (odd sizes included)."""
+    values = torch.randn(size, generator=torch.Generator().manual_seed(size)) * 1e3
+    row = torch.full((size,), float("nan"), dtype=torch.float64)
+    row.view(torch.float32)[:size] = values
+    sweeps.widen_in_place(row, size, torch.float32)
+    assert torch.equal(row, values.double())
+
+
+@pytest.mark.parametrize("widths", [(3, 2, 16, 2), None])
+def test_float32_state_in_the_probabilities_buffer_gives_the_same_bits(monkeypatch, widths):
+    """A float32 state kept in the first half of its float64 probabilities' buffer (forced at any
+    size) gives the bits of a separate state, for every row of a batch, within float32 of
+    Qiskit."""
+    circuit = random_circuit(9, 52, gates=50, complex_gates=False)
+    theta = angles(circuit.n_params, 52, batch=3)
+    plan = sweeps.schedule(circuit, 4, keep_final_diagonal=False, widths=widths)
+    separate, _ = sweeps.sweep_probs(plan, theta.float(), torch.float32, out_dtype=torch.float64)
+    monkeypatch.setattr(sweeps, "WIDEN_IN_PLACE_BYTES", 1)
+    shared, _ = sweeps.sweep_probs(plan, theta.float(), torch.float32, out_dtype=torch.float64)
+    assert shared.dtype == torch.float64 and shared.shape == (3, 2**9)
+    assert torch.equal(shared, separate)
+    tol = 8 * len(circuit.gates) * torch.finfo(torch.float32).eps
+    for row in range(theta.shape[0]):
+        expected = qiskit_probs(circuit, theta[row])
+        np.testing.assert_allclose(shared[row].numpy(), expected, rtol=0, atol=tol)
