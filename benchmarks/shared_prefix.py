@@ -9,9 +9,12 @@ For each ``n`` and layer count, two tables:
   (``ParameterShift().expectation`` with ``shots=None``: ``Σ_s q(s) C(s)`` for every shifted
   circuit); prints the largest gradient difference between the paths.
 
-Each once simulating every circuit from scratch in chunks (the plain path) and once sharing the
-common leading passes (:mod:`qhn.backends.shared_prefix`). Medians of ``--repeats``, wall and CPU
-(``time.process_time``) seconds, alternating the two paths in one process, one torch thread.
+Three paths: simulating every circuit from scratch in chunks (*plain*), sharing the common
+leading sweeps or passes (*shared*: :mod:`qhn.backends.sweep_shared`,
+:mod:`qhn.backends.shared_prefix`), and sharing them while each ``±π/2`` pair comes from one
+π-shifted circuit (*paired*, the default: :mod:`qhn.backends.shift_pairs`). Medians of
+``--repeats``, wall and CPU (``time.process_time``) seconds, alternating the paths in one
+process, one torch thread. Ratios are plain CPU over the path's.
 
 Run: ``.venv/bin/python benchmarks/shared_prefix.py [--qubits 16 20 22] [--layers 2]``.
 """
@@ -30,6 +33,30 @@ from qhn.backends.statevector import StatevectorBackend
 from qhn.circuits import build_ansatz
 from qhn.gradients.parameter_shift import ParameterShift, plan_shifts
 
+PATHS = ("plain", "shared", "paired")
+
+
+def _backend(path: str) -> StatevectorBackend:
+    """The path's backend; the caller sets the sharing threshold (plain: never shares)."""
+    return StatevectorBackend(shift_pairs=path == "paired")
+
+
+def _threshold(path: str, default: int) -> int:
+    return 99 if path == "plain" else 0 if default < 99 else default
+
+
+def _medians(times: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    return {
+        k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+        for k, v in times.items()
+    }
+
+
+def _cells(med: dict[str, tuple[float, float]]) -> str:
+    cells = [f"{med[p][0]:.2f} / {med[p][1]:.2f}" for p in PATHS]
+    ratios = [f"{med['plain'][1] / med[p][1]:.2f}x" for p in PATHS[1:]]
+    return " | ".join(cells + ratios)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,10 +69,12 @@ def main() -> None:
     threshold = statevector.SHARED_PREFIX_MIN_QUBITS
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, 1 torch thread")
     print(f"medians of {args.repeats}; {args.shots} shots per circuit")
-    columns = ["n", "layers", "circuits", "plain wall / CPU s", "shared wall / CPU s"]
-    print("| " + " | ".join([*columns, "CPU ratio", "bits equal"]) + " |")
-    print("|---|---|---|---|---|---|---|")
-    backend = StatevectorBackend()
+    print(
+        "| n | layers | circuits | plain wall / CPU s | shared wall / CPU s "
+        "| paired wall / CPU s | shared ratio | paired ratio | shared bits equal "
+        "| paired shots differing |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for n in args.qubits:
         for layers in args.layers:
             circuit = build_ansatz("hardware_efficient", n, layers)
@@ -54,60 +83,54 @@ def main() -> None:
             plan = plan_shifts(circuit, theta)
             rows = torch.cat([plan.base.unsqueeze(1), plan.shifted], 1)
             rows = rows.reshape(-1, plan.n_occurrences)
-            times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-            bits: dict[bool, torch.Tensor] = {}
+            times: dict[str, list[tuple[float, float]]] = {p: [] for p in PATHS}
+            bits: dict[str, torch.Tensor] = {}
             for _ in range(args.repeats):
-                for shared in (False, True):
-                    statevector.SHARED_PREFIX_MIN_QUBITS = 0 if shared else 99
-                    seed = torch.Generator().manual_seed(5)
+                for path in PATHS:
+                    statevector.SHARED_PREFIX_MIN_QUBITS = _threshold(path, threshold)
+                    backend, seed = _backend(path), torch.Generator().manual_seed(5)
                     wall, cpu = time.perf_counter(), time.process_time()
-                    bits[shared] = backend.sample(plan.expanded, rows, args.shots, generator=seed)
-                    times[shared].append((time.perf_counter() - wall, time.process_time() - cpu))
+                    bits[path] = backend.sample(plan.expanded, rows, args.shots, generator=seed)
+                    times[path].append((time.perf_counter() - wall, time.process_time() - cpu))
             statevector.SHARED_PREFIX_MIN_QUBITS = threshold
-            med = {
-                k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-                for k, v in times.items()
-            }
+            differing = int((bits["plain"] != bits["paired"]).any(-1).sum())
             print(
-                f"| {n} | {layers} | {rows.shape[0]} | {med[False][0]:.2f} / {med[False][1]:.2f} "
-                f"| {med[True][0]:.2f} / {med[True][1]:.2f} | {med[False][1] / med[True][1]:.2f}x "
-                f"| {torch.equal(bits[False], bits[True])} |"
+                f"| {n} | {layers} | {rows.shape[0]} | {_cells(_medians(times))} "
+                f"| {torch.equal(bits['plain'], bits['shared'])} "
+                f"| {differing} of {bits['plain'].shape[0] * args.shots} |"
             )
-    exact_table(args, backend, threshold)
+    exact_table(args, threshold)
 
 
-def exact_table(args: argparse.Namespace, backend: StatevectorBackend, threshold: int) -> None:
+def exact_table(args: argparse.Namespace, threshold: int) -> None:
     print("\nexact parameter-shift gradient of E_q[C]")
-    print("| n | layers | shifted circuits | plain wall / CPU s | shared wall / CPU s | CPU ratio "
-          "| max abs grad diff |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| n | layers | shifted circuits | plain wall / CPU s | shared wall / CPU s "
+        "| paired wall / CPU s | shared ratio | paired ratio | max abs grad diff shared "
+        "| paired |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for n in args.qubits:
         for layers in args.layers:
             circuit = build_ansatz("hardware_efficient", n, layers)
             generator = torch.Generator().manual_seed(1)
             theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
             cost = torch.rand(2**n, dtype=torch.float64, generator=generator)
-            times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-            grads: dict[bool, torch.Tensor] = {}
+            times: dict[str, list[tuple[float, float]]] = {p: [] for p in PATHS}
+            grads: dict[str, torch.Tensor] = {}
             for _ in range(args.repeats):
-                for shared in (False, True):
-                    statevector.SHARED_PREFIX_MIN_QUBITS = 0 if shared else 99
-                    params = theta.clone().requires_grad_(True)
+                for path in PATHS:
+                    statevector.SHARED_PREFIX_MIN_QUBITS = _threshold(path, threshold)
+                    backend, params = _backend(path), theta.clone().requires_grad_(True)
                     wall, cpu = time.perf_counter(), time.process_time()
                     value = ParameterShift().expectation(backend, circuit, params, cost)
-                    (grads[shared],) = torch.autograd.grad(value, params)
-                    times[shared].append((time.perf_counter() - wall, time.process_time() - cpu))
+                    (grads[path],) = torch.autograd.grad(value, params)
+                    times[path].append((time.perf_counter() - wall, time.process_time() - cpu))
             statevector.SHARED_PREFIX_MIN_QUBITS = threshold
-            med = {
-                k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
-                for k, v in times.items()
-            }
-            gap = float((grads[False] - grads[True]).abs().max())
+            gaps = [float((grads["plain"] - grads[p]).abs().max()) for p in PATHS[1:]]
             print(
                 f"| {n} | {layers} | {2 * plan_shifts(circuit, theta).n_occurrences} "
-                f"| {med[False][0]:.2f} / {med[False][1]:.2f} "
-                f"| {med[True][0]:.2f} / {med[True][1]:.2f} | {med[False][1] / med[True][1]:.2f}x "
-                f"| {gap:.1e} |"
+                f"| {_cells(_medians(times))} | {gaps[0]:.1e} | {gaps[1]:.1e} |"
             )
 
 

@@ -1,5 +1,6 @@
 """Parameter-shift batches by sweeps with their common leading sweeps shared
-(qhn.backends.sweep_shared), against the unshared sweeps (bit for bit) and Qiskit."""
+(qhn.backends.sweep_shared), against the unshared sweeps (bit for bit) and Qiskit. The backend
+tests turn shift pairs off (they are tested in test_shift_pairs)."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def small_sweeps(monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_backend_samples_the_same_bits_with_shared_sweeps(small_sweeps, dtype):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
-    backend = StatevectorBackend(sweeps=True, dtype=dtype)
+    backend = StatevectorBackend(sweeps=True, dtype=dtype, shift_pairs=False)
     assert backend._sweep_schedule(circuit, keep_state=False).sweeps.shape[0] > 3
     plain, shared = sample_with_and_without_sharing(small_sweeps, backend, circuit, rows, 64, 7)
     assert torch.equal(plain, shared)
@@ -122,7 +123,7 @@ def test_parameter_shift_gradient_by_shared_sweeps_equals_autograd(small_sweeps)
     generator = torch.Generator().manual_seed(4)
     theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
     cost = torch.rand(2**7, dtype=torch.float64, generator=generator)
-    backend = StatevectorBackend(sweeps=True)
+    backend = StatevectorBackend(sweeps=True, shift_pairs=False)
     params = theta.clone().requires_grad_(True)
     (shifted,) = torch.autograd.grad(
         ParameterShift().expectation(backend, circuit, params, cost), params
@@ -137,7 +138,9 @@ def test_shared_sweeps_need_no_more_memory_than_one_chunk(small_sweeps):
     # The whole batch's probabilities (41 rows) exceed the budget; one chunk (2 rows) and the
     # shared row fit, as in the plain chunked path.
     circuit, rows = shift_rows("hardware_efficient", 10, 1, {})
-    backend = StatevectorBackend(sweeps=True, memory_budget=120_000, chunk_bytes=2 * 2**10 * 8)
+    backend = StatevectorBackend(
+        sweeps=True, memory_budget=120_000, chunk_bytes=2 * 2**10 * 8, shift_pairs=False
+    )
     assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
     plain, shared = sample_with_and_without_sharing(small_sweeps, backend, circuit, rows, 16, 2)
     assert torch.equal(plain, shared)

@@ -547,6 +547,10 @@ class StatevectorBackend:
             (:mod:`qhn.backends.sweeps`, the ``fast`` extra) rather than as torch passes. None
             (default): when numba is installed, from :data:`SWEEPS_MIN_QUBITS` qubits; True:
             always; False: never. Circuits with CNOTs always use torch passes.
+        shift_pairs: in a parameter-shift batch run by sweeps, simulate one π-shifted circuit
+            per parameter and combine it with the centre's state into both ``±π/2`` rows
+            (:mod:`qhn.backends.shift_pairs`): equal to rounding, about half the circuits.
+            False simulates every row (the same bits as one row at a time).
     """
 
     def __init__(
@@ -558,6 +562,7 @@ class StatevectorBackend:
         chunk_bytes: int = 32 * 2**20,
         adjoint: bool = True,
         sweeps: bool | None = None,
+        shift_pairs: bool = True,
     ) -> None:
         if dtype not in (torch.float64, torch.float32):
             raise ConfigError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
@@ -581,6 +586,7 @@ class StatevectorBackend:
                 "(or pass sweeps=None to use it only when installed)"
             )
         self.sweeps = sweeps if sweeps is not None or numba_available() else False
+        self.shift_pairs = bool(shift_pairs)
         self.capabilities = Capabilities(exact_probs=True, backprop=True, max_qubits=MAX_QUBITS)
 
     def __repr__(self) -> str:
@@ -683,9 +689,14 @@ class StatevectorBackend:
         check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
         sweeps = self._sweep_schedule(circuit, keep_state=False)
         if sweeps is not None:
+            from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
             from qhn.backends.sweep_shared import shared_sweep_probs
 
-            return shared_sweep_probs(sweeps, batch, self._state_dtype(circuit), chunk)
+            dtype = self._state_dtype(circuit)
+            pairs = find_shift_pairs(circuit, batch) if self.shift_pairs else None
+            if pairs is not None:
+                return paired_probs(sweeps, batch, pairs, dtype, chunk)
+            return shared_sweep_probs(sweeps, batch, dtype, chunk)
         with torch.no_grad():
             passes, dtype = self._plan(circuit, batch.detach())
         return shared_prefix_probs(passes, n, dtype, rows, chunk)

@@ -46,8 +46,11 @@ def shared_sweep_probs(
     dtype: torch.dtype,
     chunk: int,
     out_dtype: torch.dtype | None = None,
+    *,
+    states: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(rows, probs)`` until every row of ``params`` is covered once.
+    """Yield ``(rows, probs)`` until every row of ``params`` is covered once (with ``states``,
+    ``(rows, ψ)``: the states in ``dtype`` before any diagonal the plan dropped at the end).
 
     ``plan``: the circuit's schedule (without its final diagonal); ``dtype``: the state's;
     ``out_dtype``: the probabilities' (default: ``dtype``'s real precision); ``chunk``: most
@@ -60,7 +63,10 @@ def shared_sweep_probs(
     """
     batch, size, sweeps = params.shape[0], 2**plan.n, plan.sweeps
     out_dtype = out_dtype or (dtype.to_real() if dtype.is_complex else dtype)
-    in_place = out_dtype == dtype
+    in_place = out_dtype == dtype or states
+    if states:  # the last sweep writes ψ back instead of |ψ|²
+        sweeps = sweeps.copy()
+        sweeps[-1, 5] = 0
     with torch.no_grad():
         columns = product_columns(plan, params.detach(), dtype)
         mats = gate_matrices(plan, params.detach(), dtype)
