@@ -36,7 +36,7 @@ def test_a_27_qubit_sampled_run_is_refused_before_any_simulation(monkeypatch, tw
 
     monkeypatch.setattr(StatevectorBackend, "probs", fail)
     monkeypatch.setattr(StatevectorBackend, "sample", fail)
-    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=10, shots=256)
+    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=16, shots=256)
     start = time.perf_counter()
     with pytest.raises(ConfigError, match=r"27 qubits .* s per step .* max_step_seconds = 300"):
         runner.build_run(config)
@@ -44,7 +44,7 @@ def test_a_27_qubit_sampled_run_is_refused_before_any_simulation(monkeypatch, tw
 
 
 def test_raising_the_limit_accepts_it_and_a_small_run_passes(two_threads):
-    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=10, shots=256)
+    config = _sampled(task="teacher", task_options={"n_inputs": 26}, layers=16, shots=256)
     circuit = runner.build_circuit(config, 27)
     with pytest.raises(ConfigError, match="raise max_step_seconds"):
         check_step_cost(config, circuit)

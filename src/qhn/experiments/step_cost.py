@@ -10,7 +10,9 @@ a few passes over a state of ``2^n`` amplitudes, then draws the shots:
   :data:`~qhn.backends.statevector.SHARED_PREFIX_MIN_QUBITS` qubits the shifted circuits share
   their leading passes (:mod:`qhn.backends.shared_prefix`), and a shifted circuit costs the
   passes from its shifted gate on, counted as half a circuit (a lower bound for shifts spread
-  over the layers);
+  over the layers); each ``±π/2`` pair is one π-shifted circuit
+  (:mod:`qhn.backends.shift_pairs`, on the sweeps), so the ``2P'`` shifted circuits count as
+  ``P'/2`` circuits, plus one for the centre's state;
 - seconds per circuit ``≥ c · 2^n · G / (n · T)`` for ``G`` gates on ``n`` qubits and ``T``
   torch threads, i.e. ``c`` seconds per amplitude per layer of ``n`` gates on one thread:
   ``c`` = :data:`SECONDS_PER_AMPLITUDE_LAYER` while the state fits in :data:`CACHE_BYTES`,
@@ -20,9 +22,9 @@ a few passes over a state of ``2^n`` amplitudes, then draws the shots:
 Both ``c`` are lower bounds, measured on the shared 2-core development machine
 (``benchmarks/step_cost.py``: CPU seconds of ``StatevectorBackend.sample`` with 256 shots, one
 torch thread, hardware-efficient RY+CZ circuits, 1…4 layers, on the numba sweeps
-(:mod:`qhn.backends.sweeps`) from 16 qubits: 2.1–4.3 ns at n = 18 and 1.4–2.1 ns at
-n = 20–24), so the prediction errs on the fast side: a step refused here would take
-at least that long. Memory: the states of one chunk of circuits
+(:mod:`qhn.backends.sweeps`) from 16 qubits: 1.8–3.1 ns at n = 18 and 1.4–2.1 ns at
+n = 20–24, 3 December 2026), so the prediction errs on the fast side: a step refused here would
+take at least that long. Whole parameter-shift steps measured 3.4–5.5× their prediction. Memory: the states of one chunk of circuits
 (the backend's ``chunk_bytes``) and the shots, as the backend itself checks them.
 
 :func:`check_step_cost` refuses, before anything is allocated, a run whose predicted step exceeds
@@ -54,7 +56,7 @@ __all__ = [
 #: Lower bound of the seconds one circuit spends per amplitude per ``n`` gates (float64) on one
 #: thread, while the state fits in :data:`CACHE_BYTES`, and beyond (smaller beyond: the sweeps'
 #: fixed costs per call weigh less on large states).
-SECONDS_PER_AMPLITUDE_LAYER = 1.9e-9
+SECONDS_PER_AMPLITUDE_LAYER = 1.6e-9
 SECONDS_PER_AMPLITUDE_LAYER_UNCACHED = 1.25e-9
 CACHE_BYTES = 4 * 2**20
 #: Longest predicted sampled step accepted unless ``max_step_seconds`` says otherwise.
@@ -84,7 +86,7 @@ def predict_step_cost(
     circuits = 2 * occurrences + 2 if estimator == "parameter-shift" else 2
     equivalent = float(circuits)
     if estimator == "parameter-shift" and n >= SHARED_PREFIX_MIN_QUBITS:
-        equivalent = 2 + (circuits - 2) / 2
+        equivalent = 3 + (circuits - 2) / 4
     scale = 0.5 if precision == "float32" else 1.0
     itemsize = (4 if precision == "float32" else 8) * (1 if circuit.is_real else 2)
     state = 2**n * itemsize
