@@ -24,8 +24,9 @@ Both ``c`` are lower bounds, measured on the shared 2-core development machine
 torch thread, hardware-efficient RY+CZ circuits, 1…4 layers, on the numba sweeps
 (:mod:`qhn.backends.sweeps`) from 16 qubits: 1.8–3.1 ns at n = 18 and 1.4–2.1 ns at
 n = 20–24, 3 December 2026), so the prediction errs on the fast side: a step refused here would
-take at least that long. Whole parameter-shift steps measured 3.4–5.5× their prediction. Memory: the states of one chunk of circuits
-(the backend's ``chunk_bytes``) and the shots, as the backend itself checks them.
+take at least that long. Whole parameter-shift steps measured 3.4–5.5× their prediction.
+Memory: the states of one chunk of circuits (the backend's ``chunk_bytes``) and the shots, as
+the backend itself checks them.
 
 :func:`check_step_cost` refuses, before anything is allocated, a run whose predicted step exceeds
 ``max_step_seconds`` (one line, naming the estimate and the ways out).
