@@ -26,6 +26,7 @@ from qhn.backends.sweep_kernels import (
     apply_lanes,
     diagonal_op,
     entries,
+    gather_rows,
     is_local,
     lane_coefficients,
     partner_lanes,
@@ -305,10 +306,8 @@ def high_tile_back(
     psi, lam, first, gs, width, b, ops, row, mats, forms, grads, tile, lam_tile, tables
 ):
     """:func:`high_tile` in reverse, on gathered ψ and λ tiles."""
-    for g in range(1 << width):
-        src = first | (g << gs)
-        tile[g * b : (g + 1) * b] = psi[src : src + b]
-        lam_tile[g * b : (g + 1) * b] = lam[src : src + b]
+    gather_rows(psi, tile, first, gs, width, b)
+    gather_rows(lam, lam_tile, first, gs, width, b)
     ops_back(tile, lam_tile, row, width, b, first, 0, ops, mats, forms, grads, tables)
     for g in range(1 << width):
         dst = first | (g << gs)
