@@ -389,3 +389,36 @@ def test_float32_state_in_the_probabilities_buffer_gives_the_same_bits(monkeypat
     for row in range(theta.shape[0]):
         expected = qiskit_probs(circuit, theta[row])
         np.testing.assert_allclose(shared[row].numpy(), expected, rtol=0, atol=tol)
+
+
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_streamed_rows_of_a_large_state_equal_qiskit(two_threads):
+    """From ``STREAM_BYTES`` of state the high tiles are written back with non-temporal stores
+    (and a fence per tile, since two threads share the sweeps): probabilities against Qiskit, and
+    the adjoint against Qiskit's parameter-shift derivatives for a few angles."""
+    from qhn.backends import sweep_kernels
+
+    n = 21
+    assert 2**n * 8 >= sweep_kernels.STREAM_BYTES  # the streamed path is the one tested
+    circuit = hardware_efficient(n, 2)
+    theta = angles(circuit.n_params, 61, batch=1)[0]
+    backend = StatevectorBackend()
+    with torch.no_grad():
+        probs = backend.probs(circuit, theta)
+    expected = qiskit_probs(circuit, theta)
+    np.testing.assert_allclose(probs.numpy(), expected, rtol=0, atol=1e-13)
+    cost = torch.rand(2**n, dtype=torch.float64, generator=torch.Generator().manual_seed(61))
+    params = theta.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(backend.probs(circuit, params) @ cost, params)
+    for k in (0, circuit.n_params - 1):
+        step = torch.zeros_like(theta)
+        step[k] = math.pi / 2
+        shifted = qiskit_probs(circuit, torch.stack([theta + step, theta - step])) @ cost.numpy()
+        assert abs(grad[k].item() - (shifted[0] - shifted[1]) / 2) < 1e-10

@@ -30,6 +30,7 @@ from qhn.backends.sweep_kernels import (
     is_local,
     lane_coefficients,
     partner_lanes,
+    scatter_rows,
     scratch_size,
     tile_count,
 )
@@ -309,10 +310,8 @@ def high_tile_back(
     gather_rows(psi, tile, first, gs, width, b)
     gather_rows(lam, lam_tile, first, gs, width, b)
     ops_back(tile, lam_tile, row, width, b, first, 0, ops, mats, forms, grads, tables)
-    for g in range(1 << width):
-        dst = first | (g << gs)
-        psi[dst : dst + b] = tile[g * b : (g + 1) * b]
-        lam[dst : dst + b] = lam_tile[g * b : (g + 1) * b]
+    scatter_rows(psi, tile, first, gs, width, b)
+    scatter_rows(lam, lam_tile, first, gs, width, b)
 
 
 @adjoint_jit
