@@ -1,5 +1,6 @@
 """Parameter-shift pairs from one π-shifted circuit each (qhn.backends.shift_pairs), against
-Qiskit's probabilities of the shifted circuits themselves and against autograd."""
+Qiskit's probabilities of the shifted circuits themselves (the gradient against autograd is in
+test_sweep_shared, with and without pairs)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import qiskit_probs
 from qhn.backends import StatevectorBackend, sweeps
-from qhn.backends import statevector as sv
 from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
 from qhn.backends.sweep_shared import shared_sweep_probs
-from qhn.circuits import Circuit, Gate, build_ansatz
-from qhn.gradients.parameter_shift import ParameterShift
+from qhn.circuits import Circuit, Gate
 from test_shared_prefix import sample_with_and_without_sharing, shift_rows
 from test_sweep_shared import CIRCUITS, WIDTHS, state_dtype
 
@@ -106,34 +105,6 @@ def test_pairs_simulate_about_half_the_rows(monkeypatch):
         pass
     # P' π-shifted rows instead of 2P' shifted ones, plus the centre once more.
     assert sum(simulated) < 0.62 * unpaired
-
-
-@pytest.fixture
-def small_sweeps(monkeypatch):
-    monkeypatch.setattr(sweeps, "LOW_WIDTH", {4: 3, 8: 3, 16: 3})
-    monkeypatch.setattr(sweeps, "HIGH_WIDTH", 2)
-    monkeypatch.setattr(sweeps, "ROW_BYTES", 16)
-    monkeypatch.setattr(sweeps, "SUB_WIDTH", {4: 2, 8: 2, 16: 2})
-    monkeypatch.setattr(sv, "SWEEPS_MIN_QUBITS", 1)
-    monkeypatch.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
-    return monkeypatch
-
-
-@pytest.mark.parametrize("rotations", [("ry",), ("rx", "rz")])
-def test_exact_parameter_shift_gradient_by_pairs_equals_autograd(small_sweeps, rotations):
-    circuit = build_ansatz("hardware_efficient", 7, 2, rotations=rotations)
-    generator = torch.Generator().manual_seed(4)
-    theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
-    cost = torch.rand(2**7, dtype=torch.float64, generator=generator)
-    backend = StatevectorBackend(sweeps=True, shift_pairs=True)
-    params = theta.clone().requires_grad_(True)
-    (paired,) = torch.autograd.grad(
-        ParameterShift().expectation(backend, circuit, params, cost), params
-    )
-    params = theta.clone().requires_grad_(True)
-    torch_passes = StatevectorBackend(sweeps=False, adjoint=False)
-    (exact,) = torch.autograd.grad(torch_passes.probs(circuit, params) @ cost, params)
-    torch.testing.assert_close(paired, exact, rtol=0, atol=1e-12)
 
 
 def test_sampled_bits_from_pairs_are_the_plain_ones(small_sweeps):

@@ -12,7 +12,6 @@ pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import qiskit_probs
 from qhn.backends import StatevectorBackend, sweeps
-from qhn.backends import statevector as sv
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import build_ansatz
 from qhn.gradients.parameter_shift import ParameterShift
@@ -97,17 +96,6 @@ def test_a_row_shifted_in_sweep_s_runs_only_the_sweeps_from_s(monkeypatch, width
     assert sum(run) < count * rows.shape[0]
 
 
-@pytest.fixture
-def small_sweeps(monkeypatch):
-    """The backend runs sweeps of narrow groups from 1 qubit and shares parameter-shift rows."""
-    monkeypatch.setattr(sweeps, "LOW_WIDTH", {4: 3, 8: 3, 16: 3})
-    monkeypatch.setattr(sweeps, "HIGH_WIDTH", 2)
-    monkeypatch.setattr(sweeps, "ROW_BYTES", 16)
-    monkeypatch.setattr(sweeps, "SUB_WIDTH", {4: 2, 8: 2, 16: 2})
-    monkeypatch.setattr(sv, "SWEEPS_MIN_QUBITS", 1)
-    return monkeypatch
-
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_backend_samples_the_same_bits_with_shared_sweeps(small_sweeps, dtype):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
@@ -117,13 +105,19 @@ def test_backend_samples_the_same_bits_with_shared_sweeps(small_sweeps, dtype):
     assert torch.equal(plain, shared)
 
 
-def test_parameter_shift_gradient_by_shared_sweeps_equals_autograd(small_sweeps):
-    small_sweeps.setattr(sv, "SHARED_PREFIX_MIN_QUBITS", 1)
-    circuit = build_ansatz("hardware_efficient", 7, 2)
+@pytest.mark.parametrize(
+    ("shift_pairs", "rotations"), [(False, ("ry",)), (True, ("ry",)), (True, ("rx", "rz"))]
+)
+def test_parameter_shift_gradient_by_shared_sweeps_equals_autograd(
+    small_sweeps, shift_pairs, rotations
+):
+    """Exact parameter-shift gradient by shared sweeps, with and without shift pairs
+    (qhn.backends.shift_pairs), against autograd through the torch passes."""
+    circuit = build_ansatz("hardware_efficient", 7, 2, rotations=rotations)
     generator = torch.Generator().manual_seed(4)
     theta = torch.rand(circuit.n_params, dtype=torch.float64, generator=generator) * 6.3
     cost = torch.rand(2**7, dtype=torch.float64, generator=generator)
-    backend = StatevectorBackend(sweeps=True, shift_pairs=False)
+    backend = StatevectorBackend(sweeps=True, shift_pairs=shift_pairs)
     params = theta.clone().requires_grad_(True)
     (shifted,) = torch.autograd.grad(
         ParameterShift().expectation(backend, circuit, params, cost), params

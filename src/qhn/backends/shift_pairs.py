@@ -2,7 +2,7 @@
 
 A rotation ``R(θ) = exp(−iθG/2)`` with ``G² = I`` has ``R(±π/2) = (I ∓ iG)/√2`` and
 ``R(π) = −iG``, so ``R(θ ± π/2) = (R(θ) ± R(θ + π))/√2``. When parameter ``k`` drives one gate
-only, the circuit is linear in that gate, and the two shifted states are
+only, the circuit is linear in that gate, and the two shifted states are::
 
     ψ(θ ± π/2·e_k) = (ψ(θ) ± ψ(θ + π·e_k)) / √2,    p_± = |ψ(θ) ± ψ(θ + π·e_k)|² / 2.
 
