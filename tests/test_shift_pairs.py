@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import qiskit_probs
-from qhn.backends import StatevectorBackend, sweeps
+from qhn.backends import StatevectorBackend, shift_pairs, sweeps
 from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import Circuit, Gate
@@ -131,13 +131,29 @@ def test_float32_pairs_within_its_rounding(small_sweeps):
     assert covered == rows.shape[0]
 
 
-def test_pairs_fit_the_budget_of_the_shared_path(small_sweeps):
-    # The whole batch's probabilities exceed the budget; one chunk and the shared rows fit.
+@pytest.mark.parametrize(
+    ("chunk_states", "budget", "paired"), [(3, 120_000, True), (1, 35_000, False)]
+)
+def test_pairs_run_only_within_the_memory_budget(small_sweeps, chunk_states, budget, paired):
+    """The whole batch's probabilities exceed the budget. With a chunk of 3 states the pairs' 5
+    buffers fit and run; with a chunk of 1 the shared path's 2 rows of 2 states fit (32,768
+    bytes) but the pairs' 5 states (40,960) do not, so every row is simulated, bit for bit as
+    without pairs."""
     circuit, rows = shift_rows("hardware_efficient", 10, 1, {})
-    backend = StatevectorBackend(sweeps=True, memory_budget=120_000, chunk_bytes=3 * 2**10 * 8)
-    assert rows.shape[0] * 2**10 * 8 > backend.memory_budget
+    state = 2**10 * 8
+    backend = StatevectorBackend(sweeps=True, memory_budget=budget,
+                                 chunk_bytes=chunk_states * state)  # fmt: skip
+    assert rows.shape[0] * state > budget
+    calls = []
+    real = shift_pairs.paired_probs
+    small_sweeps.setattr(shift_pairs, "paired_probs", lambda *a: calls.append(1) or real(*a))
     expected = StatevectorBackend(sweeps=False).probs(circuit, rows)
+    each_row = StatevectorBackend(sweeps=True).probs(circuit, rows)  # sweeps, row by row
+    covered = 0
     for which, probs in backend._shared_probs(circuit, rows):
-        torch.testing.assert_close(
-            probs.expand(which.numel(), -1), expected[which], rtol=0, atol=1e-12
-        )
+        got = probs.expand(which.numel(), -1)
+        torch.testing.assert_close(got, expected[which], rtol=0, atol=1e-12)
+        assert paired or torch.equal(got, each_row[which])
+        covered += which.numel()
+    assert covered == rows.shape[0]
+    assert bool(calls) == paired

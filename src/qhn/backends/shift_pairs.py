@@ -29,7 +29,7 @@ from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.backends.sweeps import SweepSchedule, _empty
 from qhn.circuits.ir import ROTATION_GATES, Circuit
 
-__all__ = ["ShiftPairs", "find_shift_pairs", "paired_probs"]
+__all__ = ["ShiftPairs", "find_shift_pairs", "paired_buffers", "paired_probs"]
 
 #: Fewest pairs worth the centre's extra circuit.
 MIN_PAIRS = 2
@@ -108,6 +108,17 @@ def _first_row_per_param(rows: torch.Tensor, k: torch.Tensor, count: int) -> tor
     return first
 
 
+def _rows_per_branch(chunk: int) -> int:
+    return max(1, chunk // 3)
+
+
+def paired_buffers(chunk: int) -> int:
+    """State-sized buffers :func:`paired_probs` holds at once for ``chunk``: the centre's state,
+    the shared group's, and a third of a chunk of branch states with two probability vectors
+    each (at most: real probabilities of a complex state are half a state)."""
+    return 2 + 3 * _rows_per_branch(chunk)
+
+
 def paired_probs(
     plan: SweepSchedule,
     batch: torch.Tensor,
@@ -134,7 +145,7 @@ def paired_probs(
     shifted = centre.double().repeat(pairs.params.numel(), 1)
     shifted[torch.arange(pairs.params.numel()), pairs.params] += math.pi
     real = dtype.to_real() if dtype.is_complex else dtype
-    per_pair = max(1, chunk // 3)
+    per_pair = _rows_per_branch(chunk)
     out = None
     for which, psi in shared_sweep_probs(plan, shifted.to(batch.dtype), dtype, per_pair,
                                          states=True):  # fmt: skip

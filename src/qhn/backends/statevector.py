@@ -689,12 +689,15 @@ class StatevectorBackend:
         check_memory(n, chunk + 1, per_amplitude, 1, self.memory_budget)
         sweeps = self._sweep_schedule(circuit, keep_state=False)
         if sweeps is not None:
-            from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
+            from qhn.backends.shift_pairs import find_shift_pairs, paired_buffers, paired_probs
             from qhn.backends.sweep_shared import shared_sweep_probs
 
             dtype = self._state_dtype(circuit)
             pairs = find_shift_pairs(circuit, batch) if self.shift_pairs else None
-            if pairs is not None:
+            # Pairs hold a few more states than a chunk; where they would not fit the budget,
+            # every row is simulated instead (checked above).
+            paired_bytes = paired_buffers(chunk) * 2**n * dtype.itemsize
+            if pairs is not None and paired_bytes <= self.memory_budget:
                 return paired_probs(sweeps, batch, pairs, dtype, chunk)
             return shared_sweep_probs(sweeps, batch, dtype, chunk)
         with torch.no_grad():
