@@ -17,7 +17,7 @@ from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import Circuit, Gate
 from test_shared_prefix import sample_with_and_without_sharing, shift_rows
-from test_sweep_shared import CIRCUITS, WIDTHS, state_dtype
+from test_sweep_shared import CIRCUITS, WIDTHS, count_row_sweeps, state_dtype
 
 
 def exact_layout_rows(name, n, layers, options, seed=0):
@@ -88,14 +88,7 @@ def test_paired_probabilities_are_qiskits_for_every_row(name, n, layers, options
 def test_pairs_simulate_about_half_the_rows(monkeypatch):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
     plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=WIDTHS[0])
-    simulated = []
-    real_run = sweeps.run_sweeps
-
-    def counting(plan, sweep_rows, operands, state, probs):
-        simulated.append(state.shape[0] * sweep_rows.shape[0])
-        real_run(plan, sweep_rows, operands, state, probs)
-
-    monkeypatch.setattr("qhn.backends.sweep_shared.run_sweeps", counting)
+    simulated = count_row_sweeps(monkeypatch)
     for _ in shared_sweep_probs(plan, rows, torch.float64, 8):
         pass
     unpaired = sum(simulated)

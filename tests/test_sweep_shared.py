@@ -74,14 +74,9 @@ def first_differing_sweep(plan, rows, dtype):
     return out
 
 
-@pytest.mark.parametrize("widths", WIDTHS)
-def test_a_row_shifted_in_sweep_s_runs_only_the_sweeps_from_s(monkeypatch, widths):
-    circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
-    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
-    count = plan.sweeps.shape[0]
-    branch_at = first_differing_sweep(plan, rows, torch.float64)
-    assert (branch_at < count).sum() == rows.shape[0] - 1  # only the unshifted row never differs
-    run = []
+def count_row_sweeps(monkeypatch) -> list[int]:
+    """A list that gets, for every call of the shared sweeps' ``run_sweeps``, its rows × sweeps."""
+    run: list[int] = []
     real_run = sweeps.run_sweeps
 
     def counting(plan, sweep_rows, operands, state, probs):
@@ -89,6 +84,17 @@ def test_a_row_shifted_in_sweep_s_runs_only_the_sweeps_from_s(monkeypatch, width
         real_run(plan, sweep_rows, operands, state, probs)
 
     monkeypatch.setattr("qhn.backends.sweep_shared.run_sweeps", counting)
+    return run
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+def test_a_row_shifted_in_sweep_s_runs_only_the_sweeps_from_s(monkeypatch, widths):
+    circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
+    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
+    count = plan.sweeps.shape[0]
+    branch_at = first_differing_sweep(plan, rows, torch.float64)
+    assert (branch_at < count).sum() == rows.shape[0] - 1  # only the unshifted row never differs
+    run = count_row_sweeps(monkeypatch)
     for _ in shared_sweep_probs(plan, rows, torch.float64, chunk=4):
         pass
     shifted = branch_at[branch_at < count]
