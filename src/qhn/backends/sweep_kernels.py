@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic, overload
+from numba.core import types
+from numba.extending import overload
+
+from qhn.backends.sweep_intrinsics import low_gates_real, prefetch, store_fence, stream_blocks
 
 __all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "GENERAL", "LOW_GATES", "UNIT_ANTIDIAGONAL",
            "UNIT_DIAGONAL", "run", "run_parallel"]  # fmt: skip
@@ -43,108 +44,6 @@ __all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "GENERAL", "LOW_GATES", "UNIT_ANTIDI
 GATE, DIAGONAL, GATE_PAIR, LOW_GATES = 0, 1, 2, 3
 
 jit = numba.njit(cache=True, nogil=True, fastmath={"contract"})
-
-#: Lanes of a register block in :func:`low_gates` (amplitudes on bits 0–2).
-LANES = 8
-#: Lane ``i``'s partner under a gate on bit 0, 1 and 2 of a block: ``i ⊕ 2^bit``.
-PARTNERS = tuple(tuple(i ^ (1 << bit) for i in range(LANES)) for bit in range(3))
-
-
-def splat(builder: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
-    """``value`` in every lane of ``vector`` (LLVM IR)."""
-    one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
-                                 ir.Constant(ir.IntType(32), 0))  # fmt: skip
-    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
-    return builder.shuffle_vector(one, one, zeros)
-
-
-def lane_coefficients(builder, vector, entries, *, transpose: bool = False) -> list[tuple]:
-    """For the gates on bits 0, 1, 2 (``entries``: their 12 matrix entries, row-major, as IR
-    values), the lane vectors ``(d, o)`` with which ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` applies
-    ``m`` (or ``mᵀ`` when ``transpose``): ``d`` is ``m00`` on lanes whose bit is 0 and ``m11``
-    elsewhere, ``o`` is ``m01``/``m10`` (``m10``/``m01`` transposed)."""
-    out = []
-    for bit in range(3):
-        m00, m01, m10, m11 = entries[4 * bit : 4 * bit + 4]
-        lower_off, upper_off = (m10, m01) if transpose else (m01, m10)
-        upper = ir.Constant(ir.VectorType(ir.IntType(1), LANES),
-                            [(i >> bit) & 1 for i in range(LANES)])  # fmt: skip
-        out.append((builder.select(upper, splat(builder, vector, m11), splat(builder, vector, m00)),
-                    builder.select(upper, splat(builder, vector, upper_off),
-                                   splat(builder, vector, lower_off))))  # fmt: skip
-    return out
-
-
-def apply_lanes(builder, d, o, x, bit):
-    """``d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` (LLVM IR, contracted to multiply-adds)."""
-    partner = partner_lanes(builder, x, bit)
-    contract = ("contract",)
-    scaled = builder.fmul(d, x, flags=contract)
-    mixed = builder.fmul(o, partner, flags=contract)
-    return builder.fadd(scaled, mixed, flags=contract)
-
-
-def partner_lanes(builder, x, bit):
-    """``x[i ⊕ 2^bit]``: each lane's partner under a gate on ``bit`` (LLVM IR)."""
-    lanes = ir.VectorType(ir.IntType(32), LANES)
-    return builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
-
-
-@intrinsic
-def _low_gates_real(typingctx, tile, size, entries):
-    """Gates on bits 0, 1, 2 of a real ``tile`` (``size``, a multiple of 8), in registers: per
-    block of 8 amplitudes one load, then for each gate ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` (a lane
-    shuffle, a multiply and a multiply-add), one store. ``d``, ``o``: per lane ``m00, m01`` where
-    the lane's bit is 0 and ``m11, m10`` where it is 1; ``entries``: the three matrices' 12
-    entries, row-major. (Loops over strides 1, 2 and 4 do not vectorize well; this takes about
-    a third of their time.)"""
-    if not isinstance(tile, types.Array) or not isinstance(tile.dtype, types.Float):
-        return None
-    sig = types.void(tile, size, entries)
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        element = context.get_value_type(signature.args[0].dtype)
-        vector = ir.VectorType(element, LANES)
-        entries = [builder.extract_value(args[2], k) for k in range(12)]
-        coefficients = lane_coefficients(builder, vector, entries)
-        blocks = builder.lshr(args[1], ir.Constant(args[1].type, 3))
-        base = builder.bitcast(array.data, vector.as_pointer())
-        align = context.get_abi_sizeof(element)
-        with cgutils.for_range(builder, blocks) as loop:
-            pointer = builder.gep(base, [loop.index])
-            x = builder.load(pointer, align=align)
-            for bit, (diagonal, off) in enumerate(coefficients):
-                x = apply_lanes(builder, diagonal, off, x, bit)
-            builder.store(x, pointer, align=align)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def prefetch(typingctx, array, index):
-    """Ask the CPU to bring the cache line holding ``array[index]`` into its caches (no fault,
-    no effect on results)."""
-    if not isinstance(array, types.Array):
-        return None
-    sig = types.void(array, index)
-
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        byte = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
-            "llvm.prefetch.p0i8",
-        )  # fmt: skip
-        pointer = builder.bitcast(builder.gep(data, [args[1]]), byte)
-        builder.call(function, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 3),
-                                ir.Constant(i32, 1)])  # fmt: skip
-        return context.get_dummy_value()
-
-    return sig, codegen
-
 
 #: Rows ahead of the one being gathered whose cache lines a high tile's gather asks for: each
 #: row is a separate stream the hardware prefetcher does not follow. 4 measured best of 0, 2, 4,
@@ -161,7 +60,8 @@ def entries(m0, m1, m2):
 
 def low_gates(tile, m0, m1, m2, size):
     """Gates ``m0``, ``m1``, ``m2`` on bits 0, 1, 2 (strides 1, 2, 4) of ``tile[:size]``, in that
-    order: in registers for a real state (:func:`_low_gates_real`), else as three
+    order: in registers for a real state
+    (:func:`qhn.backends.sweep_intrinsics.low_gates_real`), else as three
     :func:`gate_rows`. Compiled code only (typed by its overload)."""
     raise NotImplementedError("low_gates runs inside numba kernels only")
 
@@ -171,7 +71,7 @@ def _low_gates_typed(tile, m0, m1, m2, size):
     if isinstance(tile.dtype, types.Float):
 
         def in_registers(tile, m0, m1, m2, size):
-            _low_gates_real(tile, size, entries(m0, m1, m2))
+            low_gates_real(tile, size, entries(m0, m1, m2))
 
         return in_registers
 
@@ -431,45 +331,6 @@ def gather_rows(psi, tile, first, gs, width, b):
         tile[g * b : (g + 1) * b] = psi[src : src + b]
 
 
-@intrinsic
-def _stream_blocks(typingctx, dst, dst_index, src, src_index, blocks):
-    """Copy ``blocks`` blocks of 64 bytes from ``src[src_index]`` on to ``dst[dst_index]`` on
-    (64-byte aligned) with non-temporal stores: written to memory without first reading the
-    lines into the caches."""
-    if not (isinstance(dst, types.Array) and isinstance(src, types.Array)):
-        return None
-    sig = types.void(dst, dst_index, src, src_index, blocks)
-
-    def codegen(context, builder, signature, args):
-        block = ir.VectorType(ir.IntType(64), 8)
-        pointers = []
-        for array, index, kind in ((args[0], args[1], signature.args[0]),
-                                   (args[2], args[3], signature.args[2])):  # fmt: skip
-            data = context.make_array(kind)(context, builder, array).data
-            pointers.append(builder.bitcast(builder.gep(data, [index]), block.as_pointer()))
-        nontemporal = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
-        with cgutils.for_range(builder, args[4]) as loop:
-            x = builder.load(builder.gep(pointers[1], [loop.index]), align=4)
-            store = builder.store(x, builder.gep(pointers[0], [loop.index]), align=64)
-            store.set_metadata("nontemporal", nontemporal)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _store_fence(typingctx):
-    """A full memory fence: non-temporal stores are weakly ordered, so a tile's streamed rows are
-    made visible before another thread's next sweep reads them (``mfence`` on x86)."""
-    sig = types.void()
-
-    def codegen(context, builder, signature, args):
-        builder.fence("seq_cst")
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
 #: From this many bytes of state a high tile's rows are written back with non-temporal stores:
 #: the lines were evicted since the gather read them, and would be read again only to be
 #: overwritten (gather + scatter alone: 2.13 → 1.67 copies at n = 24). Chosen by measurement:
@@ -489,11 +350,11 @@ def scatter_rows(psi, tile, first, gs, width, b):
     for g in range(1 << width):
         dst = first | (g << gs)
         if stream:
-            _stream_blocks(psi, dst, tile, g * b, rows_bytes // 64)
+            stream_blocks(psi, dst, tile, g * b, rows_bytes // 64)
         else:
             psi[dst : dst + b] = tile[g * b : (g + 1) * b]
     if stream:
-        _store_fence()
+        store_fence()
 
 
 @jit

@@ -16,20 +16,23 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic, overload
 
+from qhn.backends.sweep_intrinsics import (
+    LANES,
+    apply_lanes,
+    data_pointer,
+    lane_coefficients,
+    partner_lanes,
+)
 from qhn.backends.sweep_kernels import (
     DIAGONAL,
     GATE_PAIR,
     GENERAL,
-    LANES,
     LOW_GATES,
     UNIT_DIAGONAL,
-    apply_lanes,
     diagonal_op,
     entries,
     gather_rows,
     is_local,
-    lane_coefficients,
-    partner_lanes,
     scatter_rows,
     scratch_size,
     tile_count,
@@ -145,7 +148,7 @@ def rotation_pair_back(psi, lam, sj, sk, fu, u, fv, v, gu, gv, size):
 
 @intrinsic
 def _low_gates_back_real(typingctx, psi, lam, size, entries):
-    """:func:`qhn.backends.sweep_kernels._low_gates_real` in reverse on real ψ and λ tiles:
+    """:func:`qhn.backends.sweep_intrinsics.low_gates_real` in reverse on real ψ and λ tiles:
     per block of 8 lanes, gates on bits 2, 1, 0 un-applied (``mᵀ``: ``x ← d ⊙ x + o ⊙
     x[i ⊕ 2^bit]``) to both, each adding ``λ_out ψ_inᵀ`` to two lane accumulators (a lane's
     own pair member, and its partner); returns the three gates' 2×2 sums, row-major (12
@@ -162,9 +165,8 @@ def _low_gates_back_real(typingctx, psi, lam, size, entries):
         transposed = lane_coefficients(builder, vector, entries, transpose=True)
         zero = ir.Constant(vector, [0.0] * LANES)
         sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(3)]
-        bases = [builder.bitcast(context.make_array(signature.args[k])(context, builder,
-                                                                        args[k]).data,
-                                 vector.as_pointer()) for k in (0, 1)]  # fmt: skip
+        bases = [data_pointer(context, builder, signature.args[k], args[k], vector)
+                 for k in (0, 1)]  # fmt: skip
         align = context.get_abi_sizeof(element)
         blocks = builder.lshr(args[2], ir.Constant(args[2].type, 3))
         with cgutils.for_range(builder, blocks) as loop:

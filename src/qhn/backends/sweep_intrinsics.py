@@ -1,0 +1,163 @@
+"""LLVM IR pieces of the sweep kernels (:mod:`.sweep_kernels`, :mod:`.sweep_kernels_back`), as
+numba intrinsics: what numba's loops do not express or do not compile well.
+
+- Register blocks of 8 amplitudes for the gates on bits 0, 1, 2 of a real tile: each gate is a
+  lane shuffle, a multiply and a multiply-add, ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]``
+  (:func:`low_gates_real`; the adjoint's reverse is built from the same lane helpers).
+- A prefetch of one cache line (:func:`prefetch`), non-temporal copies of 64-byte blocks
+  (:func:`stream_blocks`) and the fence that orders them (:func:`store_fence`), for the high
+  tiles' gathers and scatters.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+__all__ = ["LANES", "apply_lanes", "data_pointer", "lane_coefficients", "low_gates_real",
+           "partner_lanes", "prefetch", "store_fence", "stream_blocks"]  # fmt: skip
+
+
+def data_pointer(context, builder, kind, array, pointee, index=None):
+    """A ``pointee*`` to ``array[index]`` (to the data's start without ``index``); ``kind``: the
+    array's numba type (LLVM IR)."""
+    data = context.make_array(kind)(context, builder, array).data
+    if index is not None:
+        data = builder.gep(data, [index])
+    return builder.bitcast(data, pointee.as_pointer())
+
+
+#: Lanes of a register block in :func:`low_gates_real` (amplitudes on bits 0–2).
+LANES = 8
+#: Lane ``i``'s partner under a gate on bit 0, 1 and 2 of a block: ``i ⊕ 2^bit``.
+PARTNERS = tuple(tuple(i ^ (1 << bit) for i in range(LANES)) for bit in range(3))
+
+
+def splat(builder: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
+    """``value`` in every lane of ``vector`` (LLVM IR)."""
+    one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
+                                 ir.Constant(ir.IntType(32), 0))  # fmt: skip
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
+    return builder.shuffle_vector(one, one, zeros)
+
+
+def lane_coefficients(builder, vector, entries, *, transpose: bool = False) -> list[tuple]:
+    """For the gates on bits 0, 1, 2 (``entries``: their 12 matrix entries, row-major, as IR
+    values), the lane vectors ``(d, o)`` with which ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` applies
+    ``m`` (or ``mᵀ`` when ``transpose``): ``d`` is ``m00`` on lanes whose bit is 0 and ``m11``
+    elsewhere, ``o`` is ``m01``/``m10`` (``m10``/``m01`` transposed)."""
+    out = []
+    for bit in range(3):
+        m00, m01, m10, m11 = entries[4 * bit : 4 * bit + 4]
+        lower_off, upper_off = (m10, m01) if transpose else (m01, m10)
+        upper = ir.Constant(ir.VectorType(ir.IntType(1), LANES),
+                            [(i >> bit) & 1 for i in range(LANES)])  # fmt: skip
+        out.append((builder.select(upper, splat(builder, vector, m11), splat(builder, vector, m00)),
+                    builder.select(upper, splat(builder, vector, upper_off),
+                                   splat(builder, vector, lower_off))))  # fmt: skip
+    return out
+
+
+def apply_lanes(builder, d, o, x, bit):
+    """``d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` (LLVM IR, contracted to multiply-adds)."""
+    partner = partner_lanes(builder, x, bit)
+    contract = ("contract",)
+    scaled = builder.fmul(d, x, flags=contract)
+    mixed = builder.fmul(o, partner, flags=contract)
+    return builder.fadd(scaled, mixed, flags=contract)
+
+
+def partner_lanes(builder, x, bit):
+    """``x[i ⊕ 2^bit]``: each lane's partner under a gate on ``bit`` (LLVM IR)."""
+    lanes = ir.VectorType(ir.IntType(32), LANES)
+    return builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
+
+
+@intrinsic
+def low_gates_real(typingctx, tile, size, entries):
+    """Gates on bits 0, 1, 2 of a real ``tile`` (``size``, a multiple of 8), in registers: per
+    block of 8 amplitudes one load, then for each gate ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` (a lane
+    shuffle, a multiply and a multiply-add), one store. ``d``, ``o``: per lane ``m00, m01`` where
+    the lane's bit is 0 and ``m11, m10`` where it is 1; ``entries``: the three matrices' 12
+    entries, row-major. (Loops over strides 1, 2 and 4 do not vectorize well; this takes about
+    a third of their time.)"""
+    if not isinstance(tile, types.Array) or not isinstance(tile.dtype, types.Float):
+        return None
+    sig = types.void(tile, size, entries)
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(signature.args[0].dtype)
+        vector = ir.VectorType(element, LANES)
+        entries = [builder.extract_value(args[2], k) for k in range(12)]
+        coefficients = lane_coefficients(builder, vector, entries)
+        blocks = builder.lshr(args[1], ir.Constant(args[1].type, 3))
+        base = data_pointer(context, builder, signature.args[0], args[0], vector)
+        align = context.get_abi_sizeof(element)
+        with cgutils.for_range(builder, blocks) as loop:
+            pointer = builder.gep(base, [loop.index])
+            x = builder.load(pointer, align=align)
+            for bit, (diagonal, off) in enumerate(coefficients):
+                x = apply_lanes(builder, diagonal, off, x, bit)
+            builder.store(x, pointer, align=align)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring the cache line holding ``array[index]`` into its caches (no fault,
+    no effect on results)."""
+    if not isinstance(array, types.Array):
+        return None
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        byte, i32 = ir.IntType(8), ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte.as_pointer(), i32, i32, i32]),
+            "llvm.prefetch.p0i8",
+        )  # fmt: skip
+        pointer = data_pointer(context, builder, signature.args[0], args[0], byte, args[1])
+        builder.call(function, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 3),
+                                ir.Constant(i32, 1)])  # fmt: skip
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def stream_blocks(typingctx, dst, dst_index, src, src_index, blocks):
+    """Copy ``blocks`` blocks of 64 bytes from ``src[src_index]`` on to ``dst[dst_index]`` on
+    (64-byte aligned) with non-temporal stores: written to memory without first reading the
+    lines into the caches."""
+    if not (isinstance(dst, types.Array) and isinstance(src, types.Array)):
+        return None
+    sig = types.void(dst, dst_index, src, src_index, blocks)
+
+    def codegen(context, builder, signature, args):
+        block = ir.VectorType(ir.IntType(64), 8)
+        pointers = [data_pointer(context, builder, signature.args[k], args[k], block, args[k + 1])
+                    for k in (0, 2)]  # fmt: skip
+        nontemporal = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        with cgutils.for_range(builder, args[4]) as loop:
+            x = builder.load(builder.gep(pointers[1], [loop.index]), align=4)
+            store = builder.store(x, builder.gep(pointers[0], [loop.index]), align=64)
+            store.set_metadata("nontemporal", nontemporal)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    """A full memory fence: non-temporal stores are weakly ordered, so a tile's streamed rows are
+    made visible before another thread's next sweep reads them (``mfence`` on x86)."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return sig, codegen
