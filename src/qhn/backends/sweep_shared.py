@@ -31,6 +31,7 @@ from qhn.backends.sweeps import (
     SweepSchedule,
     _arrays,
     _empty,
+    ending_with,
     gate_matrices,
     product_columns,
     product_halves,
@@ -64,9 +65,8 @@ def shared_sweep_probs(
     batch, size, sweeps = params.shape[0], 2**plan.n, plan.sweeps
     out_dtype = out_dtype or (dtype.to_real() if dtype.is_complex else dtype)
     in_place = out_dtype == dtype or states
-    if states:  # the last sweep writes ψ back instead of |ψ|²
-        sweeps = sweeps.copy()
-        sweeps[-1, 5] = 0
+    if states:
+        sweeps = ending_with(sweeps, 0)
     with torch.no_grad():
         columns = product_columns(plan, params.detach(), dtype)
         mats = gate_matrices(plan, params.detach(), dtype)

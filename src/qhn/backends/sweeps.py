@@ -386,11 +386,16 @@ def _threads(n: int) -> int:
 def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
     lo, hi, mats = _arrays(*operands)
     mats, forms = scaled_rotations(plan.sweeps, plan.ops, mats)
-    sweeps = plan.sweeps
-    if keep_state:  # the final sweep writes ψ back as well as |ψ|²
-        sweeps = sweeps.copy()
-        sweeps[-1, 5] = 2
+    sweeps = ending_with(plan.sweeps, 2) if keep_state else plan.sweeps
     run_sweeps(plan, sweeps, (mats, forms, lo, hi), state, probs)
+
+
+def ending_with(sweeps: np.ndarray, final: int) -> np.ndarray:
+    """A copy of ``sweeps`` whose last sweep writes ``final``: 0 ψ back, 1 ``|ψ|²`` only (as
+    scheduled), 2 both."""
+    out = sweeps.copy()
+    out[-1, 5] = final
+    return out
 
 
 def run_sweeps(
