@@ -16,6 +16,7 @@ from qhn.backends import StatevectorBackend, shift_pairs, sweeps
 from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import Circuit, Gate
+from qhn.errors import ConfigError
 from test_shared_prefix import sample_with_and_without_sharing, shift_rows
 from test_sweep_shared import CIRCUITS, WIDTHS, count_row_sweeps, state_dtype
 
@@ -150,3 +151,8 @@ def test_pairs_run_only_within_the_memory_budget(small_sweeps, chunk_states, bud
         covered += which.numel()
     assert covered == rows.shape[0]
     assert bool(calls) == paired
+
+
+def test_shift_pairs_option_is_checked():
+    with pytest.raises(ConfigError, match=r"shift_pairs must be True or False, got 'no'"):
+        StatevectorBackend(shift_pairs="no")

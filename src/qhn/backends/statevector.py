@@ -586,6 +586,8 @@ class StatevectorBackend:
                 "(or pass sweeps=None to use it only when installed)"
             )
         self.sweeps = sweeps if sweeps is not None or numba_available() else False
+        if shift_pairs not in (True, False):
+            raise ConfigError(f"shift_pairs must be True or False, got {shift_pairs!r}")
         self.shift_pairs = bool(shift_pairs)
         self.capabilities = Capabilities(exact_probs=True, backprop=True, max_qubits=MAX_QUBITS)
 
