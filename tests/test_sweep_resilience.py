@@ -101,11 +101,14 @@ def lock_holder(run_dir: Path, pids: list[int]) -> int | None:
     return None
 
 
-def training_point(out: Path, sweep_pid: int, *, skip: set[int], min_steps: int = 3):
-    """(run id, worker pid) of a point in training: a worker other than ``skip`` holds its lock
-    and its history has ``min_steps`` records; None when there is none right now."""
+def training_point(
+    out: Path, sweep_pid: int, *, skip: set[int], min_steps: int = 3, run_id: str = "*"
+):
+    """(run id, worker pid) of a point in training (``run_id``, or the first of any): a worker
+    other than ``skip`` holds its lock and its history has ``min_steps`` records; None when
+    there is none right now."""
     workers = [pid for pid in children(sweep_pid) if pid not in skip]
-    for history in sorted((out / "runs").glob("*/history.jsonl")):
+    for history in sorted((out / "runs").glob(f"{run_id}/history.jsonl")):
         run_dir = history.parent
         if (run_dir / "summary.json").exists():
             continue
@@ -158,11 +161,13 @@ def test_a_killed_worker_costs_only_its_point_and_a_point_killing_two_fails(tmp_
         twice, first = wait_for(lambda: training_point(out, process.pid, skip=set()), process)
         os.kill(first, signal.SIGKILL)
 
-        def same_point_again():
-            found = training_point(out, process.pid, skip={first}, min_steps=1)
-            return found if found is not None and found[0] == twice else None
-
-        second = wait_for(same_point_again, process)[1]
+        # Only that point's directory: while the other worker trains a point that sorts first,
+        # the first training point found is that one, and the re-queued run's life can pass
+        # unseen (half the runs failed so).
+        second = wait_for(
+            lambda: training_point(out, process.pid, skip={first}, min_steps=1, run_id=twice),
+            process,
+        )[1]
         os.kill(second, signal.SIGKILL)
         once, third = wait_for(
             lambda: training_point(out, process.pid, skip={first, second}), process
