@@ -16,6 +16,7 @@ from qhn.bits import (
     bits_to_index,
     bits_to_weights,
     bitstring,
+    distinct_rows,
     index_to_bits,
     iter_bit_chunks,
     parse_bitstring,
@@ -163,3 +164,36 @@ def test_out_of_range_inputs_name_the_problem():
         index_to_bits(0, 0)
     with pytest.raises(ConfigError, match=rf"at most {MAX_INDEX_BITS} bits.*got 63"):
         place_values(63)
+
+
+@pytest.mark.parametrize("n", [1, 5, 20, 61, 62, 63, 124, 125, 300])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_distinct_rows_equal_torchs_row_wise_unique(n, seed):
+    """Oracle: ``torch.unique(dim=0)`` (a row-wise sort); rows drawn from a small pool so that
+    most repeat, at widths around the one- and two-word packing boundaries and past them."""
+    generator = torch.Generator().manual_seed(seed)
+    pool = torch.randint(0, 2, (37, n), dtype=torch.uint8, generator=generator)
+    bits = pool[torch.randint(0, pool.shape[0], (500,), generator=generator)]
+    expected = torch.unique(bits, dim=0, return_inverse=True, return_counts=True)
+    for got, want in zip(distinct_rows(bits), expected, strict=True):
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_distinct_rows_of_rows_differing_only_in_the_last_bit_of_a_word():
+    """Rows equal in their first word and differing in the second word's last bit, or in bit
+    61 (the first word's last): each is its own distinct row, in lexicographic order."""
+    rows = torch.zeros(4, 124, dtype=torch.uint8)
+    rows[1, 123] = 1
+    rows[2, 61] = 1
+    rows[3, 61] = rows[3, 123] = 1
+    bits = rows[[3, 0, 2, 1, 0, 3]]
+    distinct, inverse, counts = distinct_rows(bits)
+    assert torch.equal(distinct, rows)
+    assert inverse.tolist() == [3, 0, 2, 1, 0, 3] and counts.tolist() == [2, 1, 1, 2]
+
+
+def test_distinct_rows_of_nothing_and_of_bad_shapes():
+    distinct, inverse, counts = distinct_rows(torch.zeros(0, 7, dtype=torch.uint8))
+    assert distinct.shape == (0, 7) and inverse.numel() == 0 and counts.numel() == 0
+    with pytest.raises(ConfigError, match="matrix"):
+        distinct_rows(torch.zeros(3, dtype=torch.uint8))

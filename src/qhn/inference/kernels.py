@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from qhn.bits import distinct_rows
 from qhn.errors import ConfigError, MemoryBudgetError
 
 if TYPE_CHECKING:
@@ -90,9 +91,7 @@ def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _distinct(bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Distinct rows as float64, how often each occurs, and where each input row went."""
-    rows, inverse, counts = torch.unique(
-        bits.to(torch.uint8), dim=0, return_inverse=True, return_counts=True
-    )
+    rows, inverse, counts = distinct_rows(bits)
     return rows.to(torch.float64), counts.to(torch.float64), inverse
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from qhn.bits import distinct_rows
 from qhn.models.network import DEFAULT_MAX_BYTES
 
 __all__ = ["DEFAULT_SHOTS", "evaluate_from_samples"]
@@ -40,7 +41,7 @@ def evaluate_from_samples(
     out: dict[str, float] = {}
     with torch.no_grad():
         draws = model.sample(shots, generator=generator).to(torch.uint8)
-        unique, counts = torch.unique(draws, dim=0, return_counts=True)
+        unique, _, counts = distinct_rows(draws)
         weights = counts.to(torch.float64) / counts.sum()
         if hasattr(model, "mode"):
             mode = model.mode().to(torch.uint8).reshape(1, -1)
