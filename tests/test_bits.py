@@ -177,6 +177,8 @@ def test_distinct_rows_equal_torchs_row_wise_unique(n, seed):
     expected = torch.unique(bits, dim=0, return_inverse=True, return_counts=True)
     for got, want in zip(distinct_rows(bits), expected, strict=True):
         assert got.dtype == want.dtype and torch.equal(got, want)
+    as_float = distinct_rows(bits.to(torch.float64))[0]
+    assert as_float.dtype == torch.float64 and torch.equal(as_float, expected[0].to(torch.float64))
 
 
 def test_distinct_rows_of_rows_differing_only_in_the_last_bit_of_a_word():

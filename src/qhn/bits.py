@@ -102,13 +102,12 @@ def distinct_rows(bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
     rows in their input order. Each distinct row is its first occurrence. Rows wider than
     :data:`PACKED_ROW_BITS` go to ``torch.unique`` itself.
 
-    Shapes: ``(S, n)`` with entries in {0, 1} → rows ``(U, n)`` uint8, inverse ``(S,)`` int64,
-    counts ``(U,)`` int64.
+    Shapes: ``(S, n)`` with entries in {0, 1} → rows ``(U, n)`` (the input's dtype), inverse
+    ``(S,)`` int64, counts ``(U,)`` int64.
     """
     bits = torch.as_tensor(bits)
     if bits.ndim != 2:
         raise ConfigError(f"bits must be a (rows, n) matrix, got shape {tuple(bits.shape)}")
-    bits = bits.to(torch.uint8)
     if bits.numel() == 0 or bits.shape[1] > PACKED_ROW_BITS:
         return torch.unique(bits, dim=0, return_inverse=True, return_counts=True)
     words = [

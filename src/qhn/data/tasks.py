@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from qhn.bits import bits_to_index
+from qhn.bits import bits_to_index, distinct_rows
 from qhn.errors import ConfigError, choices
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ class Task:
         flat = bits.reshape(-1, self.n_bits)
         if flat.shape[0] == 0:
             return torch.zeros(lead, dtype=torch.float64)
-        unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
+        unique, inverse, _ = distinct_rows(flat)
         assert self.network is not None
         width = max(self.network.layer_sizes)
         rows = max(1, _CHUNK_ELEMENTS // max(1, n_examples * width))
