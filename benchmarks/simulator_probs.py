@@ -32,8 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from qhn.backends import StatevectorBackend
-from qhn.backends import statevector as sv
+from qhn.backends import StatevectorBackend, torch_passes
 from qhn.circuits import Circuit, hardware_efficient
 
 #: Seconds of timed repeats per cell beyond the warm-up, at most.
@@ -198,8 +197,9 @@ def bench(
         passes_only = StatevectorBackend(dtype=getattr(torch, dtype), sweeps=False)
         plan = backend._sweep_schedule(circuit, keep_state=False)
         with torch.no_grad():
-            passes = len(sv._plan(circuit, theta[None].to(backend.dtype), backend.dtype,
-                                  backend.complex_dtype, backend.block_qubits)[0])  # fmt: skip
+            passes = len(torch_passes.plan_passes(circuit, theta[None].to(backend.dtype),
+                                                  backend.dtype, backend.complex_dtype,
+                                                  backend.block_qubits)[0])  # fmt: skip
             ours = backend.probs(circuit, theta)
             warm = median_time(lambda b=backend: b.probs(circuit, theta), repeats)
             torch_warm = median_time(lambda b=passes_only: b.probs(circuit, theta), repeats)
@@ -278,8 +278,8 @@ def profile_passes(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
     with torch.no_grad():
         planning = median_time(lambda: backend._plan(circuit, theta.to(dtype)), repeats)
         passes, state_dtype = backend._plan(circuit, theta.to(dtype))
-        buffers = sv._Buffers((1, 2**n), state_dtype, theta.device)
-        state = sv._forward_pass(passes[:1], n, buffers)
+        buffers = torch_passes.Buffers((1, 2**n), state_dtype, theta.device)
+        state = torch_passes.forward_pass(passes[:1], n, buffers)
         kinds: dict[str, list[float]] = {}
         # Each pass runs on a fresh copy of its input in a preallocated scratch state (as the
         # real call's buffers are); the copy's own time is subtracted.
@@ -288,15 +288,15 @@ def profile_passes(n: int, layers: int, dtype: torch.dtype, repeats: int) -> Non
         for op in passes:
             start = state.clone()
             kind = type(op).__name__.lstrip("_")
-            if isinstance(op, sv._Block):
+            if isinstance(op, torch_passes.Block):
                 kind += f" {op.width} qubits"
 
             def one(op=op, start=start):
-                return sv._forward_pass([op], n, buffers, scratch.copy_(start))
+                return torch_passes.forward_pass([op], n, buffers, scratch.copy_(start))
 
             kinds.setdefault(kind, []).append(median_time(one, repeats) - one_copy)
-            state = sv._forward_pass([op], n, buffers, start)
-        squared = median_time(lambda: sv._squared_modulus(state, out=scratch), repeats)
+            state = torch_passes.forward_pass([op], n, buffers, start)
+        squared = median_time(lambda: torch_passes.squared_modulus(state, out=scratch), repeats)
     print(f"  profile n={n} L={layers} {str(dtype)[6:]}: one state copy {one_copy * 1e3:.2f} ms; "
           f"planning {planning * 1e3:.2f} ms")  # fmt: skip
     for kind, times in sorted(kinds.items()):

@@ -8,8 +8,7 @@ import math
 import pytest
 import torch
 
-from qhn.backends import StatevectorBackend
-from qhn.backends import statevector as sv
+from qhn.backends import StatevectorBackend, torch_passes
 from qhn.backends.registry import get_backend
 from qhn.backends.sample_only import SampleOnly
 from qhn.circuits import hardware_efficient
@@ -49,7 +48,9 @@ def test_float32_gradient_close_to_float64():
         assert q.dtype == torch.float64
         (q @ cost).backward()
         grads.append(t.grad)
-    passes = len(sv._plan(circuit, theta[None], torch.float64, torch.complex128, 4)[0])
+    passes = len(
+        torch_passes.plan_passes(circuit, theta[None], torch.float64, torch.complex128, 4)[0]
+    )
     bound = (
         3 * passes * 17 * torch.finfo(torch.float32).eps * cost.norm() * math.sqrt(theta.numel())
     )

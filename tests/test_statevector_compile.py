@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from oracles import qiskit_circuit, qiskit_finite_difference, qiskit_probs
-from qhn.backends import StatevectorBackend
-from qhn.backends import statevector as sv
+from qhn.backends import StatevectorBackend, torch_passes
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
 from qhn.gradients import ParameterShift
 
@@ -89,9 +88,9 @@ def test_gradient_through_negations_and_gathers_matches_finite_differences(adjoi
 def test_compile_cache_is_keyed_by_gates_not_name():
     circuit = hardware_efficient(7, 2)
     renamed = Circuit(circuit.n_qubits, circuit.gates, circuit.n_params, name="another name")
-    sv._compile_gates.cache_clear()
-    assert sv._compile(circuit) is sv._compile(renamed)
-    assert sv._compile_gates.cache_info().misses == 1
+    torch_passes.compile_gates.cache_clear()
+    assert torch_passes.compile_circuit(circuit) is torch_passes.compile_circuit(renamed)
+    assert torch_passes.compile_gates.cache_info().misses == 1
 
 
 @pytest.mark.parametrize("use_sweeps", [False, True])
@@ -104,7 +103,7 @@ def test_parameter_shift_copies_share_one_compile(use_sweeps):
 
     circuit = hardware_efficient(6, 2)
     theta = angles(circuit.n_params, 5, batch=1)[0].requires_grad_(True)
-    cache = sweeps._schedule if use_sweeps else sv._compile_gates
+    cache = sweeps._schedule if use_sweeps else torch_passes.compile_gates
     cache.cache_clear()
     backend = StatevectorBackend(sweeps=use_sweeps)
     ParameterShift().expectation(backend, circuit, theta, lambda bits: bits.sum(-1))
@@ -128,7 +127,7 @@ def test_compiled_program_holds_no_state_sized_tensor(circuit):
         elif hasattr(value, "__dataclass_fields__"):
             yield from tensors(list(vars(value).values()))
 
-    sizes = [t.numel() for t in tensors(list(sv._compile(circuit)))]
+    sizes = [t.numel() for t in tensors(list(torch_passes.compile_circuit(circuit)))]
     assert sizes, "the program should hold its parameter indices at least"
     assert max(sizes) <= 2 ** math.ceil(circuit.n_qubits / 2)
 
@@ -149,7 +148,7 @@ def test_float32_error_within_epsilon_bound(circuit):
     # Σ_s |Δq(s)| ≤ ‖Δψ‖·‖ |ψ32| + |ψ| ‖ ≤ 2‖Δψ‖.
     theta = angles(circuit.n_params, 17, batch=3)
     eps = torch.finfo(torch.float32).eps
-    passes, _ = sv._plan(circuit, theta, torch.float64, torch.complex128, 4)
+    passes, _ = torch_passes.plan_passes(circuit, theta, torch.float64, torch.complex128, 4)
     bound = 2 * len(passes) * (2**4 + 1) * eps
     exact = StatevectorBackend().probs(circuit, theta)
     single = StatevectorBackend(dtype=torch.float32).probs(circuit, theta)
@@ -170,7 +169,13 @@ def test_float32_state_matches_qiskit_statevector():
     eps = torch.finfo(torch.float32).eps
     # The worst-case bound of the test above, for the state itself.
     bound = (
-        len(sv._plan(circuit, theta[None].float(), torch.float32, torch.complex64, 4)[0]) * 17 * eps
+        len(
+            torch_passes.plan_passes(
+                circuit, theta[None].float(), torch.float32, torch.complex64, 4
+            )[0]
+        )
+        * 17
+        * eps
     )
     assert np.linalg.norm(ours.numpy() - expected) <= bound
 

@@ -55,7 +55,7 @@ from qhn.backends.base import (
     check_shots,
 )
 from qhn.backends.mps_state import MAX_PROBS_QUBITS, MPS
-from qhn.backends.statevector import _one_qubit_run, _OneQubitRun, _run_matrices
+from qhn.backends.torch_passes import OneQubitRun, one_qubit_run, run_matrices
 from qhn.circuits.ir import Circuit, Gate, gate_runs
 from qhn.errors import ConfigError, MemoryBudgetError
 
@@ -131,13 +131,13 @@ def _split_entanglers(n: int, gates: list[Gate]) -> list[list[Gate]]:
 
 
 @functools.lru_cache(maxsize=32)
-def _compile(circuit: Circuit) -> tuple[object, ...]:
+def compile_circuit(circuit: Circuit) -> tuple[object, ...]:
     """Alternating one-qubit runs and MPO runs, in gate order."""
     n = circuit.n_qubits
     program: list[object] = []
     for kind, run in gate_runs(n, circuit.gates):
         if kind == "one":
-            program.append(_one_qubit_run(run))
+            program.append(one_qubit_run(run))
         else:
             program.extend(_mpo_run(n, piece) for piece in _split_entanglers(n, run))
     return tuple(program)
@@ -166,7 +166,7 @@ def _plan_bonds(circuit: Circuit, max_bond: int | None, lossless: bool = True) -
     n = circuit.n_qubits
     phys = _physical(n)
     bonds, peak = [1] * (n + 1), 1
-    for step in _compile(circuit):
+    for step in compile_circuit(circuit):
         if isinstance(step, _MPORun):
             bonds = [b * d for b, d in zip(bonds, step.dims, strict=True)]
             peak = max(peak, max(bonds))
@@ -310,9 +310,9 @@ class MPSBackend:
         real = self.dtype
         discarded = torch.zeros(batch, dtype=real, device=self.device)
         angle = torch.zeros(batch, dtype=real, device=self.device)
-        for step in _compile(circuit):
-            if isinstance(step, _OneQubitRun):
-                mats = _run_matrices(step, batch_params, n, dtype)
+        for step in compile_circuit(circuit):
+            if isinstance(step, OneQubitRun):
+                mats = run_matrices(step, batch_params, n, dtype)
                 tensors = torch.einsum("bnts,bnlsr->bnltr", mats, tensors)
                 continue
             tensors, bonds = _apply_mpo(tensors, bonds, step)

@@ -40,12 +40,12 @@ from dataclasses import dataclass
 
 import torch
 
-from qhn.backends.statevector import (
-    _blocks,
-    _kron_matrices,
-    _one_qubit_run,
-    _OneQubitRun,
-    _run_matrices,
+from qhn.backends.torch_passes import (
+    OneQubitRun,
+    kron_matrices,
+    one_qubit_run,
+    qubit_blocks,
+    run_matrices,
 )
 from qhn.circuits.ir import REAL_GATES, Circuit, Gate, gate_runs
 
@@ -227,7 +227,7 @@ class _Layer:
     ``I``/``Z`` strings; ``shrink``: only their rows are kept; ``walsh``: the last layer (no
     entanglers after it) also applies the Walsh–Hadamard transform, giving ``p``."""
 
-    runs: tuple[_OneQubitRun, ...]
+    runs: tuple[OneQubitRun, ...]
     counts: tuple[tuple[int, ...], ...]
     complex_: tuple[bool, ...]
     partition: tuple[tuple[int, int], ...]
@@ -326,7 +326,7 @@ def _block_entanglers(
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(
+def plan_passes(
     n: int, gates: tuple[Gate, ...], lam: float, pass_cost: float, max_width: int
 ) -> tuple[_Layer | _Gather, ...]:
     """The circuit as layers and gathers (constants only; θ enters in :func:`ptm_probs`).
@@ -372,7 +372,7 @@ def _plan(
         chosen = [runs[ones[t]][1] for t in range(i, j)]
         plan.append(
             _Layer(
-                runs=tuple(_one_qubit_run(run) for run in chosen),
+                runs=tuple(one_qubit_run(run) for run in chosen),
                 counts=tuple(tuple(len(g) for g in run) for run in chosen),
                 complex_=tuple(
                     any(g.name not in REAL_GATES for per_qubit in run for g in per_qubit)
@@ -413,7 +413,7 @@ def _run_transfers(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> li
     Walsh–Hadamard ``½·[[1, 1], [1, −1]]`` after the last on a ``walsh`` layer. Shapes:
     ``(B, n, o, i)`` per run."""
     dtype = torch.complex128 if any(layer.complex_) else torch.float64
-    unitaries = [_run_matrices(run, theta, n, dtype) for run in layer.runs]
+    unitaries = [run_matrices(run, theta, n, dtype) for run in layer.runs]
     mats = one_qubit_ptm(torch.cat(unitaries, 1))  # one product for all runs
     if lam > 0:
         counts = [m for per_run in layer.counts for m in per_run]
@@ -440,14 +440,14 @@ def _layer_blocks(layer: _Layer, theta: torch.Tensor, n: int, lam: float) -> lis
         qubits = torch.tensor(starts, device=theta.device)[:, None] + torch.arange(
             width, device=theta.device
         )
-        block = _kron_matrices(runs[0][:, qubits])  # (B, K, o^w, i^w)
+        block = kron_matrices(runs[0][:, qubits])  # (B, K, o^w, i^w)
         for t in range(1, len(runs)):
             entangler = layer.entanglers[t - 1][g]
             if entangler is not None:
                 index, factor = (x.to(theta.device) for x in entangler)
                 rows = torch.arange(len(starts), device=theta.device)[:, None]
                 block = block[:, rows, index] * factor[:, :, None]
-            block = _kron_matrices(runs[t][:, qubits]) @ block
+            block = kron_matrices(runs[t][:, qubits]) @ block
         by_start.update({start: block[:, k] for k, start in enumerate(starts)})
     return [by_start[start] for start, _ in layer.partition]
 
@@ -463,7 +463,7 @@ def entries_per_row(circuit: Circuit, p2: float, grad: bool) -> int:
     """Peak float64 tensors of ``4^n`` entries held per parameter row by :func:`ptm_probs`: a
     pass's input and output, a gather's table and the int32 temporaries of compiling it (counted
     as five), and with ``grad`` every pass's output, which autograd keeps."""
-    plan = _plan(circuit.n_qubits, circuit.gates, 16 * p2 / 15, PASS_COST, MAX_BLOCK_QUBITS)
+    plan = plan_passes(circuit.n_qubits, circuit.gates, 16 * p2 / 15, PASS_COST, MAX_BLOCK_QUBITS)
     gathers = sum(isinstance(step, _Gather) and not step.diagonal for step in plan)
     tables = 5 if gathers else 0
     if not grad:
@@ -489,7 +489,7 @@ def ptm_probs(
     n, batch = circuit.n_qubits, theta.shape[0]
     lam1, lam2 = 4 * p1 / 3, 16 * p2 / 15
     c = torch.ones((1, 2**n), dtype=torch.float64, device=theta.device)
-    plan = _plan(n, circuit.gates, lam2, pass_cost, max_width)
+    plan = plan_passes(n, circuit.gates, lam2, pass_cost, max_width)
     for step in plan:
         if isinstance(step, _Gather):
             c = _gather(c, entangler_table(n, step.gates, lam2, step.diagonal))
@@ -499,6 +499,6 @@ def ptm_probs(
         probs = c
     else:
         half = _HALF_HADAMARD.to(theta.device)
-        walsh = [_kron_matrices(half.expand(1, b - a, 2, 2)) for a, b in _blocks(n, 3)]
+        walsh = [kron_matrices(half.expand(1, b - a, 2, 2)) for a, b in qubit_blocks(n, 3)]
         probs = _apply_blocks(c, walsh)
     return probs.expand(batch, -1).contiguous() if probs.shape[0] < batch else probs

@@ -2,8 +2,9 @@
 
 The ``2P' + 1`` circuits of a parameter-shift step (:mod:`qhn.gradients.parameter_shift`) are one
 circuit with one angle shifted each: every pass before the shifted gate's pass is the same for
-all of them. Given the compiled passes of a batch (:func:`qhn.backends.statevector._plan`, one
-small operand per row and pass), this walks the passes once for the rows that still agree:
+all of them. Given the compiled passes of a batch
+(:func:`qhn.backends.torch_passes.plan_passes`, one small operand per row and pass), this walks
+the passes once for the rows that still agree:
 
 - at pass ``p``, the rows of the current *group* whose operand equals the group's majority
   operand stay in it; the others (those whose shifted gate lies in pass ``p``) *branch*: the
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 
 import torch
 
-from qhn.backends import statevector as sv
+from qhn.backends import torch_passes
 
 __all__ = ["agreeing_rows", "shared_prefix_probs"]
 
@@ -45,7 +46,7 @@ def shared_prefix_probs(
     device = _device(passes)
     group = torch.arange(batch, device=device)
     state: torch.Tensor | None = None
-    buffers = sv._Buffers((1, 2**n), dtype, device)
+    buffers = torch_passes.Buffers((1, 2**n), dtype, device)
     branch_buffers = _Rows((min(chunk, batch), 2**n), dtype, device)
     with torch.no_grad():
         for p, op in enumerate(passes):
@@ -57,9 +58,9 @@ def shared_prefix_probs(
                 for first in range(0, branch.numel(), chunk):
                     rows = branch[first : first + chunk]
                     yield rows, _run_rows(passes[p:], rows, state, n, branch_buffers)
-            state = sv._forward_pass([_select(op, group[:1])], n, buffers, state)
+            state = torch_passes.forward_pass([_select(op, group[:1])], n, buffers, state)
         assert state is not None
-        yield group, sv._squared_modulus(state)
+        yield group, torch_passes.squared_modulus(state)
 
 
 def _device(passes: list[object]) -> torch.device:
@@ -72,9 +73,9 @@ def _device(passes: list[object]) -> torch.device:
 
 def _operand(op: object) -> tuple[torch.Tensor, ...] | None:
     """The per-row operands of a pass (None for passes that are the same for every row)."""
-    if isinstance(op, sv._Product):
+    if isinstance(op, torch_passes.Product):
         return op.left, op.right
-    if isinstance(op, sv._Block):
+    if isinstance(op, torch_passes.Block):
         return (op.matrix,)
     return None
 
@@ -98,14 +99,14 @@ def agreeing_rows(operand: tuple[torch.Tensor, ...], group: torch.Tensor) -> tor
 
 
 def _select(op: object, rows: torch.Tensor) -> object:
-    if isinstance(op, sv._Product):
-        return sv._Product(op.left[rows], op.right[rows])
-    if isinstance(op, sv._Block):
-        return sv._Block(op.width, op.matrix[rows])
+    if isinstance(op, torch_passes.Product):
+        return torch_passes.Product(op.left[rows], op.right[rows])
+    if isinstance(op, torch_passes.Block):
+        return torch_passes.Block(op.width, op.matrix[rows])
     return op
 
 
-class _Rows(sv._Buffers):
+class _Rows(torch_passes.Buffers):
     """Branch buffers kept from chunk to chunk (fresh multi-MiB tensors would be page-faulted
     in every time); a chunk of ``rows`` rows takes the first ``rows`` of each."""
 
@@ -131,5 +132,5 @@ def _run_rows(
     if state is not None:
         start = buffers.take()
         start.copy_(state.expand(rows.numel(), -1))
-    psi = sv._forward_pass([_select(op, rows) for op in passes], n, buffers, start)
-    return sv._squared_modulus(psi, out=None if psi.is_complex() else psi)
+    psi = torch_passes.forward_pass([_select(op, rows) for op in passes], n, buffers, start)
+    return torch_passes.squared_modulus(psi, out=None if psi.is_complex() else psi)

@@ -24,12 +24,12 @@ import numba
 import numpy as np
 import torch
 
-from qhn.backends import statevector as sv
-from qhn.backends import sweep_kernels, sweep_kernels_back
+from qhn.backends import sweep_kernels, sweep_kernels_back, torch_passes
 from qhn.backends.entanglers import CZRun
 from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR, LOW_GATES
 from qhn.backends.sweep_rotations import scaled_rotations, scaled_rotations_back
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
+from qhn.backends.torch_adjoint import carry_to_theta
 from qhn.circuits.ir import Circuit, Gate
 
 __all__ = ["SweepSchedule", "run_sweeps", "schedule", "sweep_probs"]
@@ -100,7 +100,7 @@ def _groups(n: int, low_width: int, high_width: int) -> list[tuple[int, int]]:
     return [(0, low)] + [(edges[i], edges[i + 1] - edges[i]) for i in range(count)]
 
 
-def _touched(run: sv._OneQubitRun, n: int) -> list[int]:
+def _touched(run: torch_passes.OneQubitRun, n: int) -> list[int]:
     qubits: set[int] = set()
     for slot in run.slots:
         for _, wires, _ in slot:
@@ -138,8 +138,8 @@ def _schedule(
     sub_width: int,
     keep_final: bool,
 ) -> SweepSchedule | None:
-    steps = list(sv._compile_gates(n, gate_list))
-    if any(not isinstance(s, (CZRun, sv._OneQubitRun)) for s in steps):
+    steps = list(torch_passes.compile_gates(n, gate_list))
+    if any(not isinstance(s, (CZRun, torch_passes.OneQubitRun)) for s in steps):
         return None
     while steps and isinstance(steps[0], CZRun):  # entanglers on |0…0⟩ do nothing
         steps.pop(0)
@@ -148,7 +148,7 @@ def _schedule(
     if not keep_final:
         while isinstance(steps[-1], CZRun):
             steps.pop()
-    runs = tuple(s for s in steps if isinstance(s, sv._OneQubitRun))
+    runs = tuple(s for s in steps if isinstance(s, torch_passes.OneQubitRun))
     groups = _groups(n, low_width, high_width)
     group_of_bit = {bit: g for g, (gs, w) in enumerate(groups) for bit in range(gs, gs + w)}
 
@@ -283,21 +283,25 @@ def product_halves(plan: SweepSchedule, columns: torch.Tensor):
     """The first sweep's product-state factors from each qubit's column: ``lo`` over the low
     group's bits, ``hi`` over the rest. Shapes: ``(B, n, 2)`` → ``(B, 2^w0)``, ``(B, 2^(n−w0))``."""
     split = plan.n - plan.first_width
-    lo = sv._kron_vectors(columns[:, split:])
-    hi = sv._kron_vectors(columns[:, :split]) if split else columns.new_ones(columns.shape[0], 1)
+    lo = torch_passes.kron_vectors(columns[:, split:])
+    hi = (
+        torch_passes.kron_vectors(columns[:, :split])
+        if split
+        else columns.new_ones(columns.shape[0], 1)
+    )
     return lo, hi
 
 
 def product_columns(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     """Each qubit's column of the product state (its first layer's matrix on ``|0⟩``), from
     which the first sweep's halves are built. Shapes: params ``(B, P)`` → ``(B, n, 2)``."""
-    return sv._run_matrices(plan.runs[0], params, plan.n, dtype)[:, :, :, 0]
+    return torch_passes.run_matrices(plan.runs[0], params, plan.n, dtype)[:, :, :, 0]
 
 
 def gate_matrices(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     """The scheduled gates' matrices (gate ``g`` is ``plan.gates[g]``), unscaled.
     Shapes: params ``(B, P)`` → ``(G, B, 2, 2)`` (one zero matrix, never read, when ``G = 0``)."""
-    matrices = [sv._run_matrices(run, params, plan.n, dtype) for run in plan.runs[1:]]
+    matrices = [torch_passes.run_matrices(run, params, plan.n, dtype) for run in plan.runs[1:]]
     if len(plan.gates):
         return torch.stack([matrices[r - 1][:, q] for r, q in plan.gates.tolist()])
     return torch.zeros(1, params.shape[0], 2, 2, dtype=dtype)
@@ -546,4 +550,4 @@ class SweepAdjointProbs(torch.autograd.Function):
                 )  # fmt: skip
             grads *= factors[None, :, :, None, None]
             sums = [torch.from_numpy(2 * a.sum(0)) for a in (glo, ghi, grads)]
-        return sv.carry_to_theta(theta, list(operands), sums), None, None
+        return carry_to_theta(theta, list(operands), sums), None, None

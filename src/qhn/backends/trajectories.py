@@ -31,15 +31,15 @@ from dataclasses import dataclass
 import torch
 
 from qhn.backends.entanglers import CZRun
-from qhn.backends.statevector import (
-    _block_passes,
-    _entangler_steps,
-    _forward_pass,
-    _Negate,
-    _one_qubit_run,
-    _OneQubitRun,
-    _run_layers,
-    _squared_modulus,
+from qhn.backends.torch_passes import (
+    Negate,
+    OneQubitRun,
+    block_passes,
+    entangler_steps,
+    forward_pass,
+    one_qubit_run,
+    run_layers,
+    squared_modulus,
 )
 from qhn.circuits.ir import ENTANGLING_GATES, Circuit, Gate
 
@@ -83,7 +83,7 @@ class TrajectoryPlan:
     """
 
     n: int
-    runs: tuple[_OneQubitRun, ...]
+    runs: tuple[OneQubitRun, ...]
     before: tuple[tuple[object, ...], ...]
     tail: tuple[object, ...]
     depth: int
@@ -99,11 +99,11 @@ class TrajectoryPlan:
 def compile_plan(circuit: Circuit, sites: list[tuple[int, int, float]]) -> TrajectoryPlan:
     """The :class:`TrajectoryPlan` of ``circuit`` with errors after the gates of ``sites``
     (``(gate index, arity, p)``). Cached by the gates and the site positions."""
-    return _compile(circuit.n_qubits, circuit.gates, tuple(g for g, _, _ in sites))
+    return compile_circuit(circuit.n_qubits, circuit.gates, tuple(g for g, _, _ in sites))
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(n: int, gates: tuple[Gate, ...], noisy: tuple[int, ...]) -> TrajectoryPlan:
+def compile_circuit(n: int, gates: tuple[Gate, ...], noisy: tuple[int, ...]) -> TrajectoryPlan:
     dropped = _final_diagonals(gates)
     kept = [g for g in range(len(gates)) if g not in dropped]
     last_touch = {q: g for g in kept for q in gates[g].wires}
@@ -120,9 +120,9 @@ def _compile(n: int, gates: tuple[Gate, ...], noisy: tuple[int, ...]) -> Traject
     ent_run: dict[int, tuple[int, list[int]]] = {}  # two-qubit gate → (frame, its run's gates)
     for kind, members in segments:
         if kind == "ent":
-            steps = _entangler_steps(n, [gates[g] for g in members])
+            steps = entangler_steps(n, [gates[g] for g in members])
             # CZ runs are applied as in-place negations, CNOT runs as one gather each.
-            pending = tuple(_Negate(s.pairs) if isinstance(s, CZRun) else s for s in steps)
+            pending = tuple(Negate(s.pairs) if isinstance(s, CZRun) else s for s in steps)
             for g in members:
                 ent_run[g] = (len(runs), members)
             continue
@@ -131,7 +131,7 @@ def _compile(n: int, gates: tuple[Gate, ...], noisy: tuple[int, ...]) -> Traject
             q = gates[g].wires[0]
             slot_of[g] = (len(runs), len(per_qubit[q]))
             per_qubit[q].append(gates[g])
-        runs.append(_one_qubit_run(per_qubit))
+        runs.append(one_qubit_run(per_qubit))
         before.append(pending)
         pending = ()
     depth = max((len(run.slots) for run in runs), default=0)
@@ -255,7 +255,7 @@ def first_runs(keys: torch.Tensor) -> torch.Tensor:
 
 class _Prefix:
     """Two full-size state buffers handing out their first ``rows`` rows, alternately, so
-    :func:`~qhn.backends.statevector._forward_pass` writes in place on the rows entered so far."""
+    :func:`~qhn.backends.torch_passes.forward_pass` writes in place on the rows entered so far."""
 
     def __init__(self, rows: int, size: int, dtype: torch.dtype) -> None:
         self.full = [torch.empty((rows, size), dtype=dtype) for _ in range(2)]
@@ -298,15 +298,15 @@ def trajectory_probs(
     row = theta.unsqueeze(0)
     for r, run in enumerate(plan.runs):
         buffers.rows = psi.shape[0]
-        psi = _forward_pass(list(plan.before[r]), n, buffers, psi)
+        psi = forward_pass(list(plan.before[r]), n, buffers, psi)
         psi = buffers.extend(psi, spawn[r])
         rows = psi.shape[0]
         mine = keys[:rows, r]
         total = paulis[mine[:, 0]]
-        for j, layer in enumerate(_run_layers(run, row, n, dtype)):
+        for j, layer in enumerate(run_layers(run, row, n, dtype)):
             total = paulis[mine[:, 1 + j]] @ (layer @ total)
-        psi = _forward_pass(_block_passes(total, n, block_qubits), n, buffers, psi)
+        psi = forward_pass(block_passes(total, n, block_qubits), n, buffers, psi)
     buffers.rows = psi.shape[0]
-    psi = _forward_pass(list(plan.tail), n, buffers, psi)
+    psi = forward_pass(list(plan.tail), n, buffers, psi)
     out = buffers.extend(psi, keys.shape[0]) if psi.shape[0] < keys.shape[0] else psi
-    return _squared_modulus(out)
+    return squared_modulus(out)

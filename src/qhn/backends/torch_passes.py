@@ -1,0 +1,433 @@
+"""The torch path of the statevector simulator: a circuit compiled into a short program of
+batched passes over the state, and its adjoint.
+
+The circuit is compiled once (cached by its gates) into a short program of passes over the state:
+
+- a run of one-qubit gates at the start becomes a **product state** built directly as a Kronecker
+  product of per-qubit columns, instead of gates applied to ``|0…0⟩``;
+- a later run of one-qubit gates is fused per qubit into one 2×2 matrix per qubit, and qubits are
+  grouped into blocks of ``k`` whose Kronecker product (``2^k × 2^k``) is applied as one matrix
+  product over the reshaped state, so a layer costs ``⌈n/k⌉`` passes instead of ``n``;
+- a CZ gate inside a block (or a product-state half) just before it is folded into that block's
+  matrix as ±1 rows; one across blocks negates a quarter of the state in place; a run of CNOTs is
+  one gather through an index built from two tables of ``2^⌈n/2⌉`` entries
+  (:mod:`qhn.backends.entanglers`). The compiled program, cached by the gate list, holds no
+  ``2^n`` tensor.
+
+Real circuits (RY, H, X, CZ, CNOT) run in real arithmetic; others in complex.
+
+Gradients: :mod:`qhn.backends.torch_adjoint`. Every pass writes into a preallocated buffer.
+
+The compiled steps (:class:`OneQubitRun`, CZ and CNOT runs) are also what the cache-blocked sweeps
+(:mod:`qhn.backends.sweeps`), the MPS and trajectory backends start from.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from qhn.backends.entanglers import (
+    CNOTRun,
+    CZRun,
+    compile_cnots,
+    gather_index,
+    group_sign,
+    negate_pairs,
+    split_pairs,
+)
+from qhn.circuits.ir import Circuit, Gate, gate_runs
+
+__all__ = [
+    "Block",
+    "Buffers",
+    "Negate",
+    "OneQubitRun",
+    "Product",
+    "apply_cnots",
+    "block_passes",
+    "compile_circuit",
+    "compile_gates",
+    "entangler_steps",
+    "forward_pass",
+    "kron_matrices",
+    "kron_vectors",
+    "one_qubit_run",
+    "plan_passes",
+    "qubit_blocks",
+    "run_layers",
+    "run_matrices",
+    "squared_modulus",
+]
+
+
+@dataclass(frozen=True)
+class OneQubitRun:
+    """Consecutive one-qubit gates, grouped for vectorized matrix building.
+
+    ``slots[j]`` holds the ``j``-th gate of every qubit, as ``(name, qubits, params)`` groups of
+    the same gate name (``params`` is None for fixed gates).
+    """
+
+    slots: tuple[tuple[tuple[str, torch.Tensor, torch.Tensor | None], ...], ...]
+
+
+def one_qubit_run(per_qubit: list[list[Gate]]) -> OneQubitRun:
+    depth = max(len(g) for g in per_qubit)
+    slots = []
+    for j in range(depth):
+        groups: dict[str, tuple[list[int], list[int]]] = {}
+        for q, gates in enumerate(per_qubit):
+            if j < len(gates):
+                qubits, params = groups.setdefault(gates[j].name, ([], []))
+                qubits.append(q)
+                params.append(-1 if gates[j].param is None else gates[j].param)
+        slots.append(
+            tuple(
+                (
+                    name,
+                    torch.tensor(qubits, dtype=torch.int64),
+                    None if params[0] < 0 else torch.tensor(params, dtype=torch.int64),
+                )
+                for name, (qubits, params) in groups.items()
+            )
+        )
+    return OneQubitRun(tuple(slots))
+
+
+def entangler_steps(n: int, gates: list[Gate]) -> list[object]:
+    """A run of CZ/CNOT gates as maximal sub-runs of one kind (:mod:`qhn.backends.entanglers`)."""
+    steps: list[object] = []
+    i = 0
+    while i < len(gates):
+        j = i
+        while j < len(gates) and gates[j].name == gates[i].name:
+            j += 1
+        if gates[i].name == "cz":
+            steps.append(CZRun(tuple(tuple(sorted(g.wires)) for g in gates[i:j])))
+        else:
+            steps.append(compile_cnots(n, tuple(g.wires for g in gates[i:j])))
+        i = j
+    return steps
+
+
+def compile_circuit(circuit: Circuit) -> tuple[object, ...]:
+    """The circuit's program, cached by its gates alone (a renamed copy, such as the expanded
+    circuit of the parameter-shift rule, shares it)."""
+    return compile_gates(circuit.n_qubits, circuit.gates)
+
+
+@functools.lru_cache(maxsize=64)
+def compile_gates(n: int, gates: tuple[Gate, ...]) -> tuple[object, ...]:
+    """Split the gate list into alternating one-qubit runs and entangler sub-runs.
+
+    The program holds small plans only: parameter indices, wire pairs and CNOT tables of
+    ``2^⌈n/2⌉`` entries, never a ``2^n`` tensor.
+    """
+    program: list[object] = []
+    for kind, run in gate_runs(n, gates):
+        if kind == "one":
+            program.append(one_qubit_run(run))
+        else:
+            program.extend(entangler_steps(n, run))
+    return tuple(program)
+
+
+def _gate_matrices(
+    name: str, angles: torch.Tensor | None, batch: int, count: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """2×2 matrices of ``count`` gates of one kind. Shapes: angles ``(B, G)`` → ``(B, G, 2, 2)``."""
+    if angles is None:
+        value = [[1.0, 1.0], [1.0, -1.0]] if name == "h" else [[0.0, 1.0], [1.0, 0.0]]
+        scale = 2**-0.5 if name == "h" else 1.0
+        fixed = torch.tensor(value, dtype=torch.float64) * scale
+        return fixed.to(dtype).expand(batch, count, 2, 2)
+    half = angles / 2
+    c, s = torch.cos(half), torch.sin(half)
+    if name == "ry":
+        return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).to(dtype)
+    zero = torch.zeros_like(c)
+    if name == "rx":
+        cc = torch.complex(c, zero)
+        ms = torch.complex(zero, -s)
+        return torch.stack([torch.stack([cc, ms], -1), torch.stack([ms, cc], -1)], -2)
+    # rz = diag(e^{-iθ/2}, e^{iθ/2})
+    e_minus = torch.complex(c, -s)
+    e_plus = torch.complex(c, s)
+    z = torch.complex(zero, zero)
+    return torch.stack([torch.stack([e_minus, z], -1), torch.stack([z, e_plus], -1)], -2)
+
+
+def run_matrices(
+    run: OneQubitRun, params: torch.Tensor, n: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """Each qubit's gates in the run multiplied in acting order (identity where none).
+
+    Shapes: params ``(B, P)`` → ``(B, n, 2, 2)``.
+    """
+    total = None
+    for layer in run_layers(run, params, n, dtype):
+        total = layer if total is None else layer @ total
+    return total
+
+
+def run_layers(
+    run: OneQubitRun, params: torch.Tensor, n: int, dtype: torch.dtype
+) -> list[torch.Tensor]:
+    """The run's slots as matrices: layer ``j`` holds each qubit's ``j``-th gate (identity where
+    a qubit has fewer). A single rotation layer is built directly (no identity to fill), and may
+    be a broadcast view: do not modify. Shapes: params ``(B, P)`` → ``depth`` tensors
+    ``(B, n, 2, 2)``."""
+    batch = params.shape[0]
+    if len(run.slots) == 1 and len(run.slots[0]) == 1:
+        name, qubits, index = run.slots[0][0]
+        if qubits.numel() == n:  # one gate kind on every qubit in order (a rotation layer)
+            angles = None if index is None else params[:, index.to(params.device)]
+            return [_gate_matrices(name, angles, batch, n, dtype)]
+    eye = torch.eye(2, dtype=dtype, device=params.device).expand(batch, n, 2, 2)
+    layers = []
+    for slot in run.slots:
+        layer = eye.clone()
+        for name, qubits, index in slot:
+            qubits = qubits.to(params.device)
+            angles = None if index is None else params[:, index.to(params.device)]
+            layer[:, qubits] = _gate_matrices(name, angles, batch, qubits.numel(), dtype)
+        layers.append(layer)
+    return layers
+
+
+def kron_vectors(vectors: torch.Tensor) -> torch.Tensor:
+    """Kronecker product of per-qubit vectors, first qubit most significant.
+
+    Shapes: ``(B, m, 2)`` → ``(B, 2^m)``.
+    """
+    out = vectors[:, 0]
+    for i in range(1, vectors.shape[1]):
+        out = (out.unsqueeze(-1) * vectors[:, i].unsqueeze(-2)).reshape(out.shape[0], -1)
+    return out
+
+
+def kron_matrices(matrices: torch.Tensor) -> torch.Tensor:
+    """Kronecker products of per-qubit matrices (first qubit most significant), for any leading
+    batch dimensions, e.g. several blocks at once; the matrices may be rectangular (the Pauli
+    transfer path's ``4 × 2`` and ``2 × 4`` ends, :mod:`qhn.backends.pauli_transfer`).
+
+    Shapes: ``(..., w, o, i)`` → ``(..., o^w, i^w)``; e.g. ``(B, K, w, 2, 2)`` (``K`` blocks of
+    ``w`` qubits) → ``(B, K, 2^w, 2^w)``.
+    """
+    out = matrices[..., 0, :, :]
+    for j in range(1, matrices.shape[-3]):
+        m = matrices[..., j, :, :]
+        product = out[..., :, None, :, None] * m[..., None, :, None, :]
+        out = product.reshape(*product.shape[:-4], out.shape[-2] * m.shape[-2], -1)
+    return out
+
+
+def qubit_blocks(n: int, k: int) -> list[tuple[int, int]]:
+    """Split qubits ``0..n−1`` into contiguous blocks of at most ``k``, as even as possible."""
+    count = -(-n // k)
+    edges = [round(i * n / count) for i in range(count + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
+@functools.lru_cache(maxsize=64)
+def _block_groups(n: int, k: int) -> tuple[tuple[tuple[int, ...], torch.Tensor], ...]:
+    """The blocks of :func:`qubit_blocks` grouped by width, as ``(starts, index)`` with ``index``
+    ``(len(starts), width)`` the qubits of each block: one gather and one Kronecker product per
+    width. Cached: do not modify."""
+    blocks = qubit_blocks(n, k)
+    groups = []
+    for width in sorted({stop - start for start, stop in blocks}):
+        starts = tuple(start for start, stop in blocks if stop - start == width)
+        groups.append((starts, torch.tensor(starts)[:, None] + torch.arange(width)))
+    return tuple(groups)
+
+
+# ---------------------------------------------------------------------------- the pass program
+@dataclass
+class Product:
+    """``ψ = left ⊗ right``, the first qubits' columns in halves ``(B, 2^h)``, ``(B, 2^(n−h))``."""
+
+    left: torch.Tensor
+    right: torch.Tensor
+
+
+@dataclass
+class Block:
+    """Apply ``matrix`` ``(B, 2^w, 2^w)`` to the last ``width`` qubits, moving them to the front."""
+
+    width: int
+    matrix: torch.Tensor
+
+
+def block_passes(mats: torch.Tensor, n: int, k: int) -> list[Block]:
+    """Per-row ``2 × 2`` matrices as the Kronecker-block passes of :func:`qubit_blocks`, last block
+    first (each pass moves its qubits to the front, so the order is restored after all of them).
+    One gather and one Kronecker product per block width. Shapes: ``(B, n, 2, 2)`` →
+    passes with ``(B, 2^w, 2^w)`` matrices."""
+    by_start: dict[int, torch.Tensor] = {}
+    for starts, index in _block_groups(n, k):
+        kron = kron_matrices(mats[:, index.to(mats.device)])
+        by_start.update({start: kron[:, i] for i, start in enumerate(starts)})
+    return [Block(stop - start, by_start[start]) for start, stop in reversed(qubit_blocks(n, k))]
+
+
+@dataclass
+class Negate:
+    """CZ gates applied in place as negations of a quarter of the state each."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
+def _fold_cz(
+    pairs: tuple[tuple[int, int], ...], passes: list[object], folds: list[tuple[int, int, int]]
+) -> tuple[tuple[int, int], ...]:
+    """Fold the CZ gates inside one group of ``folds`` into that group's small operand.
+
+    ``folds`` lists ``(start, stop, where)``: qubits ``start..stop−1`` are the rows of the block
+    matrix of ``passes[where]`` (or a half of the product state there), which the CZ run follows
+    directly. ``diag(s)·M`` then applies both. Returns the pairs across groups, still to apply.
+    """
+    groups = tuple((start, stop) for start, stop, _ in folds)
+    inside, across = split_pairs(pairs, groups)
+    for g, group_pairs in inside.items():
+        start, stop, where = folds[g]
+        op = passes[where]
+        if isinstance(op, Block):
+            sign = group_sign(start, stop, group_pairs, op.matrix.real.dtype, op.matrix.device)
+            passes[where] = Block(op.width, op.matrix * sign[:, None])
+        elif start == 0:
+            sign = group_sign(start, stop, group_pairs, op.left.real.dtype, op.left.device)
+            passes[where] = Product(op.left * sign, op.right)
+        else:
+            sign = group_sign(start, stop, group_pairs, op.right.real.dtype, op.right.device)
+            passes[where] = Product(op.left, op.right * sign)
+    return across
+
+
+def plan_passes(
+    circuit: Circuit, params: torch.Tensor, real: torch.dtype, complex_: torch.dtype, k: int
+) -> tuple[list[object], torch.dtype]:
+    """Turn the compiled circuit and the angles into passes with their small operands.
+
+    The small operands (per-block Kronecker matrices, product-state halves) are built with torch
+    ops from ``params``, so autograd can carry their gradients to θ. CZ gates inside a block (or a
+    product half) just before them are folded into it. Entanglers before the first one-qubit gate
+    act on ``|0…0⟩``, which they leave unchanged, and are dropped. Returns the passes and the
+    state dtype (complex as soon as any complex gate appears).
+    """
+    n = circuit.n_qubits
+    batch = params.shape[0]
+    dtype = real if circuit.is_real else complex_
+    blocks = qubit_blocks(n, k)
+    passes: list[object] = []
+    folds: list[tuple[int, int, int]] = []
+    for step in compile_circuit(circuit):
+        if isinstance(step, CZRun):
+            pairs = _fold_cz(step.pairs, passes, folds) if passes else ()
+            if pairs:
+                passes.append(Negate(pairs))
+            folds = []
+            continue
+        if isinstance(step, CNOTRun):
+            if passes:
+                passes.append(step)
+            folds = []
+            continue
+        mats = run_matrices(step, params, n, dtype)
+        if not passes:
+            columns = mats[:, :, :, 0]
+            mid = max(1, n // 2)
+            right = kron_vectors(columns[:, mid:]) if n > 1 else columns.new_ones(batch, 1)
+            passes.append(Product(kron_vectors(columns[:, :mid]), right))
+            folds = [(0, mid, 0), (mid, n, 0)] if n > 1 else []
+            continue
+        folds = []
+        for (start, stop), block in zip(reversed(blocks), block_passes(mats, n, k), strict=True):
+            folds.append((start, stop, len(passes)))
+            passes.append(block)
+    if not passes:
+        passes.append(_zero_product(batch, n, dtype, params.device))
+    return passes, dtype
+
+
+def _zero_product(batch: int, n: int, dtype: torch.dtype, device: torch.device) -> Product:
+    """``|0…0⟩`` as a product pass."""
+    left = torch.zeros(batch, 2, dtype=dtype, device=device)
+    left[:, 0] = 1
+    right = torch.zeros(batch, 2 ** (n - 1), dtype=dtype, device=device)
+    right[:, 0] = 1
+    return Product(left, right)
+
+
+class Buffers:
+    """Preallocated state buffers handed out in turn, so passes write in place.
+
+    Fresh multi-MiB tensors cost page faults on every call; reusing a few buffers avoids that.
+    """
+
+    def __init__(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> None:
+        self.shape, self.dtype, self.device = shape, dtype, device
+        self.pool: list[torch.Tensor] = []
+
+    def take(self, *avoid: torch.Tensor) -> torch.Tensor:
+        for buf in self.pool:
+            if all(buf.data_ptr() != a.data_ptr() for a in avoid):
+                return buf
+        buf = torch.empty(self.shape, dtype=self.dtype, device=self.device)
+        self.pool.append(buf)
+        return buf
+
+
+def forward_pass(
+    passes: list[object], n: int, buffers: Buffers | None, psi: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Run the passes, from ``psi`` when the first is not a product state. With ``buffers``
+    every pass writes in place (no autograd); without, each pass allocates (plain autograd can
+    then differentiate through it)."""
+    for op in passes:
+        if isinstance(op, Product):
+            left, right = op.left.unsqueeze(-1), op.right.unsqueeze(-2)
+            if buffers is None:
+                psi = (left * right).reshape(left.shape[0], -1)
+            else:
+                psi = buffers.take()
+                torch.mul(left, right, out=psi.view(left.shape[0], left.shape[1], right.shape[2]))
+        elif isinstance(op, Block):
+            batch, w = op.matrix.shape[0], op.width
+            view = psi.view(batch, 2 ** (n - w), 2**w).transpose(1, 2)
+            if buffers is None:
+                psi = torch.matmul(op.matrix, view).reshape(batch, -1)
+            else:
+                out = buffers.take(psi)
+                torch.matmul(op.matrix, view, out=out.view(batch, 2**w, 2 ** (n - w)))
+                psi = out
+        elif isinstance(op, Negate):
+            # Without buffers, negate a copy: autograd may hold the input.
+            psi = negate_pairs(psi if buffers is not None else psi.clone(), n, op.pairs)
+        else:
+            psi = apply_cnots(psi, op, buffers)
+    return psi
+
+
+def apply_cnots(
+    psi: torch.Tensor, run: CNOTRun, buffers: Buffers | None, *, inverse: bool = False
+) -> torch.Tensor:
+    """``new[i] = old[index[i]]``, or its inverse ``old[index[i]] = new[i]``."""
+    index = gather_index(run, psi.device)
+    if inverse:
+        out = torch.empty_like(psi) if buffers is None else buffers.take(psi)
+        return out.index_copy_(1, index, psi)
+    if buffers is None:
+        return psi.index_select(1, index)
+    return torch.index_select(psi, 1, index, out=buffers.take(psi))
+
+
+def squared_modulus(psi: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    if psi.is_complex():
+        if out is None:
+            return psi.real * psi.real + psi.imag * psi.imag
+        return torch.mul(psi.real, psi.real, out=out).addcmul_(psi.imag, psi.imag)
+    return psi * psi if out is None else torch.mul(psi, psi, out=out)
