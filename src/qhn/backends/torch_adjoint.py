@@ -29,7 +29,8 @@ class AdjointProbs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, params, circuit, backend):  # type: ignore[override]
-        # Build the small operands once, with their graph to θ, for the backward pass to reuse.
+        """The probabilities by the backend's passes; keeps the final state and the passes'
+        small operands (with their graph to θ) for :meth:`backward`."""
         with torch.enable_grad():
             theta = params.detach().requires_grad_(True)
             passes, dtype = backend._plan(circuit, theta)
@@ -45,6 +46,8 @@ class AdjointProbs(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_probs):  # type: ignore[override]
+        """The passes un-applied in reverse to ψ and λ together; the small operands' gradients
+        carried to θ (:func:`carry_to_theta`)."""
         (psi,) = ctx.saved_tensors
         saved = psi
         theta, passes, dtype, n = ctx.theta, ctx.passes, ctx.dtype, ctx.n
