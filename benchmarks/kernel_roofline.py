@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from qhn.backends import sweep_kernels as kernels
-from qhn.backends.sweeps import schedule
+from qhn.backends.sweep_schedule import schedule
 from qhn.circuits import hardware_efficient
 
 #: Amplitudes in the tile: 32 KiB of float64.

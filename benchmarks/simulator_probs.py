@@ -229,15 +229,15 @@ def bench(
 
 def profile_sweeps(n: int, layers: int, dtype: torch.dtype, repeats: int) -> None:
     """Each sweep alone, with its operations and with none, on a preallocated state."""
-    from qhn.backends import sweep_kernels, sweeps
+    from qhn.backends import sweep_kernels, sweep_schedule, sweeps
     from qhn.backends.sweep_rotations import sweep_gates
 
     circuit = hardware_efficient(n, layers)
-    plan = sweeps.schedule(circuit, dtype.itemsize, keep_final_diagonal=False)
+    plan = sweep_schedule.schedule(circuit, dtype.itemsize, keep_final_diagonal=False)
     if plan is None:
         return
     theta = torch.rand(1, circuit.n_params, generator=torch.Generator().manual_seed(n))
-    lo, hi, mats = sweeps._arrays(*sweeps._operands(plan, theta.to(dtype), dtype))
+    lo, hi, mats = sweeps.as_arrays(*sweeps._operands(plan, theta.to(dtype), dtype))
     mats, forms = sweeps.scaled_rotations(plan.sweeps, plan.ops, mats)
     state = torch.empty(1, 2**n, dtype=dtype).fill_(0.5)
     copy = torch.empty_like(state)

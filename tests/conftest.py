@@ -24,12 +24,12 @@ def small_sweeps(monkeypatch):
     """The statevector backend runs sweeps of narrow groups (several sweeps per layer) from 1
     qubit and shares parameter-shift rows from 1 qubit, so small circuits take every path."""
     pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
-    from qhn.backends import statevector, sweeps
+    from qhn.backends import statevector, sweep_schedule
 
-    monkeypatch.setattr(sweeps, "LOW_WIDTH", {4: 3, 8: 3, 16: 3})
-    monkeypatch.setattr(sweeps, "HIGH_WIDTH", 2)
-    monkeypatch.setattr(sweeps, "ROW_BYTES", 16)
-    monkeypatch.setattr(sweeps, "SUB_WIDTH", {4: 2, 8: 2, 16: 2})
+    monkeypatch.setattr(sweep_schedule, "LOW_WIDTH", {4: 3, 8: 3, 16: 3})
+    monkeypatch.setattr(sweep_schedule, "HIGH_WIDTH", 2)
+    monkeypatch.setattr(sweep_schedule, "ROW_BYTES", 16)
+    monkeypatch.setattr(sweep_schedule, "SUB_WIDTH", {4: 2, 8: 2, 16: 2})
     monkeypatch.setattr(statevector, "SWEEPS_MIN_QUBITS", 1)
     monkeypatch.setattr(statevector, "SHARED_PREFIX_MIN_QUBITS", 1)
     return monkeypatch

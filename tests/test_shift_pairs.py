@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import qiskit_probs
-from qhn.backends import StatevectorBackend, shift_pairs, sweeps
+from qhn.backends import StatevectorBackend, shift_pairs, sweep_schedule
 from qhn.backends.shift_pairs import find_shift_pairs, paired_probs
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import Circuit, Gate
@@ -72,7 +72,9 @@ def test_no_pairs_in_an_unrelated_batch_or_for_a_parameter_of_two_gates():
 def test_paired_probabilities_are_qiskits_for_every_row(name, n, layers, options, widths, chunk):
     circuit, rows = shift_rows(name, n, layers, options)
     dtype = state_dtype(circuit)
-    plan = sweeps.schedule(circuit, dtype.itemsize, keep_final_diagonal=False, widths=widths)
+    plan = sweep_schedule.schedule(
+        circuit, dtype.itemsize, keep_final_diagonal=False, widths=widths
+    )
     pairs = find_shift_pairs(circuit, rows)
     assert pairs is not None
     expected = torch.as_tensor(qiskit_probs(circuit, rows))
@@ -88,7 +90,7 @@ def test_paired_probabilities_are_qiskits_for_every_row(name, n, layers, options
 
 def test_pairs_simulate_about_half_the_rows(monkeypatch):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
-    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=WIDTHS[0])
+    plan = sweep_schedule.schedule(circuit, 8, keep_final_diagonal=False, widths=WIDTHS[0])
     simulated = count_row_sweeps(monkeypatch)
     for _ in shared_sweep_probs(plan, rows, torch.float64, 8):
         pass

@@ -99,11 +99,11 @@ def test_parameter_shift_copies_share_one_compile(use_sweeps):
     # the same gates under another name: one compile for the value and the 2P shifted circuits.
     if use_sweeps:
         pytest.importorskip("numba", reason="sweeps need numba (the fast extra)")
-    from qhn.backends import sweeps
+    from qhn.backends import sweep_schedule
 
     circuit = hardware_efficient(6, 2)
     theta = angles(circuit.n_params, 5, batch=1)[0].requires_grad_(True)
-    cache = sweeps._schedule if use_sweeps else torch_passes.compile_gates
+    cache = sweep_schedule._schedule if use_sweeps else torch_passes.compile_gates
     cache.cache_clear()
     backend = StatevectorBackend(sweeps=use_sweeps)
     ParameterShift().expectation(backend, circuit, theta, lambda bits: bits.sum(-1))

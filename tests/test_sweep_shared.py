@@ -11,7 +11,8 @@ import torch
 pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import qiskit_probs
-from qhn.backends import StatevectorBackend, sweeps
+from qhn.backends import StatevectorBackend, sweep_schedule, sweeps
+from qhn.backends import sweep_kernels as kernels
 from qhn.backends.sweep_shared import shared_sweep_probs
 from qhn.circuits import build_ansatz
 from qhn.gradients.parameter_shift import ParameterShift
@@ -40,7 +41,9 @@ def test_shared_probabilities_are_the_unshared_ones_and_qiskits(
 ):
     circuit, rows = shift_rows(name, n, layers, options)
     dtype = state_dtype(circuit)
-    plan = sweeps.schedule(circuit, dtype.itemsize, keep_final_diagonal=False, widths=widths)
+    plan = sweep_schedule.schedule(
+        circuit, dtype.itemsize, keep_final_diagonal=False, widths=widths
+    )
     plain, _ = sweeps.sweep_probs(plan, rows, dtype)
     expected = torch.as_tensor(qiskit_probs(circuit, rows[:9]))
     torch.testing.assert_close(plain[:9], expected, rtol=0, atol=1e-12)
@@ -65,7 +68,7 @@ def first_differing_sweep(plan, rows, dtype):
     out = np.full(rows.shape[0], count)
     for s in reversed(range(count)):
         ops = plan.ops[plan.sweeps[s, 2] : plan.sweeps[s, 3]]
-        columns_of = {sweeps.GATE: [2], sweeps.GATE_PAIR: [2, 4], sweeps.LOW_GATES: [2, 3, 4]}
+        columns_of = {kernels.GATE: [2], kernels.GATE_PAIR: [2, 4], kernels.LOW_GATES: [2, 3, 4]}
         gates = [int(op[c]) for op in ops for c in columns_of.get(int(op[0]), [])]
         differs = (mats[gates] != mats[gates][:, :1]).flatten(2).any(-1).any(0)
         if plan.sweeps[s, 4]:
@@ -90,7 +93,7 @@ def count_row_sweeps(monkeypatch) -> list[int]:
 @pytest.mark.parametrize("widths", WIDTHS)
 def test_a_row_shifted_in_sweep_s_runs_only_the_sweeps_from_s(monkeypatch, widths):
     circuit, rows = shift_rows("hardware_efficient", 7, 2, {})
-    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
+    plan = sweep_schedule.schedule(circuit, 8, keep_final_diagonal=False, widths=widths)
     count = plan.sweeps.shape[0]
     branch_at = first_differing_sweep(plan, rows, torch.float64)
     assert (branch_at < count).sum() == rows.shape[0] - 1  # only the unshifted row never differs

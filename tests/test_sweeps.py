@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import pennylane_state, qiskit_finite_difference, qiskit_probs
-from qhn.backends import StatevectorBackend, sweeps
+from qhn.backends import StatevectorBackend, sweep_schedule, sweeps
 from qhn.backends import statevector as sv
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
 from qhn.errors import ConfigError
@@ -52,7 +52,7 @@ def angles(count: int, seed: int, batch: int = 2) -> torch.Tensor:
 
 def run(circuit, theta, dtype=torch.float64, widths=None, keep_state=False):
     itemsize = (dtype if circuit.is_real else dtype.to_complex()).itemsize
-    plan = sweeps.schedule(circuit, itemsize, keep_final_diagonal=keep_state, widths=widths)
+    plan = sweep_schedule.schedule(circuit, itemsize, keep_final_diagonal=keep_state, widths=widths)
     assert plan is not None
     state_dtype = dtype if circuit.is_real else dtype.to_complex()
     return sweeps.sweep_probs(plan, theta.to(dtype), state_dtype, keep_state=keep_state)
@@ -98,7 +98,7 @@ def test_ansatz_circuits_equal_qiskit(rotations, layers, widths):
 
 def test_cnot_circuits_are_left_to_the_torch_passes():
     circuit = qhn_reference(16, 1)
-    assert sweeps.schedule(circuit, 8, keep_final_diagonal=False) is None
+    assert sweep_schedule.schedule(circuit, 8, keep_final_diagonal=False) is None
     assert StatevectorBackend(sweeps=True)._sweep_schedule(circuit, keep_state=False) is None
 
 
@@ -214,7 +214,7 @@ def test_hardware_efficient_takes_one_sweep_per_layer_and_one_more():
     later sweep finishes one layer's half and starts the next: L + 1 sweeps, vs ⌈n/4⌉ + 1
     torch passes per layer."""
     for layers in (1, 2, 6):
-        plan = sweeps.schedule(hardware_efficient(24, layers), 8, keep_final_diagonal=False)
+        plan = sweep_schedule.schedule(hardware_efficient(24, layers), 8, keep_final_diagonal=False)
         groups = {(gs, w) for gs, w, *_ in plan.sweeps.tolist()}
         assert len(groups) == 2 and sum(w for _, w in groups) == 24
         assert plan.sweeps.shape[0] == layers + 1
@@ -279,7 +279,7 @@ def test_adjoint_by_sweeps_equals_finite_differences(monkeypatch, widths, thread
     circuit = random_circuit(6, 41 + threads, gates=30)
     theta = angles(circuit.n_params, 41, batch=1)[0]
     cost = np.random.default_rng(5).normal(size=2**6)
-    plan = sweeps.schedule(circuit, 16, keep_final_diagonal=True, widths=widths)
+    plan = sweep_schedule.schedule(circuit, 16, keep_final_diagonal=True, widths=widths)
     params = theta[None].clone().requires_grad_(True)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -309,7 +309,7 @@ def test_adjoint_by_sweeps_on_a_batch_of_real_circuits(monkeypatch, kind, widths
     edges = EDGE_ANGLES[: circuit.n_params]
     theta[0, : len(edges)] = torch.tensor(edges, dtype=torch.float64)
     cost = np.random.default_rng(6).normal(size=2**7)
-    plan = sweeps.schedule(circuit, 8, keep_final_diagonal=True, widths=widths)
+    plan = sweep_schedule.schedule(circuit, 8, keep_final_diagonal=True, widths=widths)
     params = theta.clone().requires_grad_(True)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -332,7 +332,7 @@ def test_backward_scratch_is_reused_without_carrying_anything_over():
         circuit = random_circuit(n, 60 + seed, gates=30, complex_gates=False)
         theta = angles(circuit.n_params, 60 + seed, batch=1)[0]
         cost = torch.from_numpy(np.random.default_rng(seed).normal(size=2**n))
-        plan = sweeps.schedule(circuit, 8, keep_final_diagonal=True, widths=WIDTHS[1])
+        plan = sweep_schedule.schedule(circuit, 8, keep_final_diagonal=True, widths=WIDTHS[1])
         params = theta[None].clone().requires_grad_(True)
         loss = sweeps.SweepAdjointProbs.apply(params, plan, torch.float64)[0] @ cost
         (first,) = torch.autograd.grad(loss, params, retain_graph=True)
@@ -379,7 +379,7 @@ def test_float32_state_in_the_probabilities_buffer_gives_the_same_bits(monkeypat
     Qiskit."""
     circuit = random_circuit(9, 52, gates=50, complex_gates=False)
     theta = angles(circuit.n_params, 52, batch=3)
-    plan = sweeps.schedule(circuit, 4, keep_final_diagonal=False, widths=widths)
+    plan = sweep_schedule.schedule(circuit, 4, keep_final_diagonal=False, widths=widths)
     separate, _ = sweeps.sweep_probs(plan, theta.float(), torch.float32, out_dtype=torch.float64)
     monkeypatch.setattr(sweeps, "WIDEN_IN_PLACE_BYTES", 1)
     shared, _ = sweeps.sweep_probs(plan, theta.float(), torch.float32, out_dtype=torch.float64)

@@ -25,8 +25,9 @@ import numba
 import numpy as np
 import torch
 
+from qhn.backends.huge_pages import empty_on_huge_pages
+from qhn.backends.sweep_schedule import SweepSchedule
 from qhn.backends.sweep_shared import shared_sweep_probs
-from qhn.backends.sweeps import SweepSchedule, _empty
 from qhn.circuits.ir import ROTATION_GATES, Circuit
 
 __all__ = ["ShiftPairs", "find_shift_pairs", "paired_buffers", "paired_probs"]
@@ -151,7 +152,9 @@ def paired_probs(
                                          states=True):  # fmt: skip
         count = psi.shape[0]
         if out is None or out.shape[0] < 2 * count:
-            out = _empty(2 * max(count, min(per_pair, pairs.params.numel())), 2**plan.n, real)
+            out = empty_on_huge_pages(
+                2 * max(count, min(per_pair, pairs.params.numel())), 2**plan.n, real
+            )
         plus, minus = out[:count], out[count : 2 * count]
         combine_pairs(psi_centre[0].numpy(), psi.numpy(), plus.numpy(), minus.numpy())
         if count == 1 and which.numel() > 1:  # one π-shifted state stands for several pairs

@@ -267,7 +267,7 @@ class StatevectorBackend:
             return None
         if self.sweeps is None and circuit.n_qubits < SWEEPS_MIN_QUBITS:
             return None
-        from qhn.backends.sweeps import schedule
+        from qhn.backends.sweep_schedule import schedule
 
         return schedule(circuit, self._state_itemsize(circuit), keep_final_diagonal=keep_state)
 

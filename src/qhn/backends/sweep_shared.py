@@ -25,12 +25,12 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from qhn.backends.huge_pages import empty_on_huge_pages
 from qhn.backends.shared_prefix import agreeing_rows
 from qhn.backends.sweep_rotations import scaled_rotations, sweep_gates
+from qhn.backends.sweep_schedule import SweepSchedule
 from qhn.backends.sweeps import (
-    SweepSchedule,
-    _arrays,
-    _empty,
+    as_arrays,
     ending_with,
     gate_matrices,
     product_columns,
@@ -71,7 +71,7 @@ def shared_sweep_probs(
         columns = product_columns(plan, params.detach(), dtype)
         mats = gate_matrices(plan, params.detach(), dtype)
     group = np.arange(batch)
-    state = _empty(1, size, dtype)
+    state = empty_on_huge_pages(1, size, dtype)
     branch: tuple[torch.Tensor, torch.Tensor] | None = None
     for s in range(sweeps.shape[0]):
         if group.size > 1:
@@ -79,8 +79,11 @@ def shared_sweep_probs(
             operands = (mats[gates].transpose(0, 1),) + ((columns,) if sweeps[s, 4] else ())
             stay = agreeing_rows(operands, torch.from_numpy(group)).numpy()
             if not stay.all() and branch is None:
-                psi = _empty(min(chunk, batch), size, dtype)
-                branch = psi, psi if in_place else _empty(psi.shape[0], size, out_dtype)
+                psi = empty_on_huge_pages(min(chunk, batch), size, dtype)
+                branch = (
+                    psi,
+                    psi if in_place else empty_on_huge_pages(psi.shape[0], size, out_dtype),
+                )
             for first in range(0, int((~stay).sum()), chunk):
                 rows = group[~stay][first : first + chunk]
                 assert branch is not None
@@ -91,7 +94,7 @@ def shared_sweep_probs(
                 yield torch.from_numpy(rows), probs
             group = group[stay]
         last = s == sweeps.shape[0] - 1
-        probs = state if in_place or not last else _empty(1, size, out_dtype)
+        probs = state if in_place or not last else empty_on_huge_pages(1, size, out_dtype)
         one = group[:1]
         _run_rows(plan, sweeps[s : s + 1], columns[one], mats[:, one], state, probs)
     yield torch.from_numpy(group), probs
@@ -101,6 +104,6 @@ def _run_rows(plan, sweeps, columns, mats, state, probs) -> None:
     """``sweeps`` on ``state``'s rows, from those rows' product columns ``(r, n, 2)`` and gate
     matrices ``(G, r, 2, 2)`` (scaled as :func:`qhn.backends.sweeps.sweep_probs` scales them,
     per sweep)."""
-    lo, hi, mats = _arrays(*product_halves(plan, columns), mats)
+    lo, hi, mats = as_arrays(*product_halves(plan, columns), mats)
     mats, forms = scaled_rotations(plan.sweeps, plan.ops, mats)
     run_sweeps(plan, sweeps, (mats, forms, lo, hi), state.numpy(), probs.numpy())
