@@ -10,22 +10,11 @@ Run: ``.venv/bin/python benchmarks/distinct_rows.py [--bits 20 62 124 248] [--ro
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from qhn.bits import distinct_rows
-
-
-def median_seconds(function, repeats: int = 5) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from simulator_probs import median_time
 
 
 def main() -> None:
@@ -43,10 +32,10 @@ def main() -> None:
             bits = pool[torch.randint(0, pool.shape[0], (rows,), generator=generator)]
             expected = torch.unique(bits, dim=0, return_inverse=True, return_counts=True)
             assert all(map(torch.equal, distinct_rows(bits), expected))
-            peer = median_seconds(
-                lambda b=bits: torch.unique(b, dim=0, return_inverse=True, return_counts=True)
+            peer = median_time(
+                lambda b=bits: torch.unique(b, dim=0, return_inverse=True, return_counts=True), 5
             )
-            ours = median_seconds(lambda b=bits: distinct_rows(b))
+            ours = median_time(lambda b=bits: distinct_rows(b), 5)
             print(f"{n:5d} {rows:7d} {peer * 1e3:16.2f} {ours * 1e3:17.2f} {peer / ours:6.1f}")
 
 

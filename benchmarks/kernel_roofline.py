@@ -16,8 +16,6 @@ Run: ``.venv/bin/python benchmarks/kernel_roofline.py [--n 24 26] [--layers 2 6]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numba
 import numpy as np
@@ -26,6 +24,7 @@ import torch
 from qhn.backends import sweep_kernels as kernels
 from qhn.backends.sweep_schedule import schedule
 from qhn.circuits import hardware_efficient
+from simulator_probs import median_time
 
 #: Amplitudes in the tile: 32 KiB of float64.
 TILE = 4096
@@ -64,14 +63,8 @@ def nominal_hz() -> float | None:
 
 
 def rate(run, gates: int, repeats: int) -> float:
-    """Amplitude-gates per second, median of 5."""
-    run(10)
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        run(repeats)
-        times.append(time.perf_counter() - start)
-    return TILE * gates * repeats / statistics.median(times)
+    """Amplitude-gates per second, median of 5 after a warm-up."""
+    return TILE * gates * repeats / median_time(lambda: run(repeats), 5)
 
 
 def main() -> None:
@@ -104,13 +97,7 @@ def main() -> None:
     for n in args.n:
         state = torch.rand(2**n, dtype=torch.float64)
         copy = torch.empty_like(state)
-        copy.copy_(state)
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            copy.copy_(state)
-            times.append(time.perf_counter() - start)
-        one_copy = statistics.median(times)
+        one_copy = median_time(lambda s=state, c=copy: c.copy_(s), 5)
         for layers in args.layers:
             plan = schedule(hardware_efficient(n, layers), 8, keep_final_diagonal=False)
             gates = len(plan.gates)  # the first layer is the product state: no gate pass
