@@ -67,6 +67,19 @@ def model_probs(model: QuantumHypernetwork, theta: torch.Tensor) -> np.ndarray:
         return StatevectorBackend().probs(model.circuit, theta).numpy()
 
 
+def test_data_vector_is_built_once_and_follows_its_scale(costs):
+    """``ℓ = −(N/T)·C`` (closed form); the same tensor on every read until ``T`` or ``C``
+    changes, then the new ``ℓ``."""
+    data = DataTerm(N_BITS, 40.0, 2.0, cost_vector=costs)
+    first = data.vector
+    np.testing.assert_array_equal(first.numpy(), -20.0 * costs.numpy())
+    assert data.vector is first
+    data.temperature = 4.0
+    np.testing.assert_array_equal(data.vector.numpy(), -10.0 * costs.numpy())
+    data.cost_vector = costs * 3
+    np.testing.assert_array_equal(data.vector.numpy(), -30.0 * costs.numpy())
+
+
 def test_elbo_value_and_gradient_match_numpy(costs):
     pi = np.array([0.2, 0.5, 0.7])
     n_examples, temperature, beta = 40.0, 2.0, 0.7

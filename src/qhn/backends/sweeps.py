@@ -55,10 +55,13 @@ def product_columns(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtyp
 def gate_matrices(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
     """The scheduled gates' matrices (gate ``g`` is ``plan.gates[g]``), unscaled.
     Shapes: params ``(B, P)`` → ``(G, B, 2, 2)`` (one zero matrix, never read, when ``G = 0``)."""
-    matrices = [torch_passes.run_matrices(run, params, plan.n, dtype) for run in plan.runs[1:]]
-    if len(plan.gates):
-        return torch.stack([matrices[r - 1][:, q] for r, q in plan.gates.tolist()])
-    return torch.zeros(1, params.shape[0], 2, 2, dtype=dtype)
+    if not len(plan.gates):
+        return torch.zeros(1, params.shape[0], 2, 2, dtype=dtype)
+    runs = torch.stack([torch_passes.run_matrices(run, params, plan.n, dtype)
+                        for run in plan.runs[1:]])  # fmt: skip
+    # One gather (and one scatter in the backward) for every gate, not a select each.
+    index = torch.from_numpy(plan.gates).to(params.device)
+    return runs[index[:, 0] - 1, :, index[:, 1]]
 
 
 #: The backward's two state-sized temporaries (ψ's copy and λ) up to this many bytes each are

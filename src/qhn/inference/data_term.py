@@ -54,6 +54,7 @@ class DataTerm:
         self.temperature = float(temperature)
         self.cost_fn = cost_fn
         self.cost_vector = cost_vector
+        self._vector: tuple[float, torch.Tensor, torch.Tensor] | None = None
         self._cache: dict[int, float] = {}
         self.evaluations = 0
 
@@ -69,10 +70,15 @@ class DataTerm:
 
     @property
     def vector(self) -> torch.Tensor:
-        """``ℓ`` over all bitstrings. Shapes: ``(2**n,)``."""
+        """``ℓ`` over all bitstrings, built once per cost vector and scale (an exact objective
+        reads it every step; at 18 bits building it was 4 % of a step). Read-only.
+        Shapes: ``(2**n,)``."""
         if self.cost_vector is None:
             raise ConfigError("this data term has no precomputed landscape (sampled mode only)")
-        return -self.scale * self.cost_vector
+        cached = self._vector
+        if cached is None or cached[0] != self.scale or cached[1] is not self.cost_vector:
+            cached = self._vector = (self.scale, self.cost_vector, -self.scale * self.cost_vector)
+        return cached[2]
 
     def costs(self, bits: torch.Tensor) -> torch.Tensor:
         """``C(s)`` for sampled bitstrings. Shapes: ``(..., n)`` → ``(...)`` float64."""
