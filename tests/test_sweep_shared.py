@@ -78,15 +78,16 @@ def first_differing_sweep(plan, rows, dtype):
 
 
 def count_row_sweeps(monkeypatch) -> list[int]:
-    """A list that gets, for every call of the shared sweeps' ``run_sweeps``, its rows × sweeps."""
+    """A list that gets, for every call of the shared sweeps' ``run_operands``, its rows ×
+    sweeps."""
     run: list[int] = []
-    real_run = sweeps.run_sweeps
+    real_run = sweeps.run_operands
 
     def counting(plan, sweep_rows, operands, state, probs):
         run.append(state.shape[0] * sweep_rows.shape[0])
         real_run(plan, sweep_rows, operands, state, probs)
 
-    monkeypatch.setattr("qhn.backends.sweep_shared.run_sweeps", counting)
+    monkeypatch.setattr("qhn.backends.sweep_shared.run_operands", counting)
     return run
 
 

@@ -27,15 +27,14 @@ import torch
 
 from qhn.backends.huge_pages import empty_on_huge_pages
 from qhn.backends.shared_prefix import agreeing_rows
-from qhn.backends.sweep_rotations import scaled_rotations, sweep_gates
+from qhn.backends.sweep_rotations import sweep_gates
 from qhn.backends.sweep_schedule import SweepSchedule
 from qhn.backends.sweeps import (
-    as_arrays,
     ending_with,
     gate_matrices,
     product_columns,
     product_halves,
-    run_sweeps,
+    run_operands,
 )
 
 __all__ = ["shared_sweep_probs"]
@@ -102,8 +101,6 @@ def shared_sweep_probs(
 
 def _run_rows(plan, sweeps, columns, mats, state, probs) -> None:
     """``sweeps`` on ``state``'s rows, from those rows' product columns ``(r, n, 2)`` and gate
-    matrices ``(G, r, 2, 2)`` (scaled as :func:`qhn.backends.sweeps.sweep_probs` scales them,
-    per sweep)."""
-    lo, hi, mats = as_arrays(*product_halves(plan, columns), mats)
-    mats, forms = scaled_rotations(plan.sweeps, plan.ops, mats)
-    run_sweeps(plan, sweeps, (mats, forms, lo, hi), state.numpy(), probs.numpy())
+    matrices ``(G, r, 2, 2)``."""
+    run_operands(plan, sweeps, (*product_halves(plan, columns), mats), state.numpy(),
+                 probs.numpy())  # fmt: skip

@@ -18,7 +18,7 @@ from qhn.backends.sweep_rotations import scaled_rotations, scaled_rotations_back
 from qhn.backends.sweep_schedule import SweepSchedule
 from qhn.backends.torch_adjoint import carry_to_theta
 
-__all__ = ["as_arrays", "run_sweeps", "sweep_probs"]
+__all__ = ["as_arrays", "run_operands", "run_sweeps", "sweep_probs"]
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     # workqueue needs no OpenMP or TBB runtime beside torch's, and is fork-safe.
@@ -110,11 +110,17 @@ def _threads(n: int) -> int:
     return max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
+def run_operands(plan: SweepSchedule, sweeps: np.ndarray, operands, state, probs) -> None:
+    """:func:`run_sweeps` from the operands as torch tensors ``(lo, hi, mats)``
+    (:func:`_operands`), the rotations scaled per sweep of the plan."""
     lo, hi, mats = as_arrays(*operands)
     mats, forms = scaled_rotations(plan.sweeps, plan.ops, mats)
-    sweeps = ending_with(plan.sweeps, 2) if keep_state else plan.sweeps
     run_sweeps(plan, sweeps, (mats, forms, lo, hi), state, probs)
+
+
+def _run(plan: SweepSchedule, operands, state, probs, keep_state: bool) -> None:
+    run_operands(plan, ending_with(plan.sweeps, 2) if keep_state else plan.sweeps, operands,
+                 state, probs)  # fmt: skip
 
 
 def ending_with(sweeps: np.ndarray, final: int) -> np.ndarray:
