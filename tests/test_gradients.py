@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -542,3 +544,22 @@ def test_statevector_expectations_refuse_weights_of_the_wrong_length(backend):
         rtol=0,
         atol=1e-14,
     )
+
+
+@pytest.mark.parametrize("n_qubits", [6, 16])  # torch passes, sweeps
+def test_the_adjoint_gradient_does_not_import_symbolic_shapes(n_qubits):
+    """torch.autograd.grad with explicit output gradients imports torch.fx's symbolic shapes
+    (and sympy) on first use, half a second of a short run; the adjoint's last step avoids it."""
+    code = (
+        "import sys, torch\n"
+        "from qhn.backends import StatevectorBackend\n"
+        "from qhn.circuits import hardware_efficient\n"
+        f"circuit = hardware_efficient({n_qubits}, 2)\n"
+        "theta = torch.rand(circuit.n_params, dtype=torch.float64, requires_grad=True)\n"
+        "probs = StatevectorBackend().probs(circuit, theta)\n"
+        "(probs * torch.arange(probs.numel(), dtype=probs.dtype)).sum().backward()\n"
+        "assert theta.grad.abs().sum() > 0\n"
+        "print('torch.fx.experimental.symbolic_shapes' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

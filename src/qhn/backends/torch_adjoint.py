@@ -108,7 +108,12 @@ def carry_to_theta(
     pairs = [(t, g) for t, g in zip(operands, grads, strict=True) if t.requires_grad]
     if not pairs:
         return torch.zeros_like(theta)
-    (grad,) = torch.autograd.grad(
-        [t for t, _ in pairs], theta, [g for _, g in pairs], allow_unused=True, retain_graph=True
-    )
+    # One real scalar Σ_i Re Σ t_i·conj(g_i), whose gradient in each t_i is g_i: autograd.grad
+    # with explicit output gradients imports torch.fx's symbolic shapes (and sympy) on its first
+    # call, 0.5 s of a short run.
+    with torch.enable_grad():  # a Function's backward runs without grad mode
+        inner = sum(
+            (t * g.conj()).real.sum() if t.is_complex() else (t * g).sum() for t, g in pairs
+        )
+    (grad,) = torch.autograd.grad(inner, theta, allow_unused=True, retain_graph=True)
     return torch.zeros_like(theta) if grad is None else grad
