@@ -31,9 +31,10 @@ from qhn.backends.noisy import NoiseModel, NoisyBackend
 from qhn.backends.scaled_trajectories import REFERENCE_P1, REFERENCE_P2
 from qhn.bits import bits_to_index
 from qhn.circuits.ansatz import qhn_reference
-from qhn.cli_noise_study import keep_freed_memory
+from qhn.heap import keep_freed_memory
 from qhn.noise_study import (
     DEFAULT_TRAJECTORIES,
+    HEAP_THRESHOLDS,
     NoiseStudyConfig,
     load_rows,
     run_noise_study,
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the study's files")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    keep_freed_memory()
+    keep_freed_memory(*HEAP_THRESHOLDS)
 
     config = NoiseStudyConfig(
         params_dir=args.params,

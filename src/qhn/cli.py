@@ -199,9 +199,13 @@ app.add_typer(config_app)
 
 def main() -> None:
     """Entry point of the ``qhn`` command: one line and an exit code for every expected
-    failure (see :mod:`qhn.cli_errors`); ``--debug``, anywhere, shows tracebacks."""
+    failure (see :mod:`qhn.cli_errors`); ``--debug``, anywhere, shows tracebacks. Freed
+    temporaries stay on the heap for reuse (:func:`qhn.heap.keep_freed_memory`)."""
     import sys
 
+    from qhn.heap import keep_freed_memory
+
+    keep_freed_memory()
     app(args=debug_first(sys.argv[1:]), prog_name="qhn")
 
 

@@ -7,33 +7,18 @@ from typing import Annotated
 
 import typer
 
-from qhn.noise_study import DEFAULT_FILES, DEFAULT_NEAR_TOL, DEFAULT_SCALES, DEFAULT_TRAJECTORIES
+from qhn.heap import keep_freed_memory
+from qhn.noise_study import (
+    DEFAULT_FILES,
+    DEFAULT_NEAR_TOL,
+    DEFAULT_SCALES,
+    DEFAULT_TRAJECTORIES,
+    HEAP_THRESHOLDS,
+)
 
-__all__ = ["keep_freed_memory", "noise_study"]
+__all__ = ["noise_study"]
 
 _DATA = Path("../shared/data/binncode-mnist01")
-
-
-def keep_freed_memory() -> None:
-    """Let glibc keep freed large blocks on the heap instead of unmapping them.
-
-    The study allocates and frees chunks of trajectory states of tens of MiB for every row; by
-    default glibc maps and unmaps each one, and the page faults of touching fresh pages cost
-    about 40 % extra CPU time (measured: 3–4 s of system time per 3 rows, 0.3 s with this).
-    Process-wide, so only the command (and the benchmark) call it; a no-op without glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 2**30)
-    mallopt(m_trim_threshold, 2**31 - 1)
 
 
 def noise_study(
@@ -96,7 +81,7 @@ def noise_study(
         if done == total or done % 10 == 0:
             typer.echo(f"  {done}/{total} rows", err=True)
 
-    keep_freed_memory()
+    keep_freed_memory(*HEAP_THRESHOLDS)
     study = run_noise_study(config, progress=progress)
     paths = write_noise_study(study, out, figure=plots)
     typer.echo(
