@@ -46,9 +46,9 @@ def _rows(tile, stride, repeats):
 
 
 @numba.njit(nogil=True)
-def _low(tile, m, repeats):
+def _low(tile, mats, count, repeats):
     for _ in range(repeats):
-        kernels.low_gates(tile, m, m, m, tile.size)
+        kernels.low_gates(tile, mats, 0, count, 0, tile.size)
 
 
 def nominal_hz() -> float | None:
@@ -75,9 +75,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     tile = np.random.default_rng(0).random(TILE)
-    matrix = np.array([[0.6, -0.8], [0.8, 0.6]])
+    mats = np.tile(np.array([[0.6, -0.8], [0.8, 0.6]]), (5, 1, 1, 1))  # (gate, row, 2, 2)
     cases = [
-        ("register kernel, bits 0-2 (3 general gates)", 3, lambda r: _low(tile, matrix, r)),
+        ("register kernel, bits 0-2 (3 general gates)", 3, lambda r: _low(tile, mats, 3, r)),
+        ("register kernel, bits 0-4 (5 general gates)", 5, lambda r: _low(tile, mats, 5, r)),
         ("rotation pair, strides 8 and 16", 2, lambda r: _pairs(tile, 8, 16, r)),
         ("rotation pair, strides 16 and 32", 2, lambda r: _pairs(tile, 16, 32, r)),
         ("rotation pair, strides 64 and 512", 2, lambda r: _pairs(tile, 64, 512, r)),

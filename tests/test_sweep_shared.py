@@ -68,8 +68,15 @@ def first_differing_sweep(plan, rows, dtype):
     out = np.full(rows.shape[0], count)
     for s in reversed(range(count)):
         ops = plan.ops[plan.sweeps[s, 2] : plan.sweeps[s, 3]]
-        columns_of = {kernels.GATE: [2], kernels.GATE_PAIR: [2, 4], kernels.LOW_GATES: [2, 3, 4]}
-        gates = [int(op[c]) for op in ops for c in columns_of.get(int(op[0]), [])]
+        gates = []
+        for op in ops:
+            if op[0] == kernels.LOW_GATES:  # (kind, bits, first matrix, 0, 0)
+                gates += range(int(op[2]), int(op[2]) + int(op[1]))
+            else:
+                gates += [
+                    int(op[c])
+                    for c in {kernels.GATE: [2], kernels.GATE_PAIR: [2, 4]}.get(int(op[0]), [])
+                ]
         differs = (mats[gates] != mats[gates][:, :1]).flatten(2).any(-1).any(0)
         if plan.sweeps[s, 4]:
             differs |= (columns != columns[:1]).flatten(1).any(-1)

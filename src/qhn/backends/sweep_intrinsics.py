@@ -1,8 +1,8 @@
 """LLVM IR pieces of the sweep kernels (:mod:`.sweep_kernels`, :mod:`.sweep_kernels_back`), as
 numba intrinsics: what numba's loops do not express or do not compile well.
 
-- Register blocks of 8 amplitudes for the gates on bits 0, 1, 2 of a real tile: each gate is a
-  lane shuffle, a multiply and a multiply-add, ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]``
+- Register blocks of 32 (or 8) amplitudes for the gates on bits 0–4 (or 0–2) of a real tile:
+  each gate is a lane shuffle, a multiply and a multiply-add, ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]``
   (:func:`low_gates_real`; the adjoint's reverse is built from the same lane helpers).
 - A prefetch of one cache line (:func:`prefetch`), non-temporal copies of 64-byte blocks
   (:func:`stream_blocks`) and the fence that orders them (:func:`store_fence`), for the high
@@ -15,8 +15,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "apply_lanes", "data_pointer", "lane_coefficients", "low_gates_real",
-           "partner_lanes", "prefetch", "store_fence", "stream_blocks"]  # fmt: skip
+__all__ = ["apply_lanes", "data_pointer", "lane_coefficients", "low_gates_real", "partner_lanes",
+           "prefetch", "store_fence", "stream_blocks"]  # fmt: skip
 
 
 def data_pointer(context, builder, kind, array, pointee, index=None):
@@ -28,12 +28,6 @@ def data_pointer(context, builder, kind, array, pointee, index=None):
     return builder.bitcast(data, pointee.as_pointer())
 
 
-#: Lanes of a register block in :func:`low_gates_real` (amplitudes on bits 0–2).
-LANES = 8
-#: Lane ``i``'s partner under a gate on bit 0, 1 and 2 of a block: ``i ⊕ 2^bit``.
-PARTNERS = tuple(tuple(i ^ (1 << bit) for i in range(LANES)) for bit in range(3))
-
-
 def splat(builder: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
     """``value`` in every lane of ``vector`` (LLVM IR)."""
     one = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
@@ -43,16 +37,17 @@ def splat(builder: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.V
 
 
 def lane_coefficients(builder, vector, entries, *, transpose: bool = False) -> list[tuple]:
-    """For the gates on bits 0, 1, 2 (``entries``: their 12 matrix entries, row-major, as IR
-    values), the lane vectors ``(d, o)`` with which ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` applies
-    ``m`` (or ``mᵀ`` when ``transpose``): ``d`` is ``m00`` on lanes whose bit is 0 and ``m11``
-    elsewhere, ``o`` is ``m01``/``m10`` (``m10``/``m01`` transposed)."""
-    out = []
-    for bit in range(3):
+    """For the gates on bits ``0 … b−1`` of a block of ``2^b`` lanes (``entries``: their ``4b``
+    matrix entries, row-major, as IR values), the lane vectors ``(d, o)`` with which
+    ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` applies ``m`` (or ``mᵀ`` when ``transpose``): ``d`` is
+    ``m00`` on lanes whose bit is 0 and ``m11`` elsewhere, ``o`` is ``m01``/``m10``
+    (``m10``/``m01`` transposed)."""
+    lanes, out = vector.count, []
+    for bit in range(len(entries) // 4):
         m00, m01, m10, m11 = entries[4 * bit : 4 * bit + 4]
         lower_off, upper_off = (m10, m01) if transpose else (m01, m10)
-        upper = ir.Constant(ir.VectorType(ir.IntType(1), LANES),
-                            [(i >> bit) & 1 for i in range(LANES)])  # fmt: skip
+        upper = ir.Constant(ir.VectorType(ir.IntType(1), lanes),
+                            [(i >> bit) & 1 for i in range(lanes)])  # fmt: skip
         out.append((builder.select(upper, splat(builder, vector, m11), splat(builder, vector, m00)),
                     builder.select(upper, splat(builder, vector, upper_off),
                                    splat(builder, vector, lower_off))))  # fmt: skip
@@ -69,29 +64,36 @@ def apply_lanes(builder, d, o, x, bit):
 
 
 def partner_lanes(builder, x, bit):
-    """``x[i ⊕ 2^bit]``: each lane's partner under a gate on ``bit`` (LLVM IR)."""
-    lanes = ir.VectorType(ir.IntType(32), LANES)
-    return builder.shuffle_vector(x, x, ir.Constant(lanes, list(PARTNERS[bit])))
+    """``x[i ⊕ 2^bit]``: each lane's partner under a gate on ``bit`` (LLVM IR; for bits past one
+    vector register's lanes, whole registers trade places and the shuffle compiles to nothing)."""
+    lanes = x.type.count
+    partners = ir.Constant(
+        ir.VectorType(ir.IntType(32), lanes), [i ^ (1 << bit) for i in range(lanes)]
+    )
+    return builder.shuffle_vector(x, x, partners)
 
 
 @intrinsic
 def low_gates_real(typingctx, tile, size, entries):
-    """Gates on bits 0, 1, 2 of a real ``tile`` (``size``, a multiple of 8), in registers: per
-    block of 8 amplitudes one load, then for each gate ``x ← d ⊙ x + o ⊙ x[i ⊕ 2^bit]`` (a lane
-    shuffle, a multiply and a multiply-add), one store. ``d``, ``o``: per lane ``m00, m01`` where
-    the lane's bit is 0 and ``m11, m10`` where it is 1; ``entries``: the three matrices' 12
-    entries, row-major. (Loops over strides 1, 2 and 4 do not vectorize well; this takes about
-    a third of their time.)"""
+    """Gates on bits ``0 … b−1`` of a real ``tile`` (``size``, a multiple of ``2^b``), in
+    registers: per block of ``2^b`` amplitudes one load, then for each gate ``x ← d ⊙ x + o ⊙
+    x[i ⊕ 2^bit]`` (a lane shuffle, a multiply and a multiply-add), one store. ``d``, ``o``: per
+    lane ``m00, m01`` where the lane's bit is 0 and ``m11, m10`` where it is 1; ``entries``: the
+    ``b`` matrices' ``4b`` entries, row-major. (Loops over strides 1, 2 and 4 do not vectorize
+    well, and pairs at strides 8 and 16 run at half the rate of longer ones: in L1, 3 bits in
+    registers take about a third of the loops' time, and 5 bits 0.6–0.7 of the time of 3 bits
+    and a pair, ``benchmarks/kernel_roofline.py``.)"""
     if not isinstance(tile, types.Array) or not isinstance(tile.dtype, types.Float):
         return None
+    bits = entries.count // 4
     sig = types.void(tile, size, entries)
 
     def codegen(context, builder, signature, args):
         element = context.get_value_type(signature.args[0].dtype)
-        vector = ir.VectorType(element, LANES)
-        entries = [builder.extract_value(args[2], k) for k in range(12)]
+        vector = ir.VectorType(element, 1 << bits)
+        entries = [builder.extract_value(args[2], k) for k in range(4 * bits)]
         coefficients = lane_coefficients(builder, vector, entries)
-        blocks = builder.lshr(args[1], ir.Constant(args[1].type, 3))
+        blocks = builder.lshr(args[1], ir.Constant(args[1].type, bits))
         base = data_pointer(context, builder, signature.args[0], args[0], vector)
         align = context.get_abi_sizeof(element)
         with cgutils.for_range(builder, blocks) as loop:

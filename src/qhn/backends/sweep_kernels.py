@@ -35,13 +35,16 @@ from numba.extending import overload
 
 from qhn.backends.sweep_intrinsics import low_gates_real, prefetch, store_fence, stream_blocks
 
-__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "GENERAL", "LOW_GATES", "UNIT_ANTIDIAGONAL",
-           "UNIT_DIAGONAL", "run", "run_parallel"]  # fmt: skip
+__all__ = ["DIAGONAL", "GATE", "GATE_PAIR", "GENERAL", "LOW_GATES", "REGISTER_BITS",
+           "UNIT_ANTIDIAGONAL", "UNIT_DIAGONAL", "run", "run_parallel"]  # fmt: skip
 
 #: Operation kinds in a sweep's operation list: ``(GATE, bit, m, 0, 0)``, ``(DIAGONAL, d, 0, 0,
-#: 0)``, ``(GATE_PAIR, bit, m, bit2, m2)`` and ``(LOW_GATES, 0, m0, m1, m2)`` (gates on bits 0, 1
-#: and 2 of the low group, :func:`low_gates`).
+#: 0)``, ``(GATE_PAIR, bit, m, bit2, m2)`` and ``(LOW_GATES, b, m, 0, 0)`` (gates ``m … m+b−1``
+#: on bits ``0 … b−1`` of the low group, ``b`` one of :data:`REGISTER_BITS`, :func:`low_gates`).
 GATE, DIAGONAL, GATE_PAIR, LOW_GATES = 0, 1, 2, 3
+#: Bits of the low group whose gates :func:`low_gates` applies together, in blocks of ``2^b``
+#: amplitudes held in registers: 5 where the layer has a gate on each of bits 0–4, else 3.
+REGISTER_BITS = (5, 3)
 
 jit = numba.njit(cache=True, nogil=True, fastmath={"contract"})
 
@@ -52,32 +55,48 @@ PREFETCH_ROWS = 4
 
 
 @jit
-def entries(m0, m1, m2):
-    """Three 2×2 matrices' 12 entries, row-major, as a tuple (the register kernels' operand)."""
-    return (m0[0, 0], m0[0, 1], m0[1, 0], m0[1, 1], m1[0, 0], m1[0, 1], m1[1, 0], m1[1, 1],
-            m2[0, 0], m2[0, 1], m2[1, 0], m2[1, 1])  # fmt: skip
+def entries_3(mats, first, row):
+    """Matrices ``first … first+2`` of ``mats[:, row]``: their 12 entries, row-major, as a tuple
+    (the 8-lane register kernels' operand)."""
+    a, b, c = mats[first, row], mats[first + 1, row], mats[first + 2, row]
+    return (a[0, 0], a[0, 1], a[1, 0], a[1, 1], b[0, 0], b[0, 1], b[1, 0], b[1, 1],
+            c[0, 0], c[0, 1], c[1, 0], c[1, 1])  # fmt: skip
 
 
-def low_gates(tile, m0, m1, m2, size):
-    """Gates ``m0``, ``m1``, ``m2`` on bits 0, 1, 2 (strides 1, 2, 4) of ``tile[:size]``, in that
-    order: in registers for a real state
-    (:func:`qhn.backends.sweep_intrinsics.low_gates_real`), else as three
-    :func:`gate_rows`. Compiled code only (typed by its overload)."""
+@jit
+def entries_5(mats, first, row):
+    """Matrices ``first … first+4`` of ``mats[:, row]``: their 20 entries (32-lane kernels)."""
+    a, b, c = mats[first, row], mats[first + 1, row], mats[first + 2, row]
+    d, e = mats[first + 3, row], mats[first + 4, row]
+    return (a[0, 0], a[0, 1], a[1, 0], a[1, 1], b[0, 0], b[0, 1], b[1, 0], b[1, 1],
+            c[0, 0], c[0, 1], c[1, 0], c[1, 1], d[0, 0], d[0, 1], d[1, 0], d[1, 1],
+            e[0, 0], e[0, 1], e[1, 0], e[1, 1])  # fmt: skip
+
+
+def low_gates(tile, mats, first, count, row, size):
+    """Gates ``mats[first + b, row]`` on bits ``b = 0 … count−1`` (``count`` 3 or 5; strides 1,
+    2, 4, …) of ``tile[:size]``, in that order: in registers for a real state
+    (:func:`qhn.backends.sweep_intrinsics.low_gates_real`), else one :func:`gate_rows` each.
+    Compiled code only (typed by its overload)."""
     raise NotImplementedError("low_gates runs inside numba kernels only")
 
 
 @overload(low_gates, jit_options={"cache": True, "nogil": True, "fastmath": {"contract"}})
-def _low_gates_typed(tile, m0, m1, m2, size):
+def _low_gates_typed(tile, mats, first, count, row, size):
     if isinstance(tile.dtype, types.Float):
 
-        def in_registers(tile, m0, m1, m2, size):
-            low_gates_real(tile, size, entries(m0, m1, m2))
+        def in_registers(tile, mats, first, count, row, size):
+            if count == 5:
+                low_gates_real(tile, size, entries_5(mats, first, row))
+            else:
+                low_gates_real(tile, size, entries_3(mats, first, row))
 
         return in_registers
 
-    def by_strides(tile, m0, m1, m2, size):
-        for stride, m in ((1, m0), (2, m1), (4, m2)):
-            gate_rows(tile, stride, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
+    def by_strides(tile, mats, first, count, row, size):
+        for bit in range(count):
+            m = mats[first + bit, row]
+            gate_rows(tile, 1 << bit, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
 
     return by_strides
 
@@ -260,7 +279,7 @@ def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, forms, tables):
                 rotation_rows(tile, stride, form, m[1, 0] if form == UNIT_DIAGONAL else m[0, 0],
                               size)  # fmt: skip
         elif kind == LOW_GATES:
-            low_gates(tile, mats[ops[o, 2], row], mats[ops[o, 3], row], mats[ops[o, 4], row], size)
+            low_gates(tile, mats, ops[o, 2], arg, row, size)
         elif kind == GATE_PAIR:
             u, v = mats[ops[o, 2], row], mats[ops[o, 4], row]
             fu, fv = forms[ops[o, 2], row], forms[ops[o, 4], row]
@@ -282,7 +301,7 @@ def is_local(op, sub):
     if op[0] == GATE_PAIR:
         return op[3] < sub
     if op[0] == LOW_GATES:
-        return sub >= 3
+        return sub >= op[1]
     return True
 
 

@@ -17,7 +17,6 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic, overload
 
 from qhn.backends.sweep_intrinsics import (
-    LANES,
     apply_lanes,
     data_pointer,
     lane_coefficients,
@@ -30,7 +29,8 @@ from qhn.backends.sweep_kernels import (
     LOW_GATES,
     UNIT_DIAGONAL,
     diagonal_op,
-    entries,
+    entries_3,
+    entries_5,
     gather_rows,
     is_local,
     scatter_rows,
@@ -149,30 +149,32 @@ def rotation_pair_back(psi, lam, sj, sk, fu, u, fv, v, gu, gv, size):
 @intrinsic
 def _low_gates_back_real(typingctx, psi, lam, size, entries):
     """:func:`qhn.backends.sweep_intrinsics.low_gates_real` in reverse on real ψ and λ tiles:
-    per block of 8 lanes, gates on bits 2, 1, 0 un-applied (``mᵀ``: ``x ← d ⊙ x + o ⊙
-    x[i ⊕ 2^bit]``) to both, each adding ``λ_out ψ_inᵀ`` to two lane accumulators (a lane's
-    own pair member, and its partner); returns the three gates' 2×2 sums, row-major (12
+    per block of ``2^b`` lanes, gates on bits ``b−1, …, 0`` un-applied (``mᵀ``: ``x ← d ⊙ x +
+    o ⊙ x[i ⊕ 2^bit]``) to both, each adding ``λ_out ψ_inᵀ`` to two lane accumulators (a lane's
+    own pair member, and its partner); returns the ``b`` gates' 2×2 sums, row-major (``4b``
     values). Every gate is taken as general here: a scaled rotation's full sum has the same
     projection on its tangent, and the same factor, as :func:`rotation_back`'s."""
     if not all(isinstance(t, types.Array) and isinstance(t.dtype, types.Float) for t in (psi, lam)):
         return None
-    sig = types.UniTuple(psi.dtype, 12)(psi, lam, size, entries)
+    bits = entries.count // 4
+    lanes = 1 << bits
+    sig = types.UniTuple(psi.dtype, 4 * bits)(psi, lam, size, entries)
 
     def codegen(context, builder, signature, args):
         element = context.get_value_type(signature.args[0].dtype)
-        vector = ir.VectorType(element, LANES)
-        entries = [builder.extract_value(args[3], k) for k in range(12)]
+        vector = ir.VectorType(element, lanes)
+        entries = [builder.extract_value(args[3], k) for k in range(4 * bits)]
         transposed = lane_coefficients(builder, vector, entries, transpose=True)
-        zero = ir.Constant(vector, [0.0] * LANES)
-        sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(3)]
+        zero = ir.Constant(vector, [0.0] * lanes)
+        sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(bits)]
         bases = [data_pointer(context, builder, signature.args[k], args[k], vector)
                  for k in (0, 1)]  # fmt: skip
         align = context.get_abi_sizeof(element)
-        blocks = builder.lshr(args[2], ir.Constant(args[2].type, 3))
+        blocks = builder.lshr(args[2], ir.Constant(args[2].type, bits))
         with cgutils.for_range(builder, blocks) as loop:
             pointers = [builder.gep(base, [loop.index]) for base in bases]
             x, y = (builder.load(pointer, align=align) for pointer in pointers)
-            for bit in (2, 1, 0):
+            for bit in reversed(range(bits)):
                 d, o = transposed[bit]
                 x_in = apply_lanes(builder, d, o, x, bit)
                 y_in = apply_lanes(builder, d, o, y, bit)
@@ -184,16 +186,16 @@ def _low_gates_back_real(typingctx, psi, lam, size, entries):
             for pointer, value in zip(pointers, (x, y), strict=True):
                 builder.store(value, pointer, align=align)
 
-        def total(v, lanes):
-            acc = builder.extract_element(v, ir.Constant(ir.IntType(32), lanes[0]))
-            for i in lanes[1:]:
+        def total(v, members):
+            acc = builder.extract_element(v, ir.Constant(ir.IntType(32), members[0]))
+            for i in members[1:]:
                 acc = builder.fadd(acc, builder.extract_element(v, ir.Constant(ir.IntType(32), i)))
             return acc
 
         out = []
-        for bit in range(3):
+        for bit in range(bits):
             own, partner = (builder.load(a) for a in sums[bit])
-            low, high = ([i for i in range(LANES) if (i >> bit) & 1 == j] for j in (0, 1))
+            low, high = ([i for i in range(lanes) if (i >> bit) & 1 == j] for j in (0, 1))
             # lanes of pair member j: own sums give G_jj, partner sums G_j(1−j)
             out += [total(own, low), total(partner, low), total(partner, high), total(own, high)]
         return context.make_tuple(builder, signature.return_type, out)
@@ -201,33 +203,45 @@ def _low_gates_back_real(typingctx, psi, lam, size, entries):
     return sig, codegen
 
 
-def low_gates_back(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
-    """:func:`qhn.backends.sweep_kernels.low_gates` in reverse: gates ``m2``, ``m1``, ``m0`` (forms
-    ``f``) on bits 2, 1, 0 un-applied to ``psi`` and ``lam``, their sums added to ``g`` (2×2):
-    in registers for real tiles (:func:`_low_gates_back_real`), else by :func:`one_back`.
-    Compiled code only (typed by its overload)."""
+@adjoint_jit
+def add_sums(grads, first, row, sums):
+    """``grads[first + k, row] += sums[4k : 4k+4]`` (row-major 2×2) for each gate ``k``."""
+    for k in range(len(sums) // 4):
+        g = grads[first + k, row]
+        g[0, 0] += sums[4 * k]
+        g[0, 1] += sums[4 * k + 1]
+        g[1, 0] += sums[4 * k + 2]
+        g[1, 1] += sums[4 * k + 3]
+
+
+def low_gates_back(psi, lam, mats, forms, grads, first, count, row, size):
+    """:func:`qhn.backends.sweep_kernels.low_gates` in reverse: gates ``mats[first + b, row]``
+    (forms ``forms[first + b, row]``) on bits ``b = count−1, …, 0`` un-applied to ``psi`` and
+    ``lam``, their sums added to ``grads[first + b, row]`` (2×2): in registers for real tiles
+    (:func:`_low_gates_back_real`), else by :func:`one_back`. Compiled code only (typed by its
+    overload)."""
     raise NotImplementedError("low_gates_back runs inside numba kernels only")
 
 
 @overload(low_gates_back, jit_options={"cache": True, "nogil": True,
                                        "fastmath": {"contract", "reassoc"}})  # fmt: skip
-def _low_gates_back_typed(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
+def _low_gates_back_typed(psi, lam, mats, forms, grads, first, count, row, size):
     if isinstance(psi.dtype, types.Float):
 
-        def in_registers(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
-            s = _low_gates_back_real(psi, lam, size, entries(m0, m1, m2))
-            for k, g in enumerate((g0, g1, g2)):
-                g[0, 0] += s[4 * k]
-                g[0, 1] += s[4 * k + 1]
-                g[1, 0] += s[4 * k + 2]
-                g[1, 1] += s[4 * k + 3]
+        def in_registers(psi, lam, mats, forms, grads, first, count, row, size):
+            if count == 5:
+                sums5 = _low_gates_back_real(psi, lam, size, entries_5(mats, first, row))
+                add_sums(grads, first, row, sums5)
+            else:
+                sums3 = _low_gates_back_real(psi, lam, size, entries_3(mats, first, row))
+                add_sums(grads, first, row, sums3)
 
         return in_registers
 
-    def one_by_one(psi, lam, m0, m1, m2, f0, f1, f2, g0, g1, g2, size):
-        one_back(psi, lam, 4, m2, f2, g2, size)
-        one_back(psi, lam, 2, m1, f1, g1, size)
-        one_back(psi, lam, 1, m0, f0, g0, size)
+    def one_by_one(psi, lam, mats, forms, grads, first, count, row, size):
+        for bit in range(count - 1, -1, -1):
+            m = first + bit
+            one_back(psi, lam, 1 << bit, mats[m, row], forms[m, row], grads[m, row], size)
 
     return one_by_one
 
@@ -256,10 +270,7 @@ def ops_back(psi, lam, row, width, b, fixed_index, g0, ops, mats, forms, grads, 
             continue
         m = ops[o, 2]
         if kind == LOW_GATES:
-            a, c, e = ops[o, 2], ops[o, 3], ops[o, 4]
-            low_gates_back(psi, lam, mats[a, row], mats[c, row], mats[e, row], forms[a, row],
-                           forms[c, row], forms[e, row], grads[a, row], grads[c, row],
-                           grads[e, row], size)  # fmt: skip
+            low_gates_back(psi, lam, mats, forms, grads, m, arg, row, size)
             continue
         if kind == GATE_PAIR:  # applied u (bit) then v (bit2): undo v first
             k = ops[o, 4]

@@ -80,12 +80,15 @@ def _scale_hosts(sweeps, ops, mats, forms, scale) -> tuple[np.ndarray, np.ndarra
 
 def sweep_gates(ops: np.ndarray) -> list[int]:
     """A sweep's gate matrices (rows of its operations ``ops``) in the order it applies them
-    (a pair: ``u``, then ``v``; low gates: bits 0, 1, 2)."""
-    return [int(g) for op in ops for g in op[_GATE_COLUMNS[int(op[0])]]]
+    (a pair: ``u``, then ``v``; low gates: bits 0, 1, …)."""
+    return [g for op in ops for g in _op_gates(op)]
 
 
-#: Columns of an operation row that hold gate matrices, by kind.
-_GATE_COLUMNS = {GATE: [2], DIAGONAL: [], GATE_PAIR: [2, 4], LOW_GATES: [2, 3, 4]}
+def _op_gates(op: np.ndarray) -> list[int]:
+    kind = int(op[0])
+    if kind == LOW_GATES:
+        return list(range(int(op[2]), int(op[2]) + int(op[1])))
+    return [int(op[c]) for c in {GATE: [2], DIAGONAL: [], GATE_PAIR: [2, 4]}[kind]]
 
 
 def scaled_rotations_back(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qhn.backends.entanglers import CZRun
-from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR, LOW_GATES
+from qhn.backends.sweep_kernels import DIAGONAL, GATE, GATE_PAIR, LOW_GATES, REGISTER_BITS
 from qhn.backends.sweep_signs import DiagonalTables, diagonal_tables
 from qhn.backends.torch_passes import OneQubitRun, compile_gates
 from qhn.circuits.ir import Circuit, Gate
@@ -46,7 +46,7 @@ class SweepSchedule:
 
     ``sweeps`` ``(S, 6)`` int64 rows ``(gs, w, op_start, op_stop, init, final)``; ``ops``
     ``(O, 5)`` rows ``(kind, bit or diagonal, matrix, bit2, matrix2)`` (``LOW_GATES``: ``(kind,
-    0, matrix, matrix, matrix)``, see :data:`qhn.backends.sweep_kernels.GATE`); ``gates``
+    bits, first matrix, 0, 0)``, see :data:`qhn.backends.sweep_kernels.GATE`); ``gates``
     ``(G, 2)`` rows ``(run, qubit)``: gate matrix ``m`` is qubit ``qubit``'s product in one-qubit
     run ``run`` (``runs[0]`` is the product state's). ``row_bytes``: a high tile's row length in
     bytes; ``sub_width``: bits of a low-group sub-chunk; ``itemsize``: bytes per amplitude the
@@ -196,24 +196,29 @@ def _gate_ops(
     recording each gate's ``(run, qubit)`` in ``gates``.
 
     Gates go in pairs (a pair reads and writes the tile once for two gates) where both strides
-    reach 8 amplitudes. The low group's bits 0–2 go together, in registers, when the layer has a
-    gate on each (:func:`qhn.backends.sweep_kernels.low_gates`), else one by one (a pair at
-    strides 4 and 8 has inner loops too short to vectorize and measured slower than two single
-    gates). In the low group (``sub`` given) no pair straddles bit ``sub``, and
+    reach 8 amplitudes. The low group's bits 0–4 (or 0–2) go together, in registers, when the
+    layer has a gate on each (:func:`qhn.backends.sweep_kernels.low_gates`); else bits 0–2 go one
+    by one (a pair at strides 4 and 8 has inner loops too short to vectorize and measured slower
+    than two single gates). In the low group (``sub`` given) no pair straddles bit ``sub``, and
     the operations on bits from ``sub`` come last, so the rest of the layer runs sub-chunk by
     sub-chunk in one go.
     """
     ordered = sorted(bits)
     low = sub is not None
-    single = [(bit, q) for bit, q in ordered if low and bit < 3]
-    ranges = [[(bit, q) for bit, q in ordered if not (low and bit < 3) and (not low or bit < sub)]]
+    together = (
+        next((b for b in REGISTER_BITS if [bit for bit, _ in ordered[:b]] == list(range(b))), 0)
+        if low
+        else 0
+    )
+    paired_from = max(together, 3) if low else 0
+    single = [(bit, q) for bit, q in ordered if together <= bit < paired_from]
+    ranges = [[(bit, q) for bit, q in ordered if paired_from <= bit and (not low or bit < sub)]]
     if low:
-        ranges.append([(bit, q) for bit, q in ordered if bit >= max(sub, 3)])
+        ranges.append([(bit, q) for bit, q in ordered if bit >= max(sub, paired_from)])
     ops = []
-    if [bit for bit, _ in single] == [0, 1, 2]:
-        ops.append((LOW_GATES, 0, len(gates), len(gates) + 1, len(gates) + 2))
-        gates += [(run, q) for _, q in single]
-        single = []
+    if together:
+        ops.append((LOW_GATES, together, len(gates), 0, 0))
+        gates += [(run, q) for _, q in ordered[:together]]
     for bit, q in single:
         ops.append((GATE, bit, len(gates), 0, 0))
         gates.append((run, q))
