@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("numba", reason="the sweeps need numba (the fast extra)")
 
 from oracles import pennylane_state, qiskit_finite_difference, qiskit_probs
-from qhn.backends import StatevectorBackend, sweep_schedule, sweeps
+from qhn.backends import StatevectorBackend, sweep_kernels, sweep_schedule, sweeps
 from qhn.backends import statevector as sv
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
 from qhn.errors import ConfigError
@@ -218,6 +218,31 @@ def test_hardware_efficient_takes_one_sweep_per_layer_and_one_more():
         groups = {(gs, w) for gs, w, *_ in plan.sweeps.tolist()}
         assert len(groups) == 2 and sum(w for _, w in groups) == 24
         assert plan.sweeps.shape[0] == layers + 1
+
+
+def layered_ry_cz(n: int, layers: int, skip: int | None = None) -> Circuit:
+    """RY on every qubit but ``skip``, then a CZ chain, ``layers + 1`` times (no CZ at the end)."""
+    gates: list[Gate] = []
+    rotations = [q for q in range(n) if q != skip]
+    for layer in range(layers + 1):
+        gates += [Gate("ry", (q,), layer * len(rotations) + k) for k, q in enumerate(rotations)]
+        if layer < layers:
+            gates += [Gate("cz", (q, q + 1)) for q in range(n - 1)]
+    return Circuit(n, tuple(gates))
+
+
+@pytest.mark.parametrize(("skip", "together"), [(None, 5), (12 - 1 - 3, 3), (12 - 1 - 1, 0)])
+def test_a_layer_s_gates_on_the_lowest_bits_go_in_registers_together(skip, together):
+    """Bits 0–4 in one register operation when the layer has a gate on each (qubit q is bit
+    n − 1 − q), else bits 0–2, else none; its matrices are that layer's gates on bits 0, 1, …"""
+    n = 12
+    plan = sweep_schedule.schedule(layered_ry_cz(n, 2, skip), 8, keep_final_diagonal=False)
+    low = [op for op in plan.ops.tolist() if op[0] == sweep_kernels.LOW_GATES]
+    assert [op[1] for op in low] == ([together] * 2 if together else [])
+    for _, bits, first, _, _ in low:
+        gates = plan.gates[first : first + bits].tolist()
+        assert len({run for run, _ in gates}) == 1
+        assert [q for _, q in gates] == [n - 1 - b for b in range(bits)]
 
 
 def test_backend_uses_sweeps_and_agrees_with_torch_passes():
