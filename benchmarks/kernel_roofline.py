@@ -46,9 +46,9 @@ def _rows(tile, stride, repeats):
 
 
 @numba.njit(nogil=True)
-def _low(tile, mats, count, repeats):
+def _low(tile, mats, forms, count, repeats):
     for _ in range(repeats):
-        kernels.low_gates(tile, mats, 0, count, 0, tile.size)
+        kernels.low_gates(tile, mats, forms, 0, count, 0, tile.size)
 
 
 def nominal_hz() -> float | None:
@@ -75,10 +75,29 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     tile = np.random.default_rng(0).random(TILE)
-    mats = np.tile(np.array([[0.6, -0.8], [0.8, 0.6]]), (5, 1, 1, 1))  # (gate, row, 2, 2)
+    general = np.tile(np.array([[0.6, -0.8], [0.8, 0.6]]), (5, 1, 1, 1))  # (gate, row, 2, 2)
+    # A sweep's usual: its first gate general, the others rotations scaled to [[1, -t], [t, 1]].
+    scaled = np.tile(np.array([[1.0, -1e-3], [1e-3, 1.0]]), (5, 1, 1, 1))
+    scaled[0] = general[0]
+    forms = np.full((5, 1), kernels.UNIT_DIAGONAL)
+    forms[0] = kernels.GENERAL
+    as_general = np.full((5, 1), kernels.GENERAL)
     cases = [
-        ("register kernel, bits 0-2 (3 general gates)", 3, lambda r: _low(tile, mats, 3, r)),
-        ("register kernel, bits 0-4 (5 general gates)", 5, lambda r: _low(tile, mats, 5, r)),
+        (
+            "register kernel, bits 0-2 (3 general gates)",
+            3,
+            lambda r: _low(tile, general, as_general, 3, r),
+        ),
+        (
+            "register kernel, bits 0-4 (5 general gates)",
+            5,
+            lambda r: _low(tile, general, as_general, 5, r),
+        ),
+        (
+            "register kernel, bits 0-4 (1 general, 4 scaled)",
+            5,
+            lambda r: _low(tile, scaled, forms, 5, r),
+        ),
         ("rotation pair, strides 8 and 16", 2, lambda r: _pairs(tile, 8, 16, r)),
         ("rotation pair, strides 16 and 32", 2, lambda r: _pairs(tile, 16, 32, r)),
         ("rotation pair, strides 64 and 512", 2, lambda r: _pairs(tile, 64, 512, r)),

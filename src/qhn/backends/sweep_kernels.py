@@ -73,27 +73,32 @@ def entries_5(mats, first, row):
             e[0, 0], e[0, 1], e[1, 0], e[1, 1])  # fmt: skip
 
 
-def low_gates(tile, mats, first, count, row, size):
-    """Gates ``mats[first + b, row]`` on bits ``b = 0 … count−1`` (``count`` 3 or 5; strides 1,
-    2, 4, …) of ``tile[:size]``, in that order: in registers for a real state
-    (:func:`qhn.backends.sweep_intrinsics.low_gates_real`), else one :func:`gate_rows` each.
-    Compiled code only (typed by its overload)."""
+def low_gates(tile, mats, forms, first, count, row, size):
+    """Gates ``mats[first + b, row]`` (forms ``forms[first + b, row]``) on bits ``b = 0 …
+    count−1`` (``count`` 3 or 5; strides 1, 2, 4, …) of ``tile[:size]``, in that order: in
+    registers for a real state (:func:`qhn.backends.sweep_intrinsics.low_gates_real`, one
+    multiply-add a gate for the rotations scaled to ``[[1, −t], [t, 1]]``), else one
+    :func:`gate_rows` each. Compiled code only (typed by its overload)."""
     raise NotImplementedError("low_gates runs inside numba kernels only")
 
 
 @overload(low_gates, jit_options={"cache": True, "nogil": True, "fastmath": {"contract"}})
-def _low_gates_typed(tile, mats, first, count, row, size):
+def _low_gates_typed(tile, mats, forms, first, count, row, size):
     if isinstance(tile.dtype, types.Float):
 
-        def in_registers(tile, mats, first, count, row, size):
+        def in_registers(tile, mats, forms, first, count, row, size):
+            unit = 0
+            for bit in range(count):
+                if forms[first + bit, row] == UNIT_DIAGONAL:
+                    unit |= 1 << bit
             if count == 5:
-                low_gates_real(tile, size, entries_5(mats, first, row))
+                low_gates_real(tile, size, entries_5(mats, first, row), unit)
             else:
-                low_gates_real(tile, size, entries_3(mats, first, row))
+                low_gates_real(tile, size, entries_3(mats, first, row), unit)
 
         return in_registers
 
-    def by_strides(tile, mats, first, count, row, size):
+    def by_strides(tile, mats, forms, first, count, row, size):
         for bit in range(count):
             m = mats[first + bit, row]
             gate_rows(tile, 1 << bit, m[0, 0], m[0, 1], m[1, 0], m[1, 1], size)
@@ -279,7 +284,7 @@ def apply_ops(tile, row, width, b, fixed_index, g0, ops, mats, forms, tables):
                 rotation_rows(tile, stride, form, m[1, 0] if form == UNIT_DIAGONAL else m[0, 0],
                               size)  # fmt: skip
         elif kind == LOW_GATES:
-            low_gates(tile, mats, ops[o, 2], arg, row, size)
+            low_gates(tile, mats, forms, ops[o, 2], arg, row, size)
         elif kind == GATE_PAIR:
             u, v = mats[ops[o, 2], row], mats[ops[o, 4], row]
             fu, fv = forms[ops[o, 2], row], forms[ops[o, 4], row]
