@@ -4,7 +4,7 @@
 By default glibc maps each large block (from 128 KiB, a threshold it raises as blocks are freed, up
 to 32 MiB) with its own ``mmap`` and unmaps it on ``free``, so a loop that allocates and frees the
 same few temporaries touches fresh pages on every iteration: one page fault per 4 KiB. Enumerating
-the landscape of ``qhn train --task qhn-gaussian`` took 0.9 million such faults, 1.6–1.8 s of
+the landscape of ``qhn train --task qhn-gaussian`` took 0.9 million such faults, 1.6–2.0 s of
 system time, in about half of the fresh processes (which half depends on the order in which
 blocks were first freed). :func:`keep_freed_memory` fixes both thresholds instead.
 """
@@ -15,9 +15,9 @@ import ctypes
 
 __all__ = ["COMMAND_MMAP_THRESHOLD", "COMMAND_TRIM_THRESHOLD", "keep_freed_memory"]
 
-#: The ``qhn`` command's mapping threshold: blocks below 64 MiB (every vector over up to 2^23
-#: float64 values, the enumeration's blocks, a step's temporaries) reuse freed heap memory;
-#: larger ones (states from 24 qubits) are still mapped for themselves and returned when freed.
+#: The ``qhn`` command's mapping threshold: blocks below 64 MiB (a float64 vector over up to 22
+#: bits, the enumeration's blocks, a step's temporaries) reuse freed heap memory; larger ones
+#: (float64 states from 23 qubits) are still mapped for themselves and returned when freed.
 COMMAND_MMAP_THRESHOLD = 64 * 2**20
 #: Free memory at the top of the heap beyond this is returned to the system.
 COMMAND_TRIM_THRESHOLD = 256 * 2**20
