@@ -101,6 +101,7 @@ def low_gates_real(typingctx, tile, size, entries, unit):
         base = data_pointer(context, builder, signature.args[0], args[0], vector)
         align = context.get_abi_sizeof(element)
         contract = ("contract",)
+        done = builder.append_basic_block("done")
 
         def block_loop(mask):
             with cgutils.for_range(builder, blocks) as loop:
@@ -115,7 +116,6 @@ def low_gates_real(typingctx, tile, size, entries, unit):
                 builder.store(x, pointer, align=align)
             builder.branch(done)
 
-        done = builder.append_basic_block("done")
         general = builder.append_basic_block("general")
         switch = builder.switch(args[3], general)
         for mask in range(1, 1 << bits):

@@ -86,9 +86,13 @@ def sweep_gates(ops: np.ndarray) -> list[int]:
 
 def _op_gates(op: np.ndarray) -> list[int]:
     kind = int(op[0])
-    if kind == LOW_GATES:
+    if kind == LOW_GATES:  # (kind, bits, first matrix, 0, 0)
         return list(range(int(op[2]), int(op[2]) + int(op[1])))
-    return [int(op[c]) for c in {GATE: [2], DIAGONAL: [], GATE_PAIR: [2, 4]}[kind]]
+    return [int(op[c]) for c in _GATE_COLUMNS[kind]]
+
+
+#: Columns of an operation row that hold gate matrices, by kind (register operations aside).
+_GATE_COLUMNS = {GATE: [2], DIAGONAL: [], GATE_PAIR: [2, 4]}
 
 
 def scaled_rotations_back(
