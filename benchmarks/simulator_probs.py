@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from qhn.backends import StatevectorBackend, torch_passes
+from qhn.backends import StatevectorBackend, torch_passes, torch_plan
 from qhn.circuits import Circuit, hardware_efficient
 
 #: Seconds of timed repeats per cell beyond the warm-up, at most.
@@ -197,7 +197,7 @@ def bench(
         passes_only = StatevectorBackend(dtype=getattr(torch, dtype), sweeps=False)
         plan = backend._sweep_schedule(circuit, keep_state=False)
         with torch.no_grad():
-            passes = len(torch_passes.plan_passes(circuit, theta[None].to(backend.dtype),
+            passes = len(torch_plan.plan_passes(circuit, theta[None].to(backend.dtype),
                                                   backend.dtype, backend.complex_dtype,
                                                   backend.block_qubits)[0])  # fmt: skip
             ours = backend.probs(circuit, theta)

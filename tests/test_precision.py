@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from qhn.backends import StatevectorBackend, torch_passes
+from qhn.backends import StatevectorBackend, torch_plan
 from qhn.backends.registry import get_backend
 from qhn.backends.sample_only import SampleOnly
 from qhn.circuits import hardware_efficient
@@ -49,7 +49,7 @@ def test_float32_gradient_close_to_float64():
         (q @ cost).backward()
         grads.append(t.grad)
     passes = len(
-        torch_passes.plan_passes(circuit, theta[None], torch.float64, torch.complex128, 4)[0]
+        torch_plan.plan_passes(circuit, theta[None], torch.float64, torch.complex128, 4)[0]
     )
     bound = (
         3 * passes * 17 * torch.finfo(torch.float32).eps * cost.norm() * math.sqrt(theta.numel())

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from oracles import qiskit_circuit, qiskit_finite_difference, qiskit_probs
-from qhn.backends import StatevectorBackend, torch_passes
+from qhn.backends import StatevectorBackend, torch_passes, torch_plan
 from qhn.circuits import Circuit, Gate, hardware_efficient, qhn_reference
 from qhn.gradients import ParameterShift
 
@@ -39,7 +39,7 @@ def angles(count: int, seed: int, batch: int = 2) -> torch.Tensor:
     return torch.rand(batch, count, generator=generator, dtype=torch.float64) * 4 * math.pi
 
 
-@pytest.mark.parametrize("block_qubits", [2, 3, 4])
+@pytest.mark.parametrize("block_qubits", [2, 3, 4, 9])  # 9: one block, too wide to gather
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("names", [("cz",), ("cnot",), ("cz", "cnot")])
 def test_far_apart_entanglers_match_qiskit(block_qubits, seed, names):
@@ -67,16 +67,19 @@ def test_entanglers_before_any_rotation_and_at_the_end():
     np.testing.assert_allclose(ours.numpy(), qiskit_probs(circuit, theta), atol=ORACLE_TOL)
 
 
+@pytest.mark.parametrize("block_qubits", [3, 6])  # 6: one block, too wide to gather
 @pytest.mark.parametrize("adjoint", [True, False])
 @pytest.mark.parametrize("seed", range(3))
-def test_gradient_through_negations_and_gathers_matches_finite_differences(adjoint, seed):
+def test_gradient_through_negations_and_gathers_matches_finite_differences(
+    adjoint, seed, block_qubits
+):
     # The circuit ends in entanglers, so the adjoint pass starts by un-applying a negation on
     # the saved state (it works on a copy of it).
     circuit = random_entangled(6, 2, seed)
     circuit = Circuit(6, (*circuit.gates, Gate("cz", (0, 5)), Gate("cz", (2, 3))), circuit.n_params)
     theta = angles(circuit.n_params, seed, batch=1)[0]
     cost = np.random.default_rng(seed).normal(size=2**6)
-    backend = StatevectorBackend(adjoint=adjoint, block_qubits=3)
+    backend = StatevectorBackend(adjoint=adjoint, block_qubits=block_qubits)
     t = theta.clone().requires_grad_(True)
     value = backend.probs(circuit, t) @ torch.from_numpy(cost)
     (grad,) = torch.autograd.grad(value, t)
@@ -103,7 +106,7 @@ def test_parameter_shift_copies_share_one_compile(use_sweeps):
 
     circuit = hardware_efficient(6, 2)
     theta = angles(circuit.n_params, 5, batch=1)[0].requires_grad_(True)
-    cache = sweep_schedule._schedule if use_sweeps else torch_passes.compile_gates
+    cache = sweep_schedule._schedule if use_sweeps else torch_plan.pass_templates
     cache.cache_clear()
     backend = StatevectorBackend(sweeps=use_sweeps)
     ParameterShift().expectation(backend, circuit, theta, lambda bits: bits.sum(-1))
@@ -127,9 +130,34 @@ def test_compiled_program_holds_no_state_sized_tensor(circuit):
         elif hasattr(value, "__dataclass_fields__"):
             yield from tensors(list(vars(value).values()))
 
+    n = circuit.n_qubits
     sizes = [t.numel() for t in tensors(list(torch_passes.compile_circuit(circuit)))]
     assert sizes, "the program should hold its parameter indices at least"
-    assert max(sizes) <= 2 ** math.ceil(circuit.n_qubits / 2)
+    assert max(sizes) <= 2 ** math.ceil(n / 2)
+    # The templates add gather indices: the product's ⌈n/2⌉·(2^⌊n/2⌋ + 2^⌈n/2⌉) entries at most.
+    templates = torch_plan.pass_templates(n, circuit.gates, 4)
+    sizes = [t.numel() for t in tensors(list(templates))]
+    assert max(sizes) <= math.ceil(n / 2) * 2 ** (math.ceil(n / 2) + 1) < 2**n // 16
+
+
+# (factors, rows, columns): up to 4,096 gathered factor entries, and beyond (the halves joined)
+KRON_SHAPES = [(1, 2, 2), (3, 2, 2), (4, 2, 2), (5, 2, 2), (8, 2, 2), (4, 4, 2), (3, 2, 4)]
+KRON_SHAPES += [(9, 2, 1)]
+
+
+@pytest.mark.parametrize("shape", KRON_SHAPES)
+def test_kron_matrices_matches_torch_kron(shape):
+    generator = torch.Generator().manual_seed(sum(shape))
+    factors = torch.randn(3, 2, *shape, generator=generator, dtype=torch.complex128)
+    ours = torch_passes.kron_matrices(factors)
+    for b in range(3):
+        for k in range(2):
+            expected = factors[b, k, 0]
+            for j in range(1, shape[0]):
+                expected = torch.kron(expected, factors[b, k, j])
+            torch.testing.assert_close(ours[b, k], expected, rtol=1e-13, atol=0)
+    vectors = factors[..., 0][:, 0]
+    torch.testing.assert_close(torch_passes.kron_vectors(vectors), ours[:, 0, :, :1].squeeze(-1))
 
 
 @pytest.mark.parametrize(
@@ -148,7 +176,7 @@ def test_float32_error_within_epsilon_bound(circuit):
     # Σ_s |Δq(s)| ≤ ‖Δψ‖·‖ |ψ32| + |ψ| ‖ ≤ 2‖Δψ‖.
     theta = angles(circuit.n_params, 17, batch=3)
     eps = torch.finfo(torch.float32).eps
-    passes, _ = torch_passes.plan_passes(circuit, theta, torch.float64, torch.complex128, 4)
+    passes, _ = torch_plan.plan_passes(circuit, theta, torch.float64, torch.complex128, 4)
     bound = 2 * len(passes) * (2**4 + 1) * eps
     exact = StatevectorBackend().probs(circuit, theta)
     single = StatevectorBackend(dtype=torch.float32).probs(circuit, theta)
@@ -170,9 +198,9 @@ def test_float32_state_matches_qiskit_statevector():
     # The worst-case bound of the test above, for the state itself.
     bound = (
         len(
-            torch_passes.plan_passes(
-                circuit, theta[None].float(), torch.float32, torch.complex64, 4
-            )[0]
+            torch_plan.plan_passes(circuit, theta[None].float(), torch.float32, torch.complex64, 4)[
+                0
+            ]
         )
         * 17
         * eps

@@ -3,7 +3,7 @@
 The ``2P' + 1`` circuits of a parameter-shift step (:mod:`qhn.gradients.parameter_shift`) are one
 circuit with one angle shifted each: every pass before the shifted gate's pass is the same for
 all of them. Given the compiled passes of a batch
-(:func:`qhn.backends.torch_passes.plan_passes`, one small operand per row and pass), this walks
+(:func:`qhn.backends.torch_plan.plan_passes`, one small operand per row and pass), this walks
 the passes once for the rows that still agree:
 
 - at pass ``p``, the rows of the current *group* whose operand equals the group's majority

@@ -26,12 +26,8 @@ from qhn.backends.base import (
 )
 from qhn.backends.sampling import sample_bits
 from qhn.backends.torch_adjoint import AdjointProbs
-from qhn.backends.torch_passes import (
-    Buffers,
-    forward_pass,
-    plan_passes,
-    squared_modulus,
-)
+from qhn.backends.torch_passes import Buffers, forward_pass, squared_modulus
+from qhn.backends.torch_plan import plan_passes
 from qhn.circuits.ir import Circuit
 from qhn.errors import ConfigError
 

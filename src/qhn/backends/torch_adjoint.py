@@ -1,11 +1,11 @@
 """The adjoint gradient of the torch passes (:mod:`qhn.backends.torch_passes`).
 
-The **adjoint method** (a custom autograd function): the forward pass keeps only the
-final state; the backward pass walks the program in reverse, un-applying each unitary pass to the
-state and to the adjoint vector ``λ = ∂L/∂ψ̄`` together, and contracts them into the gradient of each
-small block matrix, which autograd then carries to θ. Memory stays at six state vectors whatever
-the depth, and every pass writes into a preallocated buffer.
-"""
+The **adjoint method** (a custom autograd function): the forward pass keeps only the final
+state; the backward pass walks the program in reverse, un-applying each unitary pass to the state
+and to the adjoint vector ``λ = ∂L/∂ψ̄`` together, and contracts them into the gradient of each
+small block matrix; autograd then carries those to θ, one tensor per run of one-qubit gates (the
+run's operand entries, :class:`qhn.backends.torch_plan.Operands`). Memory stays at six state
+vectors whatever the depth, and every pass writes into a preallocated buffer."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class AdjointProbs(torch.autograd.Function):
             lam_pool = Buffers(tuple(psi.shape), dtype, psi.device)
             # torch's convention for a real loss: the gradient wrt ψ is 2·∂L/∂ψ̄ = 2·g·ψ.
             lam = (2 * grad_probs).to(dtype) * psi
-            small, small_grads = [], []
+            operands = _OperandGrads()
             batch = psi.shape[0]
             for op in reversed(passes):
                 if isinstance(op, Block):
@@ -72,8 +72,8 @@ class AdjointProbs(torch.autograd.Function):
                         out=psi_in.view(batch, rows, cols),
                     )
                     lam_out = lam.view(batch, cols, rows)
-                    small.append(m)
-                    small_grads.append(torch.matmul(lam_out, psi_in.view(batch, rows, cols).conj()))
+                    grad = torch.matmul(lam_out, psi_in.view(batch, rows, cols).conj())
+                    operands.add(op, (m,), (grad,))
                     lam_in = lam_pool.take(lam)
                     torch.matmul(
                         lam_out.transpose(1, 2), m.conj(), out=lam_in.view(batch, rows, cols)
@@ -89,12 +89,38 @@ class AdjointProbs(torch.autograd.Function):
                     lam = apply_cnots(lam, op, lam_pool, inverse=True)
                 else:
                     grid = lam.view(batch, op.left.shape[1], -1)
-                    small += [op.left, op.right]
-                    small_grads.append(
-                        torch.matmul(grid, op.right.conj().unsqueeze(-1)).squeeze(-1)
-                    )
-                    small_grads.append(torch.matmul(op.left.conj().unsqueeze(1), grid).squeeze(1))
-        return carry_to_theta(theta, small, small_grads), None, None
+                    left = torch.matmul(grid, op.right.conj().unsqueeze(-1)).squeeze(-1)
+                    right = torch.matmul(op.left.conj().unsqueeze(1), grid).squeeze(1)
+                    operands.add(op, (op.left, op.right), (left, right))
+        return carry_to_theta(theta, *operands.collected()), None, None
+
+
+class _OperandGrads:
+    """The small operands' gradients as the backward meets the passes (last first). Passes
+    that are views of one run's :class:`qhn.backends.torch_plan.Operands` are joined into that
+    run's entries, in their order there (pass order), so autograd carries one tensor per run."""
+
+    def __init__(self) -> None:
+        self.operands: list[torch.Tensor] = []
+        self.grads: list[torch.Tensor] = []
+        self.runs: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}
+
+    def add(self, op, operands: tuple[torch.Tensor, ...], grads: tuple[torch.Tensor, ...]):
+        if op.source is None:
+            self.operands += operands
+            self.grads += grads
+            return
+        entries = op.source.entries
+        parts = self.runs.setdefault(id(op.source), (entries, []))[1]
+        parts += [g.reshape(entries.shape[0], -1) for g in reversed(grads)]
+
+    def collected(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``(operands, grads)`` for :func:`carry_to_theta`."""
+        operands, grads = list(self.operands), list(self.grads)
+        for entries, parts in self.runs.values():
+            operands.append(entries)
+            grads.append(torch.cat(parts[::-1], 1) if len(parts) > 1 else parts[0])
+        return operands, grads
 
 
 def carry_to_theta(

@@ -14,6 +14,8 @@ The circuit is compiled once (cached by its gates) into a short program of passe
   (:mod:`qhn.backends.entanglers`). The compiled program, cached by the gate list, holds no
   ``2^n`` tensor.
 
+The passes' operands are planned from θ by :mod:`qhn.backends.torch_plan`.
+
 Real circuits (RY, H, X, CZ, CNOT) run in real arithmetic; others in complex.
 
 Gradients: :mod:`qhn.backends.torch_adjoint`. Every pass writes into a preallocated buffer.
@@ -34,9 +36,7 @@ from qhn.backends.entanglers import (
     CZRun,
     compile_cnots,
     gather_index,
-    group_sign,
     negate_pairs,
-    split_pairs,
 )
 from qhn.circuits.ir import Circuit, Gate, gate_runs
 
@@ -55,7 +55,6 @@ __all__ = [
     "kron_matrices",
     "kron_vectors",
     "one_qubit_run",
-    "plan_passes",
     "qubit_blocks",
     "run_layers",
     "run_matrices",
@@ -203,10 +202,7 @@ def kron_vectors(vectors: torch.Tensor) -> torch.Tensor:
 
     Shapes: ``(B, m, 2)`` → ``(B, 2^m)``.
     """
-    out = vectors[:, 0]
-    for i in range(1, vectors.shape[1]):
-        out = (out.unsqueeze(-1) * vectors[:, i].unsqueeze(-2)).reshape(out.shape[0], -1)
-    return out
+    return kron_matrices(vectors.unsqueeze(-1)).squeeze(-1)
 
 
 def kron_matrices(matrices: torch.Tensor) -> torch.Tensor:
@@ -216,13 +212,48 @@ def kron_matrices(matrices: torch.Tensor) -> torch.Tensor:
 
     Shapes: ``(..., w, o, i)`` → ``(..., o^w, i^w)``; e.g. ``(B, K, w, 2, 2)`` (``K`` blocks of
     ``w`` qubits) → ``(B, K, 2^w, 2^w)``.
+
+    Entry ``(R, C)`` is ``Π_j M_j[R_j, C_j]`` (``R_j``, ``C_j`` the base-``o`` and base-``i``
+    digits of factor ``j``): up to :data:`GATHERED_ENTRIES` gathered factor entries, every entry
+    of a group of factors is taken with one gather and one product over the factors; a longer
+    product is the outer product of its two halves' Kronecker products. A handful of operations
+    whatever ``w``, where a factor-by-factor product takes ``w − 1`` steps of several each: on
+    the small circuits training runs, building the operands and carrying their gradients back
+    to θ are per-operation overhead, not arithmetic.
     """
-    out = matrices[..., 0, :, :]
-    for j in range(1, matrices.shape[-3]):
-        m = matrices[..., j, :, :]
-        product = out[..., :, None, :, None] * m[..., None, :, None, :]
-        out = product.reshape(*product.shape[:-4], out.shape[-2] * m.shape[-2], -1)
-    return out
+    w, o, i = matrices.shape[-3:]
+    if w * (o * i) ** w > GATHERED_ENTRIES:
+        half = w // 2
+        left = kron_matrices(matrices[..., :half, :, :])
+        right = kron_matrices(matrices[..., half:, :, :])
+        product = left[..., :, None, :, None] * right[..., None, :, None, :]
+        return product.reshape(*product.shape[:-4], o**w, i**w)
+    lead = matrices.shape[:-3]
+    flat = matrices.reshape(*lead, w * o * i)
+    # gather, not index_select: along the last dimension index_select is 10x slower here.
+    index = _factor_entries(w, o, i).to(flat.device).expand(*lead, -1)
+    entries = torch.gather(flat, -1, index)
+    return entries.view(*lead, w, (o * i) ** w).prod(-2).view(*lead, o**w, i**w)
+
+
+GATHERED_ENTRIES = 4096
+"""The most factor entries :func:`kron_matrices` gathers at once (``w·(o·i)^w``; 4 factors of
+``2 × 2`` take 1,024)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _factor_entries(w: int, o: int, i: int) -> torch.Tensor:
+    """For factor ``j`` and every entry ``(R, C)`` of a ``w``-fold Kronecker product of ``o × i``
+    matrices, the position ``j·o·i + R_j·i + C_j`` of its factor's entry among the flattened
+    factors. Shape ``(w · o^w · i^w,)``, factor-major. Cached: do not modify."""
+    rows = torch.arange(o**w)[:, None]
+    cols = torch.arange(i**w)[None, :]
+    index = []
+    for j in range(w):
+        r = (rows // o ** (w - 1 - j)) % o
+        c = (cols // i ** (w - 1 - j)) % i
+        index.append((j * o * i + r * i + c).reshape(-1))
+    return torch.cat(index)
 
 
 def qubit_blocks(n: int, k: int) -> list[tuple[int, int]]:
@@ -248,18 +279,22 @@ def _block_groups(n: int, k: int) -> tuple[tuple[tuple[int, ...], torch.Tensor],
 # ---------------------------------------------------------------------------- the pass program
 @dataclass
 class Product:
-    """``ψ = left ⊗ right``, the first qubits' columns in halves ``(B, 2^h)``, ``(B, 2^(n−h))``."""
+    """``ψ = left ⊗ right``, the first qubits' columns in halves ``(B, 2^h)``, ``(B, 2^(n−h))``.
+    ``source``: the run's :class:`qhn.backends.torch_plan.Operands` they are views of, if any."""
 
     left: torch.Tensor
     right: torch.Tensor
+    source: object | None = None
 
 
 @dataclass
 class Block:
-    """Apply ``matrix`` ``(B, 2^w, 2^w)`` to the last ``width`` qubits, moving them to the front."""
+    """Apply ``matrix`` ``(B, 2^w, 2^w)`` to the last ``width`` qubits, moving them to the front.
+    ``source``: the run's :class:`qhn.backends.torch_plan.Operands` it is a view of, if any."""
 
     width: int
     matrix: torch.Tensor
+    source: object | None = None
 
 
 def block_passes(mats: torch.Tensor, n: int, k: int) -> list[Block]:
@@ -279,87 +314,6 @@ class Negate:
     """CZ gates applied in place as negations of a quarter of the state each."""
 
     pairs: tuple[tuple[int, int], ...]
-
-
-def _fold_cz(
-    pairs: tuple[tuple[int, int], ...], passes: list[object], folds: list[tuple[int, int, int]]
-) -> tuple[tuple[int, int], ...]:
-    """Fold the CZ gates inside one group of ``folds`` into that group's small operand.
-
-    ``folds`` lists ``(start, stop, where)``: qubits ``start..stop−1`` are the rows of the block
-    matrix of ``passes[where]`` (or a half of the product state there), which the CZ run follows
-    directly. ``diag(s)·M`` then applies both. Returns the pairs across groups, still to apply.
-    """
-    groups = tuple((start, stop) for start, stop, _ in folds)
-    inside, across = split_pairs(pairs, groups)
-    for g, group_pairs in inside.items():
-        start, stop, where = folds[g]
-        op = passes[where]
-        if isinstance(op, Block):
-            sign = group_sign(start, stop, group_pairs, op.matrix.real.dtype, op.matrix.device)
-            passes[where] = Block(op.width, op.matrix * sign[:, None])
-        elif start == 0:
-            sign = group_sign(start, stop, group_pairs, op.left.real.dtype, op.left.device)
-            passes[where] = Product(op.left * sign, op.right)
-        else:
-            sign = group_sign(start, stop, group_pairs, op.right.real.dtype, op.right.device)
-            passes[where] = Product(op.left, op.right * sign)
-    return across
-
-
-def plan_passes(
-    circuit: Circuit, params: torch.Tensor, real: torch.dtype, complex_: torch.dtype, k: int
-) -> tuple[list[object], torch.dtype]:
-    """Turn the compiled circuit and the angles into passes with their small operands.
-
-    The small operands (per-block Kronecker matrices, product-state halves) are built with torch
-    ops from ``params``, so autograd can carry their gradients to θ. CZ gates inside a block (or a
-    product half) just before them are folded into it. Entanglers before the first one-qubit gate
-    act on ``|0…0⟩``, which they leave unchanged, and are dropped. Returns the passes and the
-    state dtype (complex as soon as any complex gate appears).
-    """
-    n = circuit.n_qubits
-    batch = params.shape[0]
-    dtype = real if circuit.is_real else complex_
-    blocks = qubit_blocks(n, k)
-    passes: list[object] = []
-    folds: list[tuple[int, int, int]] = []
-    for step in compile_circuit(circuit):
-        if isinstance(step, CZRun):
-            pairs = _fold_cz(step.pairs, passes, folds) if passes else ()
-            if pairs:
-                passes.append(Negate(pairs))
-            folds = []
-            continue
-        if isinstance(step, CNOTRun):
-            if passes:
-                passes.append(step)
-            folds = []
-            continue
-        mats = run_matrices(step, params, n, dtype)
-        if not passes:
-            columns = mats[:, :, :, 0]
-            mid = max(1, n // 2)
-            right = kron_vectors(columns[:, mid:]) if n > 1 else columns.new_ones(batch, 1)
-            passes.append(Product(kron_vectors(columns[:, :mid]), right))
-            folds = [(0, mid, 0), (mid, n, 0)] if n > 1 else []
-            continue
-        folds = []
-        for (start, stop), block in zip(reversed(blocks), block_passes(mats, n, k), strict=True):
-            folds.append((start, stop, len(passes)))
-            passes.append(block)
-    if not passes:
-        passes.append(_zero_product(batch, n, dtype, params.device))
-    return passes, dtype
-
-
-def _zero_product(batch: int, n: int, dtype: torch.dtype, device: torch.device) -> Product:
-    """``|0…0⟩`` as a product pass."""
-    left = torch.zeros(batch, 2, dtype=dtype, device=device)
-    left[:, 0] = 1
-    right = torch.zeros(batch, 2 ** (n - 1), dtype=dtype, device=device)
-    right[:, 0] = 1
-    return Product(left, right)
 
 
 class Buffers:
