@@ -304,8 +304,12 @@ class StatevectorBackend:
         check_memory(circuit.n_qubits, batch.shape[0], batch.element_size(), 1, self.memory_budget)
         return batch, batched
 
-    def _plan(self, circuit: Circuit, params: torch.Tensor) -> tuple[list[object], torch.dtype]:
-        return plan_passes(circuit, params, self.dtype, self.complex_dtype, self.block_qubits)
+    def _plan(
+        self, circuit: Circuit, params: torch.Tensor, *, adjoint: bool = False
+    ) -> tuple[list[object], torch.dtype]:
+        return plan_passes(
+            circuit, params, self.dtype, self.complex_dtype, self.block_qubits, adjoint=adjoint
+        )
 
     def _probs_chunk(
         self, circuit: Circuit, params: torch.Tensor, out_dtype: torch.dtype | None = None

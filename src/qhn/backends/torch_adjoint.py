@@ -20,6 +20,7 @@ from qhn.backends.torch_passes import (
     forward_pass,
     squared_modulus,
 )
+from qhn.backends.torch_plan import Operands
 
 __all__ = ["AdjointProbs", "carry_to_theta"]
 
@@ -33,7 +34,7 @@ class AdjointProbs(torch.autograd.Function):
         small operands (with their graph to θ) for :meth:`backward`."""
         with torch.enable_grad():
             theta = params.detach().requires_grad_(True)
-            passes, dtype = backend._plan(circuit, theta)
+            passes, dtype = backend._plan(circuit, theta, adjoint=True)
         with torch.no_grad():
             buffers = Buffers((params.shape[0], 2**circuit.n_qubits), dtype, params.device)
             psi = forward_pass(passes, circuit.n_qubits, buffers)
@@ -92,7 +93,7 @@ class AdjointProbs(torch.autograd.Function):
                     left = torch.matmul(grid, op.right.conj().unsqueeze(-1)).squeeze(-1)
                     right = torch.matmul(op.left.conj().unsqueeze(1), grid).squeeze(1)
                     operands.add(op, (op.left, op.right), (left, right))
-        return carry_to_theta(theta, *operands.collected()), None, None
+        return operands.theta_grad(theta), None, None
 
 
 class _OperandGrads:
@@ -103,24 +104,29 @@ class _OperandGrads:
     def __init__(self) -> None:
         self.operands: list[torch.Tensor] = []
         self.grads: list[torch.Tensor] = []
-        self.runs: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}
+        self.runs: dict[int, tuple[Operands, list[torch.Tensor]]] = {}
 
     def add(self, op, operands: tuple[torch.Tensor, ...], grads: tuple[torch.Tensor, ...]):
         if op.source is None:
             self.operands += operands
             self.grads += grads
             return
-        entries = op.source.entries
-        parts = self.runs.setdefault(id(op.source), (entries, []))[1]
-        parts += [g.reshape(entries.shape[0], -1) for g in reversed(grads)]
+        parts = self.runs.setdefault(id(op.source), (op.source, []))[1]
+        parts += [g.reshape(g.shape[0], -1) for g in reversed(grads)]
 
-    def collected(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """``(operands, grads)`` for :func:`carry_to_theta`."""
+    def theta_grad(self, theta: torch.Tensor) -> torch.Tensor:
+        """``dL/dθ``, like ``theta``: each run's part from its :class:`Operands` where they
+        compute it, the rest by :func:`carry_to_theta`."""
         operands, grads = list(self.operands), list(self.grads)
-        for entries, parts in self.runs.values():
-            operands.append(entries)
-            grads.append(torch.cat(parts[::-1], 1) if len(parts) > 1 else parts[0])
-        return operands, grads
+        direct = torch.zeros_like(theta)
+        for source, parts in self.runs.values():
+            grad = torch.cat(parts[::-1], 1) if len(parts) > 1 else parts[0]
+            if source.template is not None:
+                source.add_theta_grad(grad, direct)
+            else:
+                operands.append(source.entries)
+                grads.append(grad)
+        return direct + carry_to_theta(theta, operands, grads) if operands else direct
 
 
 def carry_to_theta(

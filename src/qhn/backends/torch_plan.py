@@ -53,13 +53,63 @@ GATHERED_WIDTH = 5
 """The widest block whose entries are gathered (``5·4^5`` = 5,120 gathered entries per block)."""
 
 
+#: ``−(i/2)·G`` for ``R(θ) = exp(−iθG/2)``: ``dR/dθ = −(i/2)·G·R``.
+HALF_GENERATORS = {
+    "ry": ((0.0, -0.5), (0.5, 0.0)),
+    "rx": ((0.0, -0.5j), (-0.5j, 0.0)),
+    "rz": ((-0.5j, 0.0), (0.0, 0.5j)),
+}
+
+
 @dataclass(frozen=True)
 class Operands:
     """One run's operands as built from θ: ``entries`` ``(B, E)``, the concatenated entries of
-    its product halves or blocks (in pass order), with the graph to θ. Each pass's operand is a
-    view of a slice of it; the adjoint carries the whole run's gradient back at once."""
+    its product halves or blocks (in pass order). Each pass's operand is a view of a slice of
+    it; the adjoint carries the whole run's gradient back at once: through ``entries``' own
+    graph, or, where ``template`` is set (``entries`` then has none), by
+    :meth:`add_theta_grad` from the run's gate matrices ``mats`` ``(B, n, 2, 2)``."""
 
     entries: torch.Tensor
+    template: _RunTemplate | None = None
+    mats: torch.Tensor | None = None
+
+    def add_theta_grad(self, grad: torch.Tensor, out: torch.Tensor) -> None:
+        """Add the run's part of ``dL/dθ`` to ``out`` ``(B, P)``, given ``grad`` ``(B, E)``,
+        the entries' gradient in the adjoint's convention (``dL/dθ = Re Σ_e ∂e/∂θ·conj(g_e)``).
+
+        With ``e = sign·Π_j f[index_j]`` over the factor entries ``f``:
+        ``H_p = Σ_{j,e: index_j(e) = p} conj(g_e)·sign_e·Π_{i≠j} f[index_i(e)]`` (exclusive
+        products by a cumulative product from each end), and a rotation's angle gets
+        ``Re Σ_rc (−(i/2)·G·R)_rc · H_rc``.
+        """
+        template, mats = self.template, self.mats
+        batch, n = mats.shape[:2]
+        factors = mats[..., 0] if template.product else mats
+        flat = torch.cat([factors.reshape(batch, -1), factors.new_ones(batch, 1)], 1)
+        depth, count = template.index.shape
+        index = template.index.to(flat.device).view(1, -1).expand(batch, -1)
+        gathered = torch.gather(flat, 1, index).view(batch, depth, count)
+        ones = gathered.new_ones(batch, 1, count)
+        before = torch.cat([ones, gathered[:, :-1].cumprod(1)], 1)
+        after = torch.cat([gathered[:, 1:].flip(1).cumprod(1).flip(1), ones], 1)
+        weight = grad.conj()
+        if template.signs is not None:
+            sign = template.signs[grad.real.dtype if grad.is_complex() else grad.dtype]
+            weight = weight * sign.to(grad.device)
+        terms = (before * after * weight.unsqueeze(1)).reshape(batch, -1)
+        summed = torch.zeros_like(flat).scatter_add_(1, index, terms)[:, :-1]
+        per_qubit = summed.view(batch, n, 2, -1)
+        if template.product:
+            per_qubit = torch.cat([per_qubit, torch.zeros_like(per_qubit)], -1)
+        ((slot,),) = (template.run.slots,)
+        for name, qubits, params in slot:
+            if params is None:
+                continue
+            qubits = qubits.to(mats.device)
+            half = torch.tensor(HALF_GENERATORS[name], dtype=mats.dtype, device=mats.device)
+            derivative = half @ mats[:, qubits]
+            value = (derivative * per_qubit[:, qubits]).sum((-2, -1))
+            out.index_add_(1, params.to(out.device), value.real.to(out.dtype))
 
 
 @dataclass(frozen=True)
@@ -75,6 +125,16 @@ class _RunTemplate:
     parts: tuple[tuple[int, int], ...]
     index: torch.Tensor | None
     signs: dict[torch.dtype, torch.Tensor] | None
+
+    @property
+    def analytic(self) -> bool:
+        """One slot of rotations or fixed gates, gathered: :meth:`Operands.add_theta_grad`
+        carries its gradient to θ without autograd."""
+        return (
+            self.index is not None
+            and len(self.run.slots) == 1
+            and all(name in HALF_GENERATORS or p is None for name, _, p in self.run.slots[0])
+        )
 
     def sizes(self) -> list[int]:
         """Entries of each part: ``2^w`` for a product half, ``4^w`` for a block."""
@@ -185,14 +245,22 @@ def _run_entries(template: _RunTemplate, mats: torch.Tensor) -> torch.Tensor:
 
 
 def plan_passes(
-    circuit: Circuit, params: torch.Tensor, real: torch.dtype, complex_: torch.dtype, k: int
+    circuit: Circuit,
+    params: torch.Tensor,
+    real: torch.dtype,
+    complex_: torch.dtype,
+    k: int,
+    *,
+    adjoint: bool = False,
 ) -> tuple[list[object], torch.dtype]:
     """Turn the circuit's templates and the angles into passes with their small operands.
 
     The operands (product halves, block matrices) are views of each run's
     :class:`Operands` entries, built with torch ops from ``params`` so that autograd can carry
-    their gradients to θ. Returns the passes and the state dtype (complex as soon as any complex
-    gate appears). Shapes: params ``(B, P)``.
+    their gradients to θ; with ``adjoint`` (:mod:`qhn.backends.torch_adjoint`), the runs whose
+    gradient :meth:`Operands.add_theta_grad` computes are built without a graph. Returns the
+    passes and the state dtype (complex as soon as any complex gate appears). Shapes: params
+    ``(B, P)``.
     """
     n = circuit.n_qubits
     batch = params.shape[0]
@@ -202,8 +270,13 @@ def plan_passes(
         if not isinstance(template, _RunTemplate):
             passes.append(template)
             continue
-        entries = _run_entries(template, run_matrices(template.run, params, n, dtype))
-        source = Operands(entries)
+        if adjoint and template.analytic:
+            with torch.no_grad():
+                mats = run_matrices(template.run, params, n, dtype)
+                source = Operands(_run_entries(template, mats), template, mats)
+        else:
+            source = Operands(_run_entries(template, run_matrices(template.run, params, n, dtype)))
+        entries = source.entries
         views = torch.split(entries, template.sizes(), dim=1)
         if template.product:
             passes.append(Product(views[0], views[1], source))
