@@ -3,8 +3,9 @@
 The **adjoint method** (a custom autograd function): the forward pass keeps only the final
 state; the backward pass walks the program in reverse, un-applying each unitary pass to the state
 and to the adjoint vector ``λ = ∂L/∂ψ̄`` together, and contracts them into the gradient of each
-small block matrix; autograd then carries those to θ, one tensor per run of one-qubit gates (the
-run's operand entries, :class:`qhn.backends.torch_plan.Operands`). Memory stays at six state
+small block matrix. Those go to θ one run of one-qubit gates at a time: directly for a run of
+one slot of rotations (:meth:`qhn.backends.torch_plan.Operands.add_theta_grad`), else by
+autograd from the run's operand entries (:func:`carry_to_theta`). Memory stays at six state
 vectors whatever the depth, and every pass writes into a preallocated buffer."""
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class AdjointProbs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, params, circuit, backend):  # type: ignore[override]
         """The probabilities by the backend's passes; keeps the final state and the passes'
-        small operands (with their graph to θ) for :meth:`backward`."""
+        small operands (with their graph to θ, or what computes their gradient) for
+        :meth:`backward`."""
         with torch.enable_grad():
             theta = params.detach().requires_grad_(True)
             passes, dtype = backend._plan(circuit, theta, adjoint=True)
@@ -48,7 +50,7 @@ class AdjointProbs(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_probs):  # type: ignore[override]
         """The passes un-applied in reverse to ψ and λ together; the small operands' gradients
-        carried to θ (:func:`carry_to_theta`)."""
+        carried to θ (:meth:`_OperandGrads.theta_grad`)."""
         (psi,) = ctx.saved_tensors
         saved = psi
         theta, passes, dtype, n = ctx.theta, ctx.passes, ctx.dtype, ctx.n
