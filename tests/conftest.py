@@ -11,6 +11,12 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 MNIST01 = SHARED_DATA / "binncode-mnist01"
 
 
+@pytest.fixture(autouse=True)
+def _landscape_cache_in_tmp(monkeypatch, tmp_path_factory):
+    """``qhn train`` caches landscapes in the user's cache folder: tests use a fresh one."""
+    monkeypatch.setenv("QHN_CACHE_DIR", str(tmp_path_factory.mktemp("qhn-cache")))
+
+
 @pytest.fixture(scope="session")
 def mnist01_dir() -> Path:
     """The reference QHN data folder; tests using it skip when it is absent."""

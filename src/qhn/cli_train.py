@@ -85,6 +85,15 @@ def train(
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write figures after the summary.")
     ] = True,
+    landscape_cache: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder keeping enumerated landscapes between runs, least recently used "
+            "pruned past 2 GiB; 'off': none. Default: $QHN_CACHE_DIR, else "
+            "~/.cache/qhn/landscapes.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a quantum hypernetwork on a task and write config, history, summary and figures.
 
@@ -102,6 +111,7 @@ def train(
     from qhn.experiments.config import RunConfig, load_config
     from qhn.experiments.overrides import apply_overrides
     from qhn.experiments.runner import CONFIG, run
+    from qhn.landscape_cache import chosen_cache_dir, prune
     from qhn.train import TrainingInterrupted
 
     console = Console(stderr=True)
@@ -130,8 +140,13 @@ def train(
         else:
             run_config = RunConfig(task=task)
         run_config = apply_overrides(run_config, [*given, *(overrides or [])])
+        cache_dir = chosen_cache_dir(landscape_cache)
         with step_progress(console, f"{run_config.objective} on {run_config.task}") as progress:
-            summary = run(run_config, out, resume=resume, progress=progress, plots=plots)
+            summary = run(
+                run_config, out, resume=resume, progress=progress, plots=plots, cache_dir=cache_dir
+            )
+        if cache_dir is not None and cache_dir.is_dir():
+            prune(cache_dir)
     except TrainingInterrupted as stop:
         where = f"checkpoint saved to {stop.checkpoint}" if stop.checkpoint else "nothing saved"
         typer.echo(

@@ -19,8 +19,10 @@ caches the cost vectors on disk keyed by :meth:`Task.fingerprint`, and summarize
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -217,12 +219,16 @@ def compute_landscape(
         train_costs, test_costs = cached[0], cached[1] if with_test else None
         from_cache = True
         logger.info("landscape of %s read from %s", task.name, path)
+        _refresh(path)
     else:
         train_costs = _enumerate(task, "train")
         test_costs = _enumerate(task, "test") if with_test else None
         from_cache = False
         if path is not None:
-            _write_cache(path, task, fingerprint, train_costs, test_costs)
+            try:
+                _write_cache(path, task, fingerprint, train_costs, test_costs)
+            except OSError as error:  # a cache is optional: never lose the run over it
+                logger.warning("could not cache the landscape at %s (%s); continuing", path, error)
     landscape = _summarize(
         task,
         fingerprint,
@@ -343,6 +349,12 @@ def _read_cache(
         logger.warning("ignoring unreadable landscape cache %s: %s", path, error)
         return None
     return train, test
+
+
+def _refresh(path: Path) -> None:
+    """Mark a cache file as just used (the user cache prunes the least recently used)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 def _write_cache(
