@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 
 from qhn.backends.entanglers import CNOTRun, CZRun, group_sign, split_pairs
+from qhn.backends.rotation_grads import add_rotation_grads, factor_entry_grads, is_one_slot
 from qhn.backends.torch_passes import (
     Block,
     Negate,
@@ -53,14 +54,6 @@ GATHERED_WIDTH = 5
 """The widest block whose entries are gathered (``5·4^5`` = 5,120 gathered entries per block)."""
 
 
-#: ``−(i/2)·G`` for ``R(θ) = exp(−iθG/2)``: ``dR/dθ = −(i/2)·G·R``.
-HALF_GENERATORS = {
-    "ry": ((0.0, -0.5), (0.5, 0.0)),
-    "rx": ((0.0, -0.5j), (-0.5j, 0.0)),
-    "rz": ((-0.5j, 0.0), (0.0, 0.5j)),
-}
-
-
 @dataclass(frozen=True)
 class Operands:
     """One run's operands as built from θ: ``entries`` ``(B, E)``, the concatenated entries of
@@ -75,41 +68,18 @@ class Operands:
 
     def add_theta_grad(self, grad: torch.Tensor, out: torch.Tensor) -> None:
         """Add the run's part of ``dL/dθ`` to ``out`` ``(B, P)``, given ``grad`` ``(B, E)``,
-        the entries' gradient in the adjoint's convention (``dL/dθ = Re Σ_e ∂e/∂θ·conj(g_e)``).
-
-        With ``e = sign·Π_j f[index_j]`` over the factor entries ``f``:
-        ``H_p = Σ_{j,e: index_j(e) = p} conj(g_e)·sign_e·Π_{i≠j} f[index_i(e)]`` (exclusive
-        products by a cumulative product from each end), and a rotation's angle gets
-        ``Re Σ_rc (−(i/2)·G·R)_rc · H_rc``.
+        the entries' gradient in the adjoint's convention (:mod:`qhn.backends.rotation_grads`).
         """
         template, mats = self.template, self.mats
         batch, n = mats.shape[:2]
-        factors = mats[..., 0] if template.product else mats
-        flat = torch.cat([factors.reshape(batch, -1), factors.new_ones(batch, 1)], 1)
-        depth, count = template.index.shape
-        index = template.index.to(flat.device).view(1, -1).expand(batch, -1)
-        gathered = torch.gather(flat, 1, index).view(batch, depth, count)
-        ones = gathered.new_ones(batch, 1, count)
-        before = torch.cat([ones, gathered[:, :-1].cumprod(1)], 1)
-        after = torch.cat([gathered[:, 1:].flip(1).cumprod(1).flip(1), ones], 1)
-        weight = grad.conj()
+        factors = (mats[..., 0] if template.product else mats).reshape(batch, -1)
+        sign = None
         if template.signs is not None:
             sign = template.signs[grad.real.dtype if grad.is_complex() else grad.dtype]
-            weight = weight * sign.to(grad.device)
-        terms = (before * after * weight.unsqueeze(1)).reshape(batch, -1)
-        summed = torch.zeros_like(flat).scatter_add_(1, index, terms)[:, :-1]
-        per_qubit = summed.view(batch, n, 2, -1)
+        per_qubit = factor_entry_grads(factors, template.index, grad, sign).view(batch, n, 2, -1)
         if template.product:
             per_qubit = torch.cat([per_qubit, torch.zeros_like(per_qubit)], -1)
-        ((slot,),) = (template.run.slots,)
-        for name, qubits, params in slot:
-            if params is None:
-                continue
-            qubits = qubits.to(mats.device)
-            half = torch.tensor(HALF_GENERATORS[name], dtype=mats.dtype, device=mats.device)
-            derivative = half @ mats[:, qubits]
-            value = (derivative * per_qubit[:, qubits]).sum((-2, -1))
-            out.index_add_(1, params.to(out.device), value.real.to(out.dtype))
+        add_rotation_grads(template.run, mats, per_qubit, out)
 
 
 @dataclass(frozen=True)
@@ -130,11 +100,7 @@ class _RunTemplate:
     def analytic(self) -> bool:
         """One slot of rotations or fixed gates, gathered: :meth:`Operands.add_theta_grad`
         carries its gradient to θ without autograd."""
-        return (
-            self.index is not None
-            and len(self.run.slots) == 1
-            and all(name in HALF_GENERATORS or p is None for name, _, p in self.run.slots[0])
-        )
+        return self.index is not None and is_one_slot(self.run)
 
     def sizes(self) -> list[int]:
         """Entries of each part: ``2^w`` for a product half, ``4^w`` for a block."""

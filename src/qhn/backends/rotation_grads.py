@@ -1,0 +1,80 @@
+"""Angle gradients of runs of one-qubit rotations, computed directly instead of by autograd.
+
+A run of one slot (every qubit's gate is one rotation ``R(θ) = exp(−iθG/2)`` or a fixed gate)
+is what every ``hardware_efficient`` layer compiles to. Its operands are products of the gates'
+matrix entries, and the adjoint gives their gradient; carrying it back to θ through autograd
+costs a node per operation of the operands' construction, which on a small or mid-sized circuit
+is a good part of a training step. Here it is two short closed forms:
+
+- **Products of factor entries** (a Kronecker block, a product-state half): for entries
+  ``e = sign·Π_j f[index_j]``, the factor entries get
+  ``H_p = Σ_{j,e: index_j(e) = p} conj(g_e)·sign_e·Π_{i≠j} f[index_i(e)]``
+  (:func:`factor_entry_grads`; exclusive products by a cumulative product from each end, so
+  zero entries need no care).
+- **Rotations**: ``dR/dθ = −(i/2)·G·R``, so an angle gets ``Re Σ_rc (−(i/2)·G·R)_rc·H_rc`` over
+  its gate's ``H`` (:func:`add_rotation_grads`), added over the gates that share it.
+
+The convention is the adjoint's (:func:`qhn.backends.torch_adjoint.carry_to_theta`): the
+gradient ``g`` of a complex operand ``t`` gives ``dL/dθ = Re Σ ∂t/∂θ·conj(g)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["HALF_GENERATORS", "add_rotation_grads", "factor_entry_grads", "is_one_slot"]
+
+#: ``−(i/2)·G`` for ``R(θ) = exp(−iθG/2)``: ``dR/dθ = −(i/2)·G·R``.
+HALF_GENERATORS = {
+    "ry": ((0.0, -0.5), (0.5, 0.0)),
+    "rx": ((0.0, -0.5j), (-0.5j, 0.0)),
+    "rz": ((-0.5j, 0.0), (0.0, 0.5j)),
+}
+
+
+def is_one_slot(run) -> bool:
+    """True for a :class:`qhn.backends.torch_passes.OneQubitRun` of one slot of rotations or
+    fixed gates, whose gradient :func:`add_rotation_grads` carries."""
+    return len(run.slots) == 1 and all(
+        name in HALF_GENERATORS or params is None for name, _, params in run.slots[0]
+    )
+
+
+def factor_entry_grads(
+    factors: torch.Tensor,
+    index: torch.Tensor,
+    grad: torch.Tensor,
+    sign: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``H`` over the factor entries of ``e = sign·Π_j f[index_j]`` (module docstring).
+
+    Shapes: ``factors`` ``(B, F)``; ``index`` ``(J, E)`` positions in ``0..F`` (``F``: a 1
+    padding the shorter products); ``grad`` ``(B, E)``; ``sign`` ``(E,)`` → ``(B, F)``.
+    """
+    batch = factors.shape[0]
+    flat = torch.cat([factors, factors.new_ones(batch, 1)], 1)
+    depth, count = index.shape
+    index = index.to(flat.device).view(1, -1).expand(batch, -1)
+    gathered = torch.gather(flat, 1, index).view(batch, depth, count)
+    ones = gathered.new_ones(batch, 1, count)
+    before = torch.cat([ones, gathered[:, :-1].cumprod(1)], 1)
+    after = torch.cat([gathered[:, 1:].flip(1).cumprod(1).flip(1), ones], 1)
+    weight = grad.conj()
+    if sign is not None:
+        weight = weight * sign.to(device=grad.device)
+    terms = (before * after * weight.unsqueeze(1)).reshape(batch, -1)
+    return torch.zeros_like(flat).scatter_add_(1, index, terms)[:, :-1]
+
+
+def add_rotation_grads(run, mats: torch.Tensor, per_qubit: torch.Tensor, out: torch.Tensor):
+    """Add a one-slot run's angle gradients to ``out`` ``(B, P)``: each rotation's
+    ``Re Σ_rc (−(i/2)·G·R)_rc·H_rc``. Shapes: the run's matrices ``mats`` and ``H``
+    ``per_qubit`` ``(B, n, 2, 2)`` (zero where no gradient arrives)."""
+    ((slot,),) = (run.slots,)
+    for name, qubits, params in slot:
+        if params is None:
+            continue
+        qubits = qubits.to(mats.device)
+        half = torch.tensor(HALF_GENERATORS[name], dtype=mats.dtype, device=mats.device)
+        value = ((half @ mats[:, qubits]) * per_qubit[:, qubits]).sum((-2, -1))
+        out.index_add_(1, params.to(out.device), value.real.to(out.dtype))
