@@ -348,6 +348,34 @@ def test_adjoint_by_sweeps_on_a_batch_of_real_circuits(monkeypatch, kind, widths
         np.testing.assert_allclose(grad[row].numpy(), expected, rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("widths", WIDTHS[1:4])
+@pytest.mark.parametrize("name", ["ry", "rx", "rz"])
+def test_adjoint_by_sweeps_of_shared_angles(name, widths):
+    """Every run one slot of rotations (and fixed gates), so the backward computes the angle
+    gradients itself (:mod:`qhn.backends.rotation_grads`): angles shared by several gates, in
+    the product state and later runs, against Qiskit's central differences."""
+    n = 7
+    gates = [Gate("h", (q,)) for q in range(n)] + [Gate("cz", (0, 1))] if name == "rz" else []
+    gates += [Gate(name, (q,), q % 3) for q in range(n)]
+    gates += [Gate("cz", (q, q + 1)) for q in range(n - 1)]
+    gates += [Gate(name, (q,), 3 + q % 2) for q in range(n)]
+    gates += [Gate("cz", (0, n - 1))]
+    gates += [Gate(name, (q,), 5) if q % 2 else Gate("x", (q,)) for q in range(n)]
+    circuit = Circuit(n, tuple(gates), 6)
+    theta = angles(circuit.n_params, 47, batch=2)
+    cost = np.random.default_rng(7).normal(size=2**n)
+    itemsize = 8 if circuit.is_real else 16
+    plan = sweep_schedule.schedule(circuit, itemsize, keep_final_diagonal=True, widths=widths)
+    assert all(sweeps.is_one_slot(run) for run in plan.runs)
+    params = theta.clone().requires_grad_(True)
+    dtype = torch.float64 if circuit.is_real else torch.complex128
+    probs = sweeps.SweepAdjointProbs.apply(params, plan, dtype)
+    (grad,) = torch.autograd.grad((probs @ torch.from_numpy(cost)).sum(), params)
+    for row in range(2):
+        expected = qiskit_finite_difference(circuit, theta[row], cost)
+        np.testing.assert_allclose(grad[row].numpy(), expected, rtol=0, atol=1e-7)
+
+
 def test_backward_scratch_is_reused_without_carrying_anything_over():
     """The backward keeps its ψ and λ buffers for the next call: calls on two circuits of
     different sizes, interleaved, and a second backward of the same graph give the gradients

@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["HALF_GENERATORS", "add_rotation_grads", "factor_entry_grads", "is_one_slot"]
+__all__ = [
+    "HALF_GENERATORS",
+    "add_rotation_grads",
+    "factor_entry_grads",
+    "is_one_slot",
+    "kron_vector_grads",
+]
 
 #: ``−(i/2)·G`` for ``R(θ) = exp(−iθG/2)``: ``dR/dθ = −(i/2)·G·R``.
 HALF_GENERATORS = {
@@ -64,6 +70,35 @@ def factor_entry_grads(
         weight = weight * sign.to(device=grad.device)
     terms = (before * after * weight.unsqueeze(1)).reshape(batch, -1)
     return torch.zeros_like(flat).scatter_add_(1, index, terms)[:, :-1]
+
+
+def kron_vector_grads(vectors: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``H`` of each factor of ``v = ⊗_j vectors[:, j]`` (first most significant) from ``v``'s
+    gradient: ``H[:, j, r] = Σ_{R_j = r} conj(g[R])·Π_{i≠j} vectors[:, i, R_i]``. Up to
+    :data:`qhn.backends.torch_passes.GATHERED_ENTRIES` gathered entries by
+    :func:`factor_entry_grads`; a longer product splits as ``v = a ⊗ b``, whose halves get
+    ``conj(g)`` contracted with the other half (``O(2^m)``, where the exclusive products of all
+    ``m`` factors would take ``O(m·2^m)``). Shapes: ``(B, m, 2)``, ``(B, 2^m)`` → ``(B, m, 2)``.
+    """
+    from qhn.backends.torch_passes import GATHERED_ENTRIES, kron_vectors
+    from qhn.backends.torch_plan import factor_positions
+
+    batch, m = vectors.shape[:2]
+    if m * 2**m <= GATHERED_ENTRIES:
+        index = factor_positions(((0, m),), 2, m)
+        return factor_entry_grads(vectors.reshape(batch, -1), index, grad).view(batch, m, 2)
+    half = m // 2
+    left, right = kron_vectors(vectors[:, :half]), kron_vectors(vectors[:, half:])
+    weight = grad.conj().view(batch, 2**half, -1)
+    h_left = (weight @ right.unsqueeze(-1)).squeeze(-1)
+    h_right = (left.unsqueeze(1) @ weight).squeeze(1)
+    return torch.cat(
+        [
+            kron_vector_grads(vectors[:, :half], h_left.conj()),
+            kron_vector_grads(vectors[:, half:], h_right.conj()),
+        ],
+        1,
+    )
 
 
 def add_rotation_grads(run, mats: torch.Tensor, per_qubit: torch.Tensor, out: torch.Tensor):

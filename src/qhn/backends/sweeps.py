@@ -14,6 +14,12 @@ import torch
 
 from qhn.backends import sweep_kernels, sweep_kernels_back, torch_passes
 from qhn.backends.huge_pages import empty_on_huge_pages
+from qhn.backends.rotation_grads import (
+    HALF_GENERATORS,
+    add_rotation_grads,
+    is_one_slot,
+    kron_vector_grads,
+)
 from qhn.backends.sweep_rotations import scaled_rotations, scaled_rotations_back
 from qhn.backends.sweep_schedule import SweepSchedule
 from qhn.backends.torch_adjoint import carry_to_theta
@@ -52,13 +58,20 @@ def product_columns(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtyp
     return torch_passes.run_matrices(plan.runs[0], params, plan.n, dtype)[:, :, :, 0]
 
 
-def gate_matrices(plan: SweepSchedule, params: torch.Tensor, dtype: torch.dtype):
-    """The scheduled gates' matrices (gate ``g`` is ``plan.gates[g]``), unscaled.
+def gate_matrices(
+    plan: SweepSchedule,
+    params: torch.Tensor,
+    dtype: torch.dtype,
+    runs: list[torch.Tensor] | None = None,
+):
+    """The scheduled gates' matrices (gate ``g`` is ``plan.gates[g]``), unscaled, from the
+    runs' matrices (``runs``: those of ``plan.runs[1:]`` if already built).
     Shapes: params ``(B, P)`` → ``(G, B, 2, 2)`` (one zero matrix, never read, when ``G = 0``)."""
     if not len(plan.gates):
         return torch.zeros(1, params.shape[0], 2, 2, dtype=dtype)
-    runs = torch.stack([torch_passes.run_matrices(run, params, plan.n, dtype)
-                        for run in plan.runs[1:]])  # fmt: skip
+    if runs is None:
+        runs = [torch_passes.run_matrices(run, params, plan.n, dtype) for run in plan.runs[1:]]
+    runs = torch.stack(runs)
     # One gather (and one scatter in the backward) for every gate, not a select each.
     index = torch.from_numpy(plan.gates).to(params.device)
     return runs[index[:, 0] - 1, :, index[:, 1]]
@@ -238,10 +251,21 @@ class SweepAdjointProbs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, params, plan, dtype):  # type: ignore[override]
-        """Probabilities by sweeps; keeps the final state and the operands' graph to θ."""
-        with torch.enable_grad():
-            theta = params.detach().requires_grad_(True)
-            operands = _operands(plan, theta, dtype)
+        """Probabilities by sweeps; keeps the final state and the operands' graph to θ (or,
+        when every run is one slot of rotations, the first run's matrices, from which
+        :func:`_rotation_theta_grad` computes the gradient without autograd)."""
+        columns = None
+        if all(is_one_slot(run) for run in plan.runs):
+            theta = params.detach()
+            with torch.no_grad():
+                runs = [torch_passes.run_matrices(r, theta, plan.n, dtype) for r in plan.runs]
+                columns = runs[0]
+                operands = (*product_halves(plan, columns[..., 0]),
+                            gate_matrices(plan, theta, dtype, runs[1:]))  # fmt: skip
+        else:
+            with torch.enable_grad():
+                theta = params.detach().requires_grad_(True)
+                operands = _operands(plan, theta, dtype)
         batch, size = params.shape[0], 2**plan.n
         state = empty_on_huge_pages(batch, size, dtype)
         probs = empty_on_huge_pages(batch, size, params.dtype)
@@ -249,6 +273,7 @@ class SweepAdjointProbs(torch.autograd.Function):
             _run(plan, operands, state.numpy(), probs.numpy(), keep_state=True)
         ctx.save_for_backward(state)
         ctx.theta, ctx.operands, ctx.plan, ctx.dtype = theta, operands, plan, dtype
+        ctx.columns = columns
         return probs
 
     @staticmethod
@@ -279,4 +304,55 @@ class SweepAdjointProbs(torch.autograd.Function):
                 )  # fmt: skip
             grads *= factors[None, :, :, None, None]
             sums = [torch.from_numpy(2 * a.sum(0)) for a in (glo, ghi, grads)]
+            if ctx.columns is not None:
+                grad = _rotation_theta_grad(plan, theta, ctx.columns, operands[2], sums)
+                return grad, None, None
         return carry_to_theta(theta, list(operands), sums), None, None
+
+
+def _rotation_theta_grad(
+    plan: SweepSchedule,
+    theta: torch.Tensor,
+    columns: torch.Tensor,
+    mats: torch.Tensor,
+    sums: list[torch.Tensor],
+) -> torch.Tensor:
+    """``dL/dθ`` ``(B, P)`` from the gradients of the product halves and of the gate matrices,
+    every run being one slot of rotations (:mod:`qhn.backends.rotation_grads`). Shapes:
+    ``columns`` (the first run's matrices) ``(B, n, 2, 2)``, ``mats`` ``(G, B, 2, 2)``; ``sums``
+    like the operands."""
+    glo, ghi, gmats = sums
+    out = torch.zeros_like(theta)
+    split = plan.n - plan.first_width
+    per_qubit = kron_vector_grads(columns[:, split:, :, 0], glo)
+    if split:
+        per_qubit = torch.cat([kron_vector_grads(columns[:, :split, :, 0], ghi), per_qubit], 1)
+    per_qubit = per_qubit.unsqueeze(-1)
+    add_rotation_grads(plan.runs[0], columns, torch.cat([per_qubit, 0 * per_qubit], -1), out)
+    if len(plan.gates):
+        half, params = _gate_generators(plan)
+        half = (half if mats.is_complex() else half.real).to(mats.dtype)
+        value = ((half.unsqueeze(1) @ mats) * gmats.conj()).sum((-2, -1)).real
+        rotations = params >= 0
+        out.index_add_(1, params[rotations], value[rotations].T.to(out.dtype))
+    return out
+
+
+def _gate_generators(plan: SweepSchedule) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each scheduled gate's ``−(i/2)·G`` ``(G, 2, 2)`` (zero for a fixed gate) and angle index
+    ``(G,)`` (−1 for a fixed gate); remembered on the plan."""
+    memo = plan.__dict__.get("_gate_generators")
+    if memo is None:
+        half, params = [], []
+        for run, qubit in plan.gates.reshape(-1, 2).tolist():
+            ((slot,),) = (plan.runs[run].slots,)
+            for name, qubits, index in slot:
+                where = (qubits == qubit).nonzero()
+                if where.numel():
+                    rotation = index is not None
+                    half.append(HALF_GENERATORS[name] if rotation else ((0, 0), (0, 0)))
+                    params.append(int(index[where[0, 0]]) if rotation else -1)
+                    break
+        memo = (torch.tensor(half, dtype=torch.complex128), torch.tensor(params))
+        plan.__dict__["_gate_generators"] = memo
+    return memo
