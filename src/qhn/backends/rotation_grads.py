@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from qhn.backends.torch_passes import GATHERED_ENTRIES, factor_positions, kron_vectors
+
 __all__ = [
     "HALF_GENERATORS",
     "add_rotation_grads",
@@ -80,12 +82,9 @@ def kron_vector_grads(vectors: torch.Tensor, grad: torch.Tensor) -> torch.Tensor
     ``conj(g)`` contracted with the other half (``O(2^m)``, where the exclusive products of all
     ``m`` factors would take ``O(m·2^m)``). Shapes: ``(B, m, 2)``, ``(B, 2^m)`` → ``(B, m, 2)``.
     """
-    from qhn.backends.torch_passes import GATHERED_ENTRIES, kron_vectors
-    from qhn.backends.torch_plan import factor_positions
-
     batch, m = vectors.shape[:2]
     if m * 2**m <= GATHERED_ENTRIES:
-        index = factor_positions(((0, m),), 2, m)
+        index = factor_positions(((0, m),), 2, 1, m)
         return factor_entry_grads(vectors.reshape(batch, -1), index, grad).view(batch, m, 2)
     half = m // 2
     left, right = kron_vectors(vectors[:, :half]), kron_vectors(vectors[:, half:])

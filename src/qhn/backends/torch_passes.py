@@ -51,6 +51,7 @@ __all__ = [
     "compile_circuit",
     "compile_gates",
     "entangler_steps",
+    "factor_positions",
     "forward_pass",
     "kron_matrices",
     "kron_vectors",
@@ -231,7 +232,7 @@ def kron_matrices(matrices: torch.Tensor) -> torch.Tensor:
     lead = matrices.shape[:-3]
     flat = matrices.reshape(*lead, w * o * i)
     # gather, not index_select: along the last dimension index_select is 10x slower here.
-    index = _factor_entries(w, o, i).to(flat.device).expand(*lead, -1)
+    index = factor_positions(((0, w),), o, i, w).view(-1).to(flat.device).expand(*lead, -1)
     entries = torch.gather(flat, -1, index)
     return entries.view(*lead, w, (o * i) ** w).prod(-2).view(*lead, o**w, i**w)
 
@@ -242,18 +243,31 @@ GATHERED_ENTRIES = 4096
 
 
 @functools.lru_cache(maxsize=64)
-def _factor_entries(w: int, o: int, i: int) -> torch.Tensor:
-    """For factor ``j`` and every entry ``(R, C)`` of a ``w``-fold Kronecker product of ``o × i``
-    matrices, the position ``j·o·i + R_j·i + C_j`` of its factor's entry among the flattened
-    factors. Shape ``(w · o^w · i^w,)``, factor-major. Cached: do not modify."""
-    rows = torch.arange(o**w)[:, None]
-    cols = torch.arange(i**w)[None, :]
-    index = []
-    for j in range(w):
-        r = (rows // o ** (w - 1 - j)) % o
-        c = (cols // i ** (w - 1 - j)) % i
-        index.append((j * o * i + r * i + c).reshape(-1))
-    return torch.cat(index)
+def factor_positions(
+    parts: tuple[tuple[int, int], ...], rows: int, cols: int, n: int
+) -> torch.Tensor:
+    """Where the factors of Kronecker products sit among ``n`` flattened ``rows × cols``
+    factors: one product per part (qubits ``start..stop−1``), their entries concatenated.
+
+    ``index[j, e]`` for factor ``j`` of entry ``e = (R, C)`` of a part (row-major; ``R_j``,
+    ``C_j`` the base-``rows`` and base-``cols`` digits of factor ``j``, the first most
+    significant) is ``(start + j)·rows·cols + R_j·cols + C_j``, or ``n·rows·cols`` (a padding
+    1) for ``j`` beyond the part's width. Shape ``(J, E)``, ``J`` the widest part. Cached: do
+    not modify."""
+    size = rows * cols
+    depth = max(stop - start for start, stop in parts)
+    pieces = []
+    for start, stop in parts:
+        w = stop - start
+        row = torch.arange(rows**w)[:, None]
+        col = torch.arange(cols**w)[None, :]
+        index = torch.full((depth, rows**w * cols**w), n * size, dtype=torch.int64)
+        for j in range(w):
+            digit_r = (row // rows ** (w - 1 - j)) % rows
+            digit_c = (col // cols ** (w - 1 - j)) % cols
+            index[j] = ((start + j) * size + digit_r * cols + digit_c).reshape(-1)
+        pieces.append(index)
+    return torch.cat(pieces, dim=1)
 
 
 def qubit_blocks(n: int, k: int) -> list[tuple[int, int]]:

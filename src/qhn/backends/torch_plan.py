@@ -42,13 +42,14 @@ from qhn.backends.torch_passes import (
     OneQubitRun,
     Product,
     compile_gates,
+    factor_positions,
     kron_matrices,
     qubit_blocks,
     run_matrices,
 )
 from qhn.circuits.ir import Circuit, Gate
 
-__all__ = ["GATHERED_WIDTH", "Operands", "factor_positions", "pass_templates", "plan_passes"]
+__all__ = ["GATHERED_WIDTH", "Operands", "pass_templates", "plan_passes"]
 
 GATHERED_WIDTH = 5
 """The widest block whose entries are gathered (``5·4^5`` = 5,120 gathered entries per block)."""
@@ -108,28 +109,6 @@ class _RunTemplate:
         return [base ** (stop - start) for start, stop in self.parts]
 
 
-@functools.lru_cache(maxsize=64)
-def factor_positions(parts: tuple[tuple[int, int], ...], per_qubit: int, n: int) -> torch.Tensor:
-    """``(J, E)``: for each part's entries in turn (row-major over its ``2^w`` rows and, for
-    blocks, ``2^w`` columns), the flat position of factor ``j``'s entry among ``n·per_qubit``
-    factor entries, or ``n·per_qubit`` (the padding 1) for ``j`` beyond the part's width.
-    Cached: do not modify."""
-    cols = 1 if per_qubit == 2 else 2
-    depth = max(stop - start for start, stop in parts)
-    pieces = []
-    for start, stop in parts:
-        w = stop - start
-        rows = torch.arange(2**w)[:, None]
-        col = torch.arange(cols**w)[None, :]
-        index = torch.full((depth, 2**w * cols**w), n * per_qubit, dtype=torch.int64)
-        for j in range(w):
-            r = (rows >> (w - 1 - j)) & 1
-            c = (col // cols ** (w - 1 - j)) % cols
-            index[j] = ((start + j) * per_qubit + r * cols + c).reshape(-1)
-        pieces.append(index)
-    return torch.cat(pieces, dim=1)
-
-
 def _fold_signs(
     template: _RunTemplate, pairs: tuple[tuple[int, int], ...]
 ) -> tuple[_RunTemplate, tuple[tuple[int, int], ...]]:
@@ -173,12 +152,12 @@ def pass_templates(n: int, gates: tuple[Gate, ...], k: int) -> tuple[object, ...
         elif not templates:
             mid = max(1, n // 2)
             parts = ((0, mid), (mid, n))
-            index = factor_positions(parts, 2, n)
+            index = factor_positions(parts, 2, 1, n)
             templates.append(_RunTemplate(step, True, parts, index, None))
         else:
             parts = tuple(reversed(qubit_blocks(n, k)))
             wide = max(stop - start for start, stop in parts) > GATHERED_WIDTH
-            index = None if wide else factor_positions(parts, 4, n)
+            index = None if wide else factor_positions(parts, 2, 2, n)
             templates.append(_RunTemplate(step, False, parts, index, None))
     return tuple(templates)
 
