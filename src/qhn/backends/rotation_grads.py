@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import torch
 
-from qhn.backends.torch_passes import GATHERED_ENTRIES, factor_positions, kron_vectors
+from qhn.backends.torch_passes import (
+    GATHERED_ENTRIES,
+    factor_positions,
+    gather_factor_entries,
+    kron_vectors,
+)
 
 __all__ = [
     "HALF_GENERATORS",
@@ -59,19 +64,17 @@ def factor_entry_grads(
     Shapes: ``factors`` ``(B, F)``; ``index`` ``(J, E)`` positions in ``0..F`` (``F``: a 1
     padding the shorter products); ``grad`` ``(B, E)``; ``sign`` ``(E,)`` → ``(B, F)``.
     """
-    batch = factors.shape[0]
-    flat = torch.cat([factors, factors.new_ones(batch, 1)], 1)
-    depth, count = index.shape
-    index = index.to(flat.device).view(1, -1).expand(batch, -1)
-    gathered = torch.gather(flat, 1, index).view(batch, depth, count)
-    ones = gathered.new_ones(batch, 1, count)
+    batch, size = factors.shape
+    gathered = gather_factor_entries(factors, index)
+    ones = gathered.new_ones(batch, 1, index.shape[1])
     before = torch.cat([ones, gathered[:, :-1].cumprod(1)], 1)
     after = torch.cat([gathered[:, 1:].flip(1).cumprod(1).flip(1), ones], 1)
     weight = grad.conj()
     if sign is not None:
         weight = weight * sign.to(device=grad.device)
     terms = (before * after * weight.unsqueeze(1)).reshape(batch, -1)
-    return torch.zeros_like(flat).scatter_add_(1, index, terms)[:, :-1]
+    positions = index.to(factors.device).view(1, -1).expand(batch, -1)
+    return factors.new_zeros(batch, size + 1).scatter_add_(1, positions, terms)[:, :-1]
 
 
 def kron_vector_grads(vectors: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,7 @@ from qhn.backends.torch_passes import (
     Product,
     compile_gates,
     factor_positions,
+    gather_factor_entries,
     kron_matrices,
     qubit_blocks,
     run_matrices,
@@ -74,9 +75,7 @@ class Operands:
         template, mats = self.template, self.mats
         batch, n = mats.shape[:2]
         factors = (mats[..., 0] if template.product else mats).reshape(batch, -1)
-        sign = None
-        if template.signs is not None:
-            sign = template.signs[grad.real.dtype if grad.is_complex() else grad.dtype]
+        sign = template.sign_for(grad)
         per_qubit = factor_entry_grads(factors, template.index, grad, sign).view(batch, n, 2, -1)
         if template.product:
             per_qubit = torch.cat([per_qubit, torch.zeros_like(per_qubit)], -1)
@@ -102,6 +101,13 @@ class _RunTemplate:
         """One slot of rotations or fixed gates, gathered: :meth:`Operands.add_theta_grad`
         carries its gradient to θ without autograd."""
         return self.index is not None and is_one_slot(self.run)
+
+    def sign_for(self, values: torch.Tensor) -> torch.Tensor | None:
+        """The folded signs ``(E,)`` in ``values``' real dtype and device, or None."""
+        if self.signs is None:
+            return None
+        real = values.real.dtype if values.is_complex() else values.dtype
+        return self.signs[real].to(values.device)
 
     def sizes(self) -> list[int]:
         """Entries of each part: ``2^w`` for a product half, ``4^w`` for a block."""
@@ -180,15 +186,9 @@ def _run_entries(template: _RunTemplate, mats: torch.Tensor) -> torch.Tensor:
             [kron_matrices(factors[:, a:b]).reshape(batch, -1) for a, b in template.parts], 1
         )
     else:
-        flat = factors.reshape(batch, -1)
-        flat = torch.cat([flat, flat.new_ones(batch, 1)], 1)
-        depth, count = template.index.shape
-        index = template.index.to(flat.device).view(1, -1).expand(batch, -1)
-        entries = torch.gather(flat, 1, index).view(batch, depth, count).prod(1)
-    if template.signs is not None:
-        sign = template.signs[entries.real.dtype if entries.is_complex() else entries.dtype]
-        entries = entries * sign.to(entries.device)
-    return entries
+        entries = gather_factor_entries(factors.reshape(batch, -1), template.index).prod(1)
+    sign = template.sign_for(entries)
+    return entries if sign is None else entries * sign
 
 
 def plan_passes(
